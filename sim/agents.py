@@ -1,0 +1,330 @@
+"""The four actors as Mesa agents. Each holds its state as numpy arrays of length R (replications).
+
+An agent's ``step`` gathers the inputs of its utilities from the model, asks the quantal-response
+rule (:func:`sim.rules.quantal_response`) for choice probabilities and draws one action per
+replication from its own random stream. No agent loops over replications; R = 1 is the same code.
+Equations live in :mod:`sim.rules`; the utility of each action is written out in the agent's
+``utilities`` method with its source, and in ``docs/model.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+from scipy.special import expit, logit
+
+from . import rules
+
+if TYPE_CHECKING:
+    from .model import DeterrenceModel
+
+# Action vocabularies (DESIGN.md, 'Actors and actions'). Order is part of the output schema.
+DPRK_ACTIONS = (
+    "restraint", "talks_offer", "rhetoric", "srbm_launch", "lrbm_launch", "nuclear_test",
+    "border_incident",
+)
+US_ACTIONS = ("hold", "statement", "threat", "surge_deployment")
+ROK_ACTIONS = ("hold", "strike_drill", "request_assets", "outreach")
+JAPAN_ACTIONS = ("hold", "protest", "missile_alert", "trilateral_drill")
+
+# Escalation ladder (DESIGN.md mechanism 6; Kahn 1965 in spirit, six rungs).
+RUNGS = ("calm", "rhetoric", "missile test", "nuclear test", "kinetic clash", "war")
+# Ladder rung reached by each DPRK action.
+DPRK_RUNG = np.array([0, 0, 1, 2, 2, 3, 4], dtype=np.int8)
+# Severity of each DPRK action as seen by the allies: how strongly it calls for a response. Ordered
+# like the ladder; long-range launches, nuclear tests and border incidents are 'major' (>= 1).
+DPRK_SEVERITY = np.array([0.0, 0.0, 0.2, 0.5, 1.0, 1.5, 1.5])
+MAJOR_SEVERITY = 1.0
+
+(RESTRAINT, TALKS, RHETORIC, SRBM, LRBM, NUCLEAR, BORDER) = range(7)
+(US_HOLD, US_STATEMENT, US_THREAT, US_SURGE) = range(4)
+(ROK_HOLD, ROK_STRIKE, ROK_REQUEST, ROK_OUTREACH) = range(4)
+(JP_HOLD, JP_PROTEST, JP_ALERT, JP_TRILATERAL) = range(4)
+
+
+class EnsembleAgent(mesa.Agent):
+    """An actor whose state is a vector over R replications, with a random stream of its own.
+
+    ``rng`` is this agent's own generator (a child of the root ``SeedSequence``), not the model's:
+    changing one agent's rule does not reshuffle the others' draws (common random numbers, as in
+    Starsim).
+    """
+
+    actions: tuple[str, ...] = ()
+
+    def __init__(self, model: DeterrenceModel, seed_sequence: np.random.SeedSequence) -> None:
+        super().__init__(model)
+        self._rng = np.random.default_rng(seed_sequence)
+        self.n = model.replications
+        self.choice = np.zeros(self.n, dtype=np.int64)
+
+    @property
+    def rng(self) -> np.random.Generator:  # noqa: D102 - overrides Mesa's model-wide generator
+        return self._rng
+
+    def choose(self, utilities: np.ndarray, precision: float) -> np.ndarray:
+        """Quantal-response draw: one uniform per replication, whatever the utilities."""
+        u = self._rng.random(self.n)
+        probs = rules.quantal_response(utilities, precision)
+        self.choice = rules.sample_choice(probs, u)
+        return self.choice
+
+
+class DPRK(EnsembleAgent):
+    """North Korea: chooses a provocation or reassurance action each week.
+
+    State: ``belief`` (probability that the US is resolute), ``capability`` (long-range capability
+    index K in [0, 1]), ``missiles`` fired this week.
+    """
+
+    actions = DPRK_ACTIONS
+
+    def __init__(self, model, seed_sequence, prior: float, capability: float) -> None:
+        super().__init__(model, seed_sequence)
+        choice_seq, salvo_seq = seed_sequence.spawn(2)
+        self._rng = np.random.default_rng(choice_seq)
+        self._salvo_rng = np.random.default_rng(salvo_seq)
+        p = model.params
+        self.prior_log_odds = float(logit(np.clip(prior, rules.expit(-rules.LOGIT_BOUND),
+                                                  rules.expit(rules.LOGIT_BOUND))))
+        self.log_odds = np.full(self.n, self.prior_log_odds)
+        self.belief = expit(self.log_odds)
+        self.capability = np.full(self.n, float(capability))
+        self.missiles = np.zeros(self.n, dtype=np.int64)
+        self._cost = -np.array([0.0, p.dprk_cost_talks, p.dprk_cost_rhetoric, p.dprk_cost_srbm,
+                                p.dprk_cost_lrbm, p.dprk_cost_nuclear, p.dprk_cost_border])
+        self._dev = np.array([0.0, 0.0, 0.0, p.dprk_dev_srbm, p.dprk_dev_lrbm, p.dprk_dev_nuclear, 0.0])
+        self._punish = np.array([0.0, 0.0, p.dprk_punish_rhetoric, p.dprk_punish_srbm,
+                                 p.dprk_punish_lrbm, p.dprk_punish_nuclear, p.dprk_punish_border])
+        if model.credibility_rule == "current_calculus":
+            self.refresh_current_calculus()
+
+    def utilities(self) -> np.ndarray:
+        """Expected utility of each action, shape (R, 7).
+
+        ``U_a = -c_a + drive * d_a - pi_a * b * (1 + delta * S) * (1 + (1 - w) * g_d * P)
+        + w * g_s * P * sigma_a`` (+ for talks: ``g_o * outreach - l_T * T``), where ``b`` is the
+        belief that the US is resolute, ``S`` an asset on station, ``P`` allied military pressure,
+        ``sigma_a`` the action's severity and ``w`` the spiral weight.
+
+        * Deterrence by punishment: expected cost = credibility x punishment (Schelling 1966;
+          Huth 1999), raised by forces at hand (``delta``; Fuhrmann & Sechser 2014 find it small).
+        * Deterrence vs spiral (Jervis 1976, ch. 3): allied pressure both raises expected punishment
+          (deterrence model, weight 1 - w) and the value of showing resolve by provoking (spiral
+          model, weight w; Bernhardt & Sukin 2021 find exercise-linked aggression, Cha, Lee & Lim
+          2016 little).
+        * Development value of tests under the regime's weapons plan (exogenous ``drive``).
+        """
+        m = self.model
+        p = m.params
+        w = p.spiral_weight
+        pressure = m.pressure[:, None]
+        punish_scale = (
+            self.belief[:, None]
+            * (1.0 + p.presence_deterrence * m.on_station[:, None])
+            * (1.0 + (1.0 - w) * p.deterrence_gain * pressure)
+        )
+        u = (
+            self._cost
+            + m.scenario_cfg.weapons_drive * self._dev
+            - self._punish * punish_scale
+            + w * p.spiral_gain * pressure * DPRK_SEVERITY
+        )
+        u[:, TALKS] += (p.dprk_talks_outreach_gain * m.rok.outreach_last
+                        - p.dprk_talks_tension_loss * m.tension)
+        return u
+
+    def step(self) -> None:
+        """Choose this week's action; fire missiles on a launch day; learn from long-range tests."""
+        m = self.model
+        p = m.params
+        self.choose(self.utilities(), p.dprk_precision)
+        self.choice[~m.alive] = RESTRAINT
+        salvo = rules.salvo_draw(self._salvo_rng, m.tension, p.salvo_extra, p.salvo_tension_gain,
+                                 p.salvo_dispersion)
+        launch = (self.choice == SRBM) | (self.choice == LRBM)
+        self.missiles = np.where(launch, salvo, 0)
+        # Learning by testing: each long-range or nuclear test closes part of the capability gap.
+        gain = (p.capability_learning * (self.choice == LRBM)
+                + p.capability_learning_nuclear * (self.choice == NUCLEAR))
+        self.capability += gain * (1.0 - self.capability)
+
+    def update_belief(self, evidence: np.ndarray) -> None:
+        """Bayesian update from this week's US signals (see :func:`sim.rules.update_log_odds`)."""
+        m = self.model
+        if m.credibility_rule == "current_calculus":
+            self.refresh_current_calculus()
+            return
+        self.log_odds = rules.update_log_odds(self.log_odds, evidence, self.prior_log_odds,
+                                              m.params.belief_memory)
+        self.belief = expit(self.log_odds)
+
+    def refresh_current_calculus(self) -> None:
+        """Belief from capability and interest (Press 2005), replacing past-behaviour learning."""
+        m = self.model
+        p = m.params
+        self.belief = rules.current_calculus_belief(
+            m.credibility, m.on_station, m.exercise_intensity, self.capability,
+            p.cc_intercept, p.cc_interest, p.cc_presence, p.cc_exercise, p.cc_decoupling,
+        )
+        self.log_odds = logit(np.clip(self.belief, 1e-12, 1 - 1e-12))
+
+
+class US(EnsembleAgent):
+    """The United States: a true type (resolute or not) per replication, discretionary responses.
+
+    State: ``resolute`` (drawn once with probability ``credibility``), ``surge_left`` (weeks a
+    surged asset stays), ``cost`` (the posture's cost account). The posture's scheduled arrivals are
+    Mesa events that call :meth:`rotation_arrival`, :meth:`rotation_departure` and
+    :meth:`permanent_arrival`.
+    """
+
+    actions = US_ACTIONS
+
+    def __init__(self, model, seed_sequence, credibility: float) -> None:
+        super().__init__(model, seed_sequence)
+        type_seq, choice_seq = seed_sequence.spawn(2)
+        # Commitment credibility = probability that the US is resolute (DESIGN.md mechanism 2).
+        self.resolute = np.random.default_rng(type_seq).random(self.n) < credibility
+        self._rng = np.random.default_rng(choice_seq)
+        p = model.params
+        self._type_factor = np.where(self.resolute, 1.0, p.us_irresolute_factor)
+        self.surge_left = np.zeros(self.n, dtype=np.int64)
+        self.surge_arrival = np.zeros(self.n, dtype=bool)
+        self.cost = np.zeros(self.n)
+        self.scheduled_present = False
+        self.scheduled_arrival = False
+        self.setup_signal = False
+
+    # --- posture events (scheduled by the model with Mesa's event scheduler) ---
+    def rotation_arrival(self) -> None:
+        """A rotational deployment arrives; it leaves after ``rotation_duration_weeks``."""
+        self.scheduled_arrival = True
+        self.scheduled_present = True
+        self.cost += self.model.policy.transit_cost
+        self.model.schedule_event(self.rotation_departure, after=self.model.policy.rotation_duration_weeks)
+
+    def rotation_departure(self) -> None:
+        """The rotational asset leaves: a gap opens until the next arrival."""
+        self.scheduled_present = False
+
+    def permanent_arrival(self) -> None:
+        """Permanent basing begins: a one-time sunk cost and signal, then continuous presence."""
+        self.scheduled_arrival = True
+        self.scheduled_present = True
+        self.setup_signal = True
+        self.cost += self.model.policy.permanent_setup_cost + self.model.policy.transit_cost
+
+    def utilities(self, need: np.ndarray) -> np.ndarray:
+        """Utility of hold, statement, threat and surge given the need to respond, shape (R, 4).
+
+        ``U_statement = g_st N - c_st``; ``U_threat = f g_th N - c_th``;
+        ``U_surge = f g_su N - c_su - r S``, unavailable under the ``none`` posture. ``N`` is the
+        severity of this week's DPRK action plus a ROK request for assets; ``f`` is 1 for a resolute
+        US and ``us_irresolute_factor`` otherwise. A resolute US is more willing to pay for costly
+        responses, which is what makes them informative (Fearon 1997); statements cost little and
+        both types make them alike (cheap talk).
+        """
+        m = self.model
+        p = m.params
+        u = np.zeros((self.n, 4))
+        u[:, US_STATEMENT] = p.us_statement_gain * need - p.us_statement_cost
+        u[:, US_THREAT] = self._type_factor * p.us_threat_gain * need - p.us_threat_cost
+        if m.surge_allowed:
+            u[:, US_SURGE] = (self._type_factor * p.us_surge_gain * need - p.us_surge_cost
+                              - p.us_surge_redundancy * m.on_station)
+        else:
+            u[:, US_SURGE] = -np.inf
+        return u
+
+    def step(self) -> None:
+        """Respond to this week's DPRK action; a surge puts an asset on station from next week."""
+        m = self.model
+        p = m.params
+        # The ROK moves after the US within a week, so `m.rok.choice` is still last week's request.
+        need = DPRK_SEVERITY[m.dprk.choice] + p.us_request_weight * (m.rok.choice == ROK_REQUEST)
+        self.choose(self.utilities(need), p.us_precision)
+        self.choice[~m.alive] = US_HOLD
+        self.surge_arrival = self.choice == US_SURGE
+        pol = m.policy
+        self.cost += self.surge_arrival * pol.transit_cost
+        self.surge_left = np.where(self.surge_arrival, pol.surge_duration_weeks, self.surge_left)
+        station_cost = (pol.permanent_station_cost_per_week if m.policy_name == "permanent"
+                        else pol.station_cost_per_week)
+        self.cost += station_cost * (self.scheduled_present + (self.surge_left > 0))
+
+    def end_week(self) -> None:
+        """Count down surges and clear one-week flags."""
+        self.surge_left = np.maximum(self.surge_left - 1, 0)
+        self.scheduled_arrival = False
+        self.setup_signal = False
+
+
+class ROK(EnsembleAgent):
+    """South Korea: assurance in the US commitment, and hedging when it is low (Snyder 1984)."""
+
+    actions = ROK_ACTIONS
+
+    def __init__(self, model, seed_sequence, assurance: float) -> None:
+        super().__init__(model, seed_sequence)
+        self.assurance = np.full(self.n, float(assurance))
+        self.outreach_last = np.zeros(self.n)
+
+    def utilities(self, need: np.ndarray) -> np.ndarray:
+        """Utility of hold, own strike drill, request for US assets and outreach, shape (R, 4).
+
+        ``U_strike = -c + h max(0, A* - A) + g N`` (hedging when assurance ``A`` falls below the
+        threshold ``A*``: abandonment fear, Snyder 1984); ``U_request = -c + g (1 - A) N`` (Seoul's
+        ask for assets, seeds 000 and 003); ``U_outreach = -c + g talks - l T`` (engagement when the
+        DPRK offers talks and tension is low).
+        """
+        m = self.model
+        p = m.params
+        u = np.zeros((self.n, 4))
+        u[:, ROK_STRIKE] = (-p.rok_strike_cost
+                            + p.rok_hedge_gain * np.maximum(p.rok_hedge_threshold - self.assurance, 0.0)
+                            + p.rok_strike_response * need)
+        u[:, ROK_REQUEST] = -p.rok_request_cost + p.rok_request_gain * (1.0 - self.assurance) * need
+        u[:, ROK_OUTREACH] = (-p.rok_outreach_cost
+                              + p.rok_outreach_talks_gain * (m.dprk.choice == TALKS)
+                              - p.rok_outreach_tension_loss * m.tension)
+        return u
+
+    def step(self) -> None:
+        m = self.model
+        self.choose(self.utilities(DPRK_SEVERITY[m.dprk.choice]), m.params.ally_precision)
+        self.choice[~m.alive] = ROK_HOLD
+        self.outreach_last = (self.choice == ROK_OUTREACH).astype(float)
+
+
+class Japan(EnsembleAgent):
+    """Japan: missile-defence alerts, protests and trilateral drills; assurance like the ROK's."""
+
+    actions = JAPAN_ACTIONS
+
+    def __init__(self, model, seed_sequence, assurance: float) -> None:
+        super().__init__(model, seed_sequence)
+        self.assurance = np.full(self.n, float(assurance))
+
+    def utilities(self, need: np.ndarray) -> np.ndarray:
+        """Utility of hold, protest, missile alert and trilateral drill, shape (R, 4).
+
+        ``U_protest = -c + g N``; ``U_alert = -c + g [long-range launch]`` (J-Alert after IRBM/ICBM
+        launches that threaten or overfly Japan); ``U_trilateral = -c + g N + g_A (1 - A)``
+        (trilateral drills with the US and ROK, seed 004, sought more when assurance is low).
+        """
+        m = self.model
+        p = m.params
+        u = np.zeros((self.n, 4))
+        u[:, JP_PROTEST] = -p.japan_protest_cost + p.japan_protest_gain * need
+        u[:, JP_ALERT] = -p.japan_alert_cost + p.japan_alert_gain * (m.dprk.choice == LRBM)
+        u[:, JP_TRILATERAL] = (-p.japan_trilateral_cost + p.japan_trilateral_gain * need
+                               + p.japan_trilateral_assurance_gain * (1.0 - self.assurance))
+        return u
+
+    def step(self) -> None:
+        m = self.model
+        self.choose(self.utilities(DPRK_SEVERITY[m.dprk.choice]), m.params.ally_precision)
+        self.choice[~m.alive] = JP_HOLD

@@ -1,0 +1,216 @@
+"""`dsim`: the thin command line. Hydra turns ``configs/`` into a RunConfig; the library does the rest.
+
+Before Hydra starts, every job's config is composed and validated (:func:`preflight`), so a
+misspelt key, an unknown config-group option or an out-of-range value stops the command with one
+line on stderr and exit code 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from .params import ConfigError, RunConfig
+
+log = logging.getLogger("dsim")
+
+
+
+def _schema_node() -> DictConfig:
+    """RunConfig as an OmegaConf node that the YAML files may merge into.
+
+    The dataclasses are frozen (results must not change them), which OmegaConf turns into read-only
+    nodes; composition needs to write, so the flag is lifted on the schema node only. The frozen
+    objects come back in :func:`to_run_config`.
+    """
+    node = OmegaConf.structured(RunConfig)
+
+    def unlock(n):
+        n._set_flag("readonly", None)
+        for key in list(n.keys()) if OmegaConf.is_dict(n) else range(len(n)):
+            child = n._get_node(key)
+            if OmegaConf.is_config(child):
+                unlock(child)
+
+    unlock(node)
+    return node
+
+
+ConfigStore.instance().store(name="run_schema", node=_schema_node())
+
+# Options of Hydra's command line that take a value (their value is not an override).
+_VALUE_FLAGS = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+                "--experimental-rerun"}
+_SKIP_FLAGS = {"-h", "--help", "--hydra-help", "--version", "--shell-completion", "-sc",
+               "--info", "-i", "--experimental-rerun"}
+
+
+def config_dir() -> Path:
+    """The ``configs/`` folder: bundled in the wheel as ``sim/configs``, or the repository's own."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "configs", here.parent / "configs"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise ConfigError("cannot find the configs/ folder: reinstall the package (uv sync)")
+
+
+def to_run_config(cfg: DictConfig) -> RunConfig:
+    """The composed Hydra config as a validated, frozen RunConfig (raises ConfigError)."""
+    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except Exception as exc:  # OmegaConf may wrap what __post_init__ raised
+        err = exc
+        while err is not None and not isinstance(err, ConfigError):
+            err = err.__cause__ or err.__context__
+        if isinstance(err, ConfigError):
+            raise err from None
+        raise ConfigError(_first_line(exc)) from None
+    if not isinstance(obj, RunConfig):
+        raise ConfigError("the config is not a run config: start from configs/config.yaml")
+    return obj
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def explain(exc: BaseException) -> str:
+    """One line for a Hydra/OmegaConf composition error, naming the problem and the fix."""
+    text = str(exc)
+    cause = exc.__cause__
+    if cause is not None and "Error merging override" in text:
+        override = text.split("Error merging override", 1)[1].strip()
+        if "read-only" in str(cause):
+            return (f"{override}: list items cannot be overridden one by one; give the whole list, "
+                    "e.g. 'scenario.exercises=[{name: spring, month: 3, day: 10, weeks: 2}]'")
+        return f"{override}: {_first_line(cause)}"
+    m = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+    if m:
+        group, option = m.groups()
+        options = sorted(re.findall(r"^\t(\S+)$", text, flags=re.M))
+        known = f": choose one of {', '.join(options)}" if options else ""
+        return f"{group}={option} is not a known {group}{known}"
+    m = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' not in", text) \
+        or re.search(r"Key '([^']+)' is not in struct", text)
+    if m and ("not in struct" in text or "Could not override" in text):
+        key = m.group(1)
+        return (f"unknown config key '{key}': check its spelling "
+                f"(see `dsim --cfg job` for every key and its value)")
+    m = re.search(r"full_key: (\S+)", text)
+    if m:
+        return f"{m.group(1)}: {_first_line(exc)}"
+    return _first_line(exc)
+
+
+def _split_argv(argv: list[str]) -> tuple[list[str], dict[str, str], bool]:
+    overrides, options, multirun = [], {}, False
+    it = iter(argv)
+    for arg in it:
+        if arg in ("-m", "--multirun"):
+            multirun = True
+        elif arg in _VALUE_FLAGS:
+            options[arg] = next(it, "")
+        elif "=" in arg and arg.split("=", 1)[0] in _VALUE_FLAGS:
+            k, v = arg.split("=", 1)
+            options[k] = v
+        elif not arg.startswith("-"):
+            overrides.append(arg)
+    return overrides, options, multirun
+
+
+def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The override lists of every job the command would run (sweeps expanded)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    if not multirun:
+        sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+        if sweeps:
+            raise ConfigError(f"'{sweeps[0]}' lists several values: add -m to run a sweep")
+        return [overrides]
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def preflight(argv: list[str]) -> list[RunConfig]:
+    """Compose and validate every job of the command line; raise ConfigError on the first mistake."""
+    if any(a in _SKIP_FLAGS or a.split("=", 1)[0] in _SKIP_FLAGS for a in argv):
+        return []
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides, options, multirun = _split_argv(argv)
+    name = options.get("-cn") or options.get("--config-name") or "config"
+    user_overrides = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    try:
+        jobs = job_overrides(user_overrides, multirun)
+    except ConfigError:
+        raise
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"cannot read the overrides: {_first_line(exc)}") from None
+    configs = []
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="dsim"):
+        for job in jobs:
+            try:
+                cfg = compose(config_name=name, overrides=job)
+            except (HydraException, OmegaConfBaseException) as exc:
+                raise ConfigError(explain(exc)) from None
+            configs.append(to_run_config(cfg))
+    return configs
+
+
+def run_job(cfg: DictConfig) -> dict:
+    """Hydra task: run one configuration and write its files into Hydra's output folder."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from .model import run
+    from .outputs import write_run
+
+    try:
+        config = to_run_config(cfg)
+    except ConfigError as exc:
+        print(f"dsim: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
+    results = run(config, progress=config.progress)
+    summary = write_run(results, out_dir)
+    m = summary["metrics"]
+    log.info(
+        "%s, credibility %.2f: %.1f launch days/yr (95%% CI %.1f-%.1f), P(clash) %.3f -> %s",
+        config.policy.name.value, config.credibility, m["dprk_launch_days_per_year"]["mean"],
+        *(m["dprk_launch_days_per_year"]["ci95"] if config.replications > 1 else (float("nan"),) * 2),
+        m["p_kinetic_clash"]["estimate"], out_dir,
+    )
+    return summary
+
+
+def main() -> None:
+    """Console entry point of ``dsim``."""
+    argv = sys.argv[1:]
+    try:
+        preflight(argv)
+        cdir = config_dir()
+    except ConfigError as exc:
+        print(f"dsim: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    import hydra
+
+    hydra.main(config_path=str(cdir), config_name="config", version_base="1.3")(_task)()
+
+
+def _task(cfg: DictConfig) -> None:
+    run_job(cfg)
+
+
+if __name__ == "__main__":
+    main()

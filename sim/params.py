@@ -1,0 +1,448 @@
+"""The one parameter schema: frozen dataclasses shared by Hydra, the model and the stored results.
+
+Hydra composes the YAML files in ``configs/`` onto these classes (registered in Hydra's ConfigStore by
+``sim.cli``), so a misspelt key or a value of the wrong type fails at composition. Ranges and
+cross-field rules are checked in ``__post_init__`` and raise :class:`ConfigError`, whose message is
+the one line a user sees.
+
+Every behavioural parameter is documented, with its default and source, in ``docs/model.md``
+(section *Details: parameters*). Defaults marked *stylised* there are plausible starting values
+awaiting calibration against ``data/events.csv``; they are not estimates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, List, Optional
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration mistake; its message is one line naming the problem and the fix."""
+
+
+class Posture(Enum):
+    """US strategic-asset deployment posture (the policy lever; DESIGN.md mechanism 5)."""
+
+    rotational = "rotational"
+    permanent = "permanent"
+    reactive = "reactive"
+    none = "none"
+
+
+class CredibilityRule(Enum):
+    """How the DPRK forms its belief that the US is resolute (DESIGN.md mechanism 2)."""
+
+    bayes = "bayes"  # past behaviour: Bayesian updating on signals (Fearon 1994, 1997)
+    current_calculus = "current_calculus"  # capability and interest now (Press 2005)
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+def _unit(name: str, value: float) -> None:
+    _check(
+        isinstance(value, (int, float)) and 0.0 <= value <= 1.0 and not math.isnan(value),
+        f"{name}={value} is out of range: it is a probability, give a value in [0, 1]",
+    )
+
+
+def _nonneg(name: str, value: float) -> None:
+    _check(
+        isinstance(value, (int, float)) and math.isfinite(value) and value >= 0,
+        f"{name}={value} is out of range: give a finite value >= 0",
+    )
+
+
+def _finite(name: str, value: float) -> None:
+    _check(
+        isinstance(value, (int, float)) and math.isfinite(value),
+        f"{name}={value} must be a finite number",
+    )
+
+
+def _likelihood(name: str, value: float) -> None:
+    _check(
+        isinstance(value, (int, float)) and 0.0 < value < 1.0,
+        f"{name}={value} is out of range: a signal likelihood must lie strictly between 0 and 1",
+    )
+
+
+@dataclass(frozen=True)
+class CalendarEvent:
+    """A yearly allied event on a fixed calendar date: a combined exercise or a consultation.
+
+    The event falls in the simulated week that contains ``month``/``day`` in each simulated year and
+    lasts ``weeks`` weeks. ``intensity`` scales an exercise's military pressure (1 = a full-scale
+    combined exercise such as Freedom Shield / Ulchi Freedom Shield; 0 = suspended, as in 2018-21).
+    """
+
+    name: str = "event"
+    month: int = 3
+    day: int = 1
+    weeks: int = 1
+    intensity: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.month <= 12, f"calendar event '{self.name}': month={self.month} must be 1..12")
+        try:
+            _dt.date(2001, self.month, self.day)  # a non-leap year: 29 Feb is refused on purpose
+        except ValueError:
+            raise ConfigError(
+                f"calendar event '{self.name}': day={self.day} does not exist in month {self.month}"
+            ) from None
+        _check(1 <= self.weeks <= 26, f"calendar event '{self.name}': weeks={self.weeks} must be 1..26")
+        _nonneg(f"calendar event '{self.name}': intensity", self.intensity)
+
+
+def _default_exercises() -> List[CalendarEvent]:
+    # Spring: Key Resolve/Foal Eagle, since 2019 renamed (Dong Maeng, Freedom Shield), held in March.
+    # Summer: Ulchi Freedom Guardian / Ulchi Freedom Shield, held in the second half of August.
+    return [
+        CalendarEvent(name="spring_combined_exercise", month=3, day=10, weeks=2, intensity=1.0),
+        CalendarEvent(name="summer_combined_exercise", month=8, day=18, weeks=2, intensity=1.0),
+    ]
+
+
+def _default_consultations() -> List[CalendarEvent]:
+    # The Security Consultative Meeting is held each autumn (54th SCM: 3 Nov 2022, seed 001);
+    # the EDSCG met first in Dec 2016 (seed 002); the Nuclear Consultative Group (from 2023) meets
+    # about twice a year.
+    return [
+        CalendarEvent(name="scm", month=11, day=3),
+        CalendarEvent(name="edscg", month=9, day=15),
+        CalendarEvent(name="ncg", month=6, day=10),
+    ]
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """A deployment posture and its cost account (DESIGN.md mechanism 5).
+
+    Cost units are stylised: 1 unit = one strategic asset on station near the peninsula for one
+    week. They compare postures with each other; they are not dollars.
+    """
+
+    name: Posture = Posture.rotational
+    # rotational: an asset arrives every `rotation_interval_weeks`, stays `rotation_duration_weeks`.
+    rotation_interval_weeks: int = 6
+    rotation_duration_weeks: int = 2
+    rotation_offset_weeks: int = 0
+    # discretionary surges after provocations (all postures except `none`)
+    surge_duration_weeks: int = 1
+    transit_cost: float = 1.0  # per arrival (scheduled or surge)
+    station_cost_per_week: float = 1.0  # per week an asset is on station
+    permanent_setup_cost: float = 40.0  # one-time basing cost of a permanent posture
+    permanent_station_cost_per_week: float = 0.8  # basing makes a week on station cheaper
+
+    def __post_init__(self) -> None:
+        _check(
+            isinstance(self.name, Posture),
+            f"policy.name={self.name!r} is unknown: choose one of rotational, permanent, reactive, none",
+        )
+        _check(
+            self.rotation_interval_weeks >= 1,
+            f"policy.rotation_interval_weeks={self.rotation_interval_weeks} must be >= 1",
+        )
+        _check(
+            1 <= self.rotation_duration_weeks <= self.rotation_interval_weeks,
+            f"policy.rotation_duration_weeks={self.rotation_duration_weeks} must be between 1 and "
+            f"rotation_interval_weeks ({self.rotation_interval_weeks})",
+        )
+        _check(
+            0 <= self.rotation_offset_weeks < self.rotation_interval_weeks,
+            f"policy.rotation_offset_weeks={self.rotation_offset_weeks} must be in "
+            f"[0, rotation_interval_weeks)",
+        )
+        _check(self.surge_duration_weeks >= 1, "policy.surge_duration_weeks must be >= 1")
+        for f in ("transit_cost", "station_cost_per_week", "permanent_setup_cost",
+                  "permanent_station_cost_per_week"):
+            _nonneg(f"policy.{f}", getattr(self, f))
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Start date, horizon, initial state and the allied calendar of one scenario."""
+
+    name: str = "baseline"
+    start_date: str = "2026-01-05"  # ISO date of the first simulated week (a Monday by convention)
+    weeks: int = 520
+    # DPRK prior that the US is resolute; null = the common prior, equal to `credibility` (Harsanyi).
+    dprk_prior: Optional[float] = None
+    rok_assurance: float = 0.55
+    japan_assurance: float = 0.6
+    dprk_capability: float = 0.7  # long-range (IRBM/ICBM) capability index in [0, 1]
+    initial_tension: float = 2.0
+    weapons_drive: float = 1.0  # exogenous DPRK weapons-development drive (scales test value)
+    exercise_scale: float = 1.0  # multiplies the intensity of every combined exercise
+    exercises: List[CalendarEvent] = field(default_factory=_default_exercises)
+    consultations: List[CalendarEvent] = field(default_factory=_default_consultations)
+
+    def __post_init__(self) -> None:
+        try:
+            _dt.date.fromisoformat(str(self.start_date))
+        except ValueError:
+            raise ConfigError(
+                f"scenario.start_date={self.start_date!r} is not a date: write it as YYYY-MM-DD"
+            ) from None
+        _check(1 <= self.weeks <= 5200, f"scenario.weeks={self.weeks} must be between 1 and 5200")
+        if self.dprk_prior is not None:
+            _unit("scenario.dprk_prior", self.dprk_prior)
+        for f in ("rok_assurance", "japan_assurance", "dprk_capability"):
+            _unit(f"scenario.{f}", getattr(self, f))
+        for f in ("initial_tension", "weapons_drive", "exercise_scale"):
+            _nonneg(f"scenario.{f}", getattr(self, f))
+
+    @property
+    def start(self) -> _dt.date:
+        return _dt.date.fromisoformat(str(self.start_date))
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Behavioural parameters, shared by every scenario and posture (calibrated in issue 3).
+
+    Names carry the actor as a prefix. Utilities are on the logit scale of the quantal response.
+    """
+
+    # --- quantal response precision (McKelvey & Palfrey 1995) ---
+    dprk_precision: float = 1.0
+    us_precision: float = 1.0
+    ally_precision: float = 1.0
+
+    # --- DPRK utilities: intrinsic cost of each action relative to restraint (stylised) ---
+    dprk_cost_talks: float = 2.5
+    dprk_cost_rhetoric: float = 0.5
+    dprk_cost_srbm: float = 1.0
+    dprk_cost_lrbm: float = 2.8
+    dprk_cost_nuclear: float = 7.5
+    dprk_cost_border: float = 6.0
+    # weapons-development value of tests, scaled by scenario.weapons_drive
+    dprk_dev_srbm: float = 0.8
+    dprk_dev_lrbm: float = 1.2
+    dprk_dev_nuclear: float = 1.5
+    # expected US punishment per unit of belief (deterrence by punishment; Schelling 1966)
+    dprk_punish_rhetoric: float = 0.1
+    dprk_punish_srbm: float = 1.0
+    dprk_punish_lrbm: float = 1.5
+    dprk_punish_nuclear: float = 3.0
+    dprk_punish_border: float = 4.0
+    # talks become more attractive after allied outreach, less at high tension
+    dprk_talks_outreach_gain: float = 2.0
+    dprk_talks_tension_loss: float = 0.1
+
+    # --- deterrence vs spiral (Jervis 1976; Bernhardt & Sukin 2021; Cha, Lee & Lim 2016) ---
+    spiral_weight: float = 0.3  # 0 = pure deterrence model, 1 = pure spiral model
+    spiral_gain: float = 1.0  # resolve-display value of provocation per unit allied pressure
+    deterrence_gain: float = 0.5  # relative rise of expected punishment per unit allied pressure
+    presence_deterrence: float = 0.2  # relative rise of punishment while an asset is on station
+    pressure_memory: float = 0.5  # weekly retention of allied military pressure
+    pressure_exercise: float = 1.0  # pressure per unit exercise intensity in an exercise week
+    pressure_asset: float = 0.5  # pressure per week an asset is on station
+    pressure_surge: float = 0.5  # extra pressure in a week a surge arrives
+    pressure_threat: float = 0.3
+    pressure_strike_drill: float = 0.4
+    pressure_trilateral: float = 0.3
+
+    # --- DPRK belief about US resolve (Bayes; Fearon 1994, 1997) ---
+    credibility_rule: CredibilityRule = CredibilityRule.bayes
+    # likelihood of each signal in a week, under a resolute (res) and an irresolute (irr) US
+    lik_deploy_res: float = 0.5
+    lik_deploy_irr: float = 0.4
+    lik_permanent_res: float = 0.6
+    lik_permanent_irr: float = 0.3
+    lik_presence_res: float = 0.51
+    lik_presence_irr: float = 0.49
+    lik_consult_res: float = 0.5
+    lik_consult_irr: float = 0.45
+    lik_threat_res: float = 0.45
+    lik_threat_irr: float = 0.4
+    lik_statement_res: float = 0.5
+    lik_statement_irr: float = 0.495
+    lik_inaction_res: float = 0.3  # no costly response in a week with a major provocation
+    lik_inaction_irr: float = 0.6
+    habituation_weeks: float = 26.0  # presence signal decays as exp(-weeks on station / this)
+    belief_memory: float = 0.98  # weekly retention of the belief's log-odds distance from the prior
+    # current-calculus rule (Press 2005): belief = expit(intercept + interest*logit(credibility)
+    #   + presence*on_station + exercise*intensity - decoupling*capability)
+    cc_intercept: float = 0.0
+    cc_interest: float = 1.0
+    cc_presence: float = 0.5
+    cc_exercise: float = 0.3
+    cc_decoupling: float = 1.0
+
+    # --- US responses (discretionary; the posture schedule is separate) ---
+    us_statement_gain: float = 1.0
+    us_statement_cost: float = 2.0
+    us_threat_gain: float = 1.5
+    us_threat_cost: float = 3.5
+    us_surge_gain: float = 3.0
+    us_surge_cost: float = 3.5
+    us_surge_redundancy: float = 1.0  # less value in surging when an asset is already on station
+    us_irresolute_factor: float = 0.35  # an irresolute US values a response this much of a resolute one
+    us_request_weight: float = 0.5  # a ROK request for assets adds this much to the US need to respond
+
+    # --- allied assurance (two audiences; Snyder 1984) ---
+    assure_deploy: float = 0.04
+    assure_presence: float = 0.01  # per week on station; does not habituate (allies value presence)
+    assure_consult: float = 0.03
+    assure_threat: float = 0.01
+    assure_statement: float = 0.005
+    assure_trilateral: float = 0.01  # Japan only
+    assure_anchor: float = 0.65  # long-run assurance without signals, before decoupling
+    assure_reversion: float = 0.02  # weekly pull towards the anchor
+    decoupling: float = 0.3  # anchor falls by this times DPRK long-range capability
+    decoupling_shock: float = 0.03  # relative fall of assurance after a long-range or nuclear test
+
+    # --- ROK choices ---
+    rok_hedge_threshold: float = 0.5
+    rok_hedge_gain: float = 8.0
+    rok_strike_cost: float = 2.5
+    rok_strike_response: float = 1.5
+    rok_request_cost: float = 3.0
+    rok_request_gain: float = 4.0
+    rok_outreach_cost: float = 3.0
+    rok_outreach_talks_gain: float = 2.0
+    rok_outreach_tension_loss: float = 0.2
+
+    # --- Japan choices ---
+    japan_protest_cost: float = 2.0
+    japan_protest_gain: float = 2.5
+    japan_alert_cost: float = 4.0
+    japan_alert_gain: float = 7.0
+    japan_trilateral_cost: float = 3.5
+    japan_trilateral_gain: float = 1.5
+    japan_trilateral_assurance_gain: float = 2.0
+
+    # --- DPRK capability (learning by testing) ---
+    capability_learning: float = 0.01  # per long-range launch: K += this * (1 - K)
+    capability_learning_nuclear: float = 0.03
+
+    # --- missiles per launch day: 1 + NegBin(mean = salvo_extra * (1 + salvo_tension_gain*T)) ---
+    salvo_extra: float = 0.8
+    salvo_tension_gain: float = 0.1
+    salvo_dispersion: float = 0.5  # negative-binomial size: small = heavy tail (e.g. 2 Nov 2022)
+
+    # --- tension and escalation (Schelling 1960, 1966) ---
+    tension_decay: float = 0.9  # weekly retention
+    tension_rhetoric: float = 0.3
+    tension_srbm: float = 0.6
+    tension_per_missile: float = 0.05
+    tension_lrbm: float = 1.5
+    tension_nuclear: float = 4.0
+    tension_border: float = 3.0
+    tension_talks: float = -0.8
+    tension_exercise: float = 0.5  # per week per unit exercise intensity
+    tension_deploy: float = 0.3  # per arrival
+    tension_threat: float = 0.4
+    tension_strike_drill: float = 0.4
+    tension_outreach: float = -0.5
+    tension_trilateral: float = 0.3
+    tension_clash: float = 3.0
+    clash_intercept: float = -8.0  # weekly unintended clash: expit(intercept + slope*T)
+    clash_slope: float = 0.35
+    war_intercept: float = -7.0  # a clash becomes war with expit(intercept + slope*T)
+    war_slope: float = 0.25
+
+    def __post_init__(self) -> None:
+        _check(
+            isinstance(self.credibility_rule, CredibilityRule),
+            f"params.credibility_rule={self.credibility_rule!r} is unknown: "
+            "choose bayes or current_calculus",
+        )
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "credibility_rule":
+                continue
+            if f.name.startswith("lik_"):
+                _likelihood(f"params.{f.name}", v)
+            elif f.name in _UNIT_PARAMS:
+                _unit(f"params.{f.name}", v)
+            elif f.name in _SIGNED_PARAMS:
+                _finite(f"params.{f.name}", v)
+            else:
+                _nonneg(f"params.{f.name}", v)
+        _check(self.habituation_weeks > 0, "params.habituation_weeks must be > 0")
+        _check(self.salvo_dispersion > 0, "params.salvo_dispersion must be > 0")
+
+
+_UNIT_PARAMS = {
+    "spiral_weight", "pressure_memory", "belief_memory", "us_irresolute_factor",
+    "assure_deploy", "assure_presence", "assure_consult", "assure_threat", "assure_statement",
+    "assure_trilateral", "assure_anchor", "assure_reversion", "decoupling", "decoupling_shock",
+    "rok_hedge_threshold", "capability_learning", "capability_learning_nuclear", "tension_decay",
+}
+_SIGNED_PARAMS = {
+    "tension_talks", "tension_outreach", "clash_intercept", "war_intercept", "cc_intercept",
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: the sweepable top-level levers plus the three config groups."""
+
+    credibility: float = 0.7  # probability that the US is resolute (drawn per replication)
+    replications: int = 1000
+    seed: int = 20161206  # the first EDSCG met on 6 Dec 2016 (seed 002)
+    progress: bool = True
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    params: ModelParams = field(default_factory=ModelParams)
+
+    def __post_init__(self) -> None:
+        _unit("credibility", self.credibility)
+        _check(
+            isinstance(self.replications, int) and 1 <= self.replications <= 10_000_000,
+            f"replications={self.replications} must be a whole number from 1 to 10000000",
+        )
+        _check(
+            isinstance(self.seed, int) and self.seed >= 0,
+            f"seed={self.seed} must be a whole number >= 0",
+        )
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with top-level fields changed; nested ones as ``policy={...}`` dicts or objects."""
+        out = {}
+        for key, value in changes.items():
+            current = getattr(self, key)
+            if isinstance(value, dict) and dataclasses.is_dataclass(current):
+                value = dataclasses.replace(current, **value)
+            out[key] = value
+        return dataclasses.replace(self, **out)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict (enums as their values), as stored in summary.json."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Enum):
+        return obj.value
+    return obj
+
+
+def run_config_from_dict(data: dict) -> RunConfig:
+    """Build a RunConfig from a plain dict (the inverse of :meth:`RunConfig.to_dict`)."""
+    data = dict(data)
+    pol = dict(data.pop("policy", {}))
+    if "name" in pol:
+        pol["name"] = Posture(pol["name"])
+    scen = dict(data.pop("scenario", {}))
+    for key in ("exercises", "consultations"):
+        if key in scen:
+            scen[key] = [CalendarEvent(**e) for e in scen[key]]
+    par = dict(data.pop("params", {}))
+    if "credibility_rule" in par:
+        par["credibility_rule"] = CredibilityRule(par["credibility_rule"])
+    return RunConfig(
+        policy=PolicyConfig(**pol), scenario=ScenarioConfig(**scen), params=ModelParams(**par), **data
+    )

@@ -1,0 +1,158 @@
+"""Preallocated recording of ensemble statistics during a run, and the tidy tables it yields.
+
+Per week the recorder keeps ensemble means and 5/50/95 % quantiles of the state variables, the mean
+count of each action per actor and the probability of having reached each ladder rung. Per
+replication it keeps counts of each action per calendar year. It never stores R full trajectories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .agents import DPRK_ACTIONS, JAPAN_ACTIONS, ROK_ACTIONS, RUNGS, US_ACTIONS
+from .calendar import week_dates
+
+if TYPE_CHECKING:
+    from .model import DeterrenceModel
+    from .params import RunConfig
+
+STATE_VARIABLES = ("tension", "dprk_belief", "rok_assurance", "japan_assurance")
+QUANTILES = (0.05, 0.5, 0.95)
+RUNG_SLUGS = tuple(r.replace(" ", "_") for r in RUNGS)
+ACTION_COLUMNS = (
+    [f"dprk_{a}" for a in DPRK_ACTIONS]
+    + [f"us_{a}" for a in US_ACTIONS]
+    + [f"rok_{a}" for a in ROK_ACTIONS]
+    + [f"japan_{a}" for a in JAPAN_ACTIONS]
+)
+# Per replication-year counts: every action, then these derived counts.
+EXTRA_COUNTS = ("dprk_launch_days", "dprk_missiles", "us_deployments", "clashes", "weeks")
+COUNT_COLUMNS = tuple(ACTION_COLUMNS) + EXTRA_COUNTS
+
+
+def _weekly_columns() -> list[str]:
+    cols = []
+    for v in STATE_VARIABLES:
+        cols += [f"{v}_mean"] + [f"{v}_q{int(q * 100):02d}" for q in QUANTILES]
+    cols += list(ACTION_COLUMNS)
+    cols += ["dprk_missiles", "clash", "war", "asset_on_station", "us_cost_cumulative"]
+    cols += [f"p_reached_{s}" for s in RUNG_SLUGS[1:]]
+    cols += ["exercise_intensity", "consultation", "scheduled_arrival", "scheduled_on_station"]
+    return cols
+
+
+WEEKLY_COLUMNS = tuple(_weekly_columns())
+
+
+class Recorder:
+    """Fills preallocated arrays once a week; :meth:`results` turns them into DataFrames."""
+
+    def __init__(self, model: DeterrenceModel) -> None:
+        self.model = model
+        n, weeks = model.replications, model.n_weeks
+        years = model.week_years
+        self.years, self.year_index = np.unique(years, return_inverse=True)
+        self.weekly = np.zeros((weeks, len(WEEKLY_COLUMNS)))
+        self.counts = np.zeros((n, len(self.years), len(COUNT_COLUMNS)), dtype=np.int32)
+        self._rows = np.arange(n)
+        col = {c: i for i, c in enumerate(WEEKLY_COLUMNS)}
+        self._wcol = col
+        self._state_cols = [col[f"{v}_mean"] for v in STATE_VARIABLES]
+        self._offsets = np.cumsum([0, len(DPRK_ACTIONS), len(US_ACTIONS), len(ROK_ACTIONS)])
+        self._extra = {c: len(ACTION_COLUMNS) + i for i, c in enumerate(EXTRA_COUNTS)}
+        self._n_actions = len(ACTION_COLUMNS)
+
+    def record(self, week: int) -> None:
+        m = self.model
+        alive = m.alive
+        live = alive.astype(np.int32)
+        arrival = m.us.scheduled_arrival | m.us.surge_arrival
+        launch = m.dprk.missiles > 0
+
+        # per replication-year counts
+        cy = self.counts[:, self.year_index[week], :]
+        for agent, off in zip((m.dprk, m.us, m.rok, m.japan), self._offsets, strict=True):
+            cy[self._rows, off + agent.choice] += live
+        e = self._extra
+        cy[:, e["dprk_launch_days"]] += launch
+        cy[:, e["dprk_missiles"]] += m.dprk.missiles.astype(np.int32)
+        cy[:, e["us_deployments"]] += arrival & alive
+        cy[:, e["clashes"]] += m.clash
+        cy[:, e["weeks"]] += live
+
+        # weekly ensemble statistics
+        row = self.weekly[week]
+        state = np.stack([m.tension, m.dprk.belief, m.rok.assurance, m.japan.assurance])
+        q = np.quantile(state, QUANTILES, axis=1)  # (3, 4)
+        means = state.mean(axis=1)
+        for j, c in enumerate(self._state_cols):
+            row[c] = means[j]
+            row[c + 1 : c + 1 + len(QUANTILES)] = q[:, j]
+        n = m.replications
+        start = self._wcol[ACTION_COLUMNS[0]]
+        for agent, off in zip((m.dprk, m.us, m.rok, m.japan), self._offsets, strict=True):
+            k = len(agent.actions)
+            row[start + off : start + off + k] = np.bincount(agent.choice[alive], minlength=k) / n
+        w = self._wcol
+        row[w["dprk_missiles"]] = m.dprk.missiles.mean()
+        row[w["clash"]] = m.clash.mean()
+        row[w["war"]] = 1.0 - alive.mean()
+        row[w["asset_on_station"]] = m.on_station.mean()
+        row[w["us_cost_cumulative"]] = m.us.cost.mean()
+        reached = np.bincount(m.max_rung, minlength=len(RUNGS))[::-1].cumsum()[::-1] / n
+        row[w["p_reached_rhetoric"] : w["p_reached_rhetoric"] + len(RUNGS) - 1] = reached[1:]
+        row[w["exercise_intensity"]] = m.exercise_intensity
+        row[w["consultation"]] = float(m.consultation_now)
+        row[w["scheduled_arrival"]] = float(m.us.scheduled_arrival)
+        row[w["scheduled_on_station"]] = float(m.us.scheduled_present)
+
+    def results(self) -> Results:
+        m = self.model
+        ts = pd.DataFrame(self.weekly, columns=list(WEEKLY_COLUMNS))
+        ts.insert(0, "date", week_dates(m.scenario_cfg.start, m.n_weeks))
+        ts.insert(0, "week", np.arange(m.n_weeks))
+
+        n, n_years = m.replications, len(self.years)
+        reps = pd.DataFrame(self.counts.reshape(n * n_years, -1), columns=list(COUNT_COLUMNS))
+        reps.insert(0, "year", np.tile(self.years, n))
+        reps.insert(0, "replication", np.repeat(np.arange(n), n_years))
+        per_rep = {
+            "us_resolute": m.us.resolute,
+            "max_rung": m.max_rung,
+            "first_clash_week": m.first_clash_week,
+            "war_week": m.war_week,
+            "us_cost": m.us.cost,
+            "final_dprk_belief": m.dprk.belief,
+        }
+        for name, values in per_rep.items():
+            reps[name] = np.repeat(values, n_years)
+        for name in ("first_clash_week", "war_week"):  # -1 (never) becomes a null
+            reps[name] = reps[name].where(reps[name] >= 0).astype("Int64")
+        return Results(config=m.config, timeseries=ts, replications=reps)
+
+
+@dataclass
+class Results:
+    """The outputs of one run: the config, a weekly time series and per replication-year counts."""
+
+    config: RunConfig
+    timeseries: pd.DataFrame
+    replications: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    def per_replication(self) -> pd.DataFrame:
+        """One row per replication: action counts summed over years, plus per-replication fields."""
+        return per_replication(self.replications)
+
+
+def per_replication(replications: pd.DataFrame) -> pd.DataFrame:
+    """Collapse replication-year rows to one row per replication."""
+    g = replications.groupby("replication", sort=True)
+    totals = g[list(COUNT_COLUMNS)].sum()
+    firsts = g[["us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost",
+                "final_dprk_belief"]].first()
+    return totals.join(firsts)

@@ -1,0 +1,154 @@
+"""Pure, vectorised behavioural rules. Each works on numpy arrays of length R (one per replication).
+
+These functions hold the model's equations; the agents in :mod:`sim.agents` only gather their inputs.
+They are tested without a model in ``tests/test_rules.py``. Sources are cited per function; the
+full list is in ``docs/model.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, logit, softmax
+
+LOGIT_BOUND = 12.0  # beliefs are kept in [expit(-12), expit(12)] ~ [6e-6, 1 - 6e-6]
+
+
+def quantal_response(utilities: np.ndarray, precision: float) -> np.ndarray:
+    """Logit quantal-response choice probabilities (McKelvey & Palfrey 1995).
+
+    ``P(a) = exp(lambda * U_a) / sum_b exp(lambda * U_b)`` over the last axis. ``precision`` (lambda)
+    = 0 gives uniform play; as it grows the choice tends to the best response. Utilities of
+    ``-inf`` mark actions that are unavailable (probability 0).
+    """
+    return softmax(precision * np.asarray(utilities, dtype=float), axis=-1)
+
+
+def sample_choice(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Draw one action per row by inverse CDF from pre-drawn uniforms in [0, 1).
+
+    Taking the uniforms as input keeps every agent's random stream consumption fixed (one uniform
+    per replication per week) whatever the probabilities, so that policies compared at the same seed
+    use common random numbers.
+    """
+    cdf = np.cumsum(probabilities, axis=-1)
+    choice = (cdf < uniforms[:, None] * cdf[:, -1:]).sum(axis=-1)
+    return np.minimum(choice, probabilities.shape[-1] - 1)
+
+
+def bayes_update(prior: np.ndarray, lik_resolute: float, lik_irresolute: float) -> np.ndarray:
+    """Posterior probability that the US is resolute after one signal (Bayes' rule).
+
+    ``b' = b L_r / (b L_r + (1 - b) L_i)`` where ``L_r``, ``L_i`` are the probabilities that a
+    resolute and an irresolute US send the signal. A signal that an irresolute US would rarely send
+    (a costly one: sunk costs, Fearon 1997; tied hands, Fearon 1994) has a large ratio and moves the
+    belief; cheap talk has a ratio near 1 and barely does.
+    """
+    prior = np.asarray(prior, dtype=float)
+    num = prior * lik_resolute
+    return num / (num + (1.0 - prior) * lik_irresolute)
+
+
+def log_likelihood_ratio(lik_resolute: float, lik_irresolute: float) -> float:
+    """``log(L_r / L_i)``: the shift a signal gives the log-odds of the belief."""
+    return float(np.log(lik_resolute) - np.log(lik_irresolute))
+
+
+def update_log_odds(
+    log_odds: np.ndarray, evidence: np.ndarray, prior_log_odds: np.ndarray, memory: float
+) -> np.ndarray:
+    """Bayes in log-odds with fading memory.
+
+    ``x' = x0 + memory * (x - x0) + evidence`` where ``evidence`` is the sum of log-likelihood ratios
+    of the signals seen this week (independent signals multiply their likelihoods). ``memory`` = 1 is
+    exact Bayesian updating; below 1 the belief drifts back to the prior ``x0`` unless signals renew
+    it (discounted learning, a standard device for non-stationary opponents; e.g. Fudenberg & Levine
+    1998, ch. 4). Bounded to +/- ``LOGIT_BOUND`` so that beliefs stay strictly inside (0, 1).
+    """
+    x = prior_log_odds + memory * (log_odds - prior_log_odds) + evidence
+    return np.clip(x, -LOGIT_BOUND, LOGIT_BOUND)
+
+
+def current_calculus_belief(
+    credibility: float,
+    on_station: np.ndarray,
+    exercise_intensity: float,
+    capability: np.ndarray,
+    intercept: float,
+    interest: float,
+    presence: float,
+    exercise: float,
+    decoupling: float,
+) -> np.ndarray:
+    """Belief from capability and interest now, not past behaviour (Press 2005, *Calculating Credibility*).
+
+    ``b = expit(c0 + c_int * logit(credibility) + c_pres * on_station + c_ex * exercise
+    - c_dec * K)``: the known US stake (``credibility``), forces at hand, and the DPRK's long-range
+    capability ``K``, which makes defending Seoul riskier for Washington (decoupling).
+    """
+    c = float(np.clip(credibility, 1e-4, 1 - 1e-4))
+    x = (
+        intercept
+        + interest * logit(c)
+        + presence * np.asarray(on_station, dtype=float)
+        + exercise * exercise_intensity
+        - decoupling * np.asarray(capability, dtype=float)
+    )
+    return expit(x)
+
+
+def habituation(weeks_on_station: np.ndarray, habituation_weeks: float) -> np.ndarray:
+    """Weight of a continuing presence as a signal: ``exp(-w / h)`` after ``w`` weeks on station.
+
+    A permanent posture's signal value fades as it becomes the status quo (DESIGN.md mechanism 5);
+    a fresh arrival resets it.
+    """
+    return np.exp(-np.asarray(weeks_on_station, dtype=float) / habituation_weeks)
+
+
+def assurance_step(
+    assurance: np.ndarray,
+    signal_gain: np.ndarray,
+    shock: np.ndarray,
+    anchor: np.ndarray,
+    reversion: float,
+) -> np.ndarray:
+    """One week of allied assurance (Snyder 1984, two audiences; decoupling).
+
+    Signals close part of the gap to full assurance (``A += g (1 - A)``), long-range or nuclear
+    tests remove a share of it (``A -= s A``), and it reverts towards an anchor that falls with DPRK
+    long-range capability. Stays in [0, 1] for gains and shocks in [0, 1].
+    """
+    a = assurance + np.minimum(signal_gain, 1.0) * (1.0 - assurance)
+    a = a - np.minimum(shock, 1.0) * a
+    a = a + reversion * (anchor - a)
+    return np.clip(a, 0.0, 1.0)
+
+
+def tension_step(tension: np.ndarray, impulse: np.ndarray, decay: float) -> np.ndarray:
+    """``T' = max(0, decay * T + impulse)``: tension with exponential decay.
+
+    Provocations and threatening signals add to it, reassurance subtracts (DESIGN.md mechanism 6).
+    """
+    return np.maximum(decay * tension + impulse, 0.0)
+
+
+def clash_probability(tension: np.ndarray, intercept: float, slope: float) -> np.ndarray:
+    """Weekly chance of an unintended kinetic clash, ``expit(a + b T)``.
+
+    Schelling's 'threat that leaves something to chance' (1960, ch. 8; 1966): the risk of losing
+    control rises with tension even when no side chooses to fight.
+    """
+    return expit(intercept + slope * np.asarray(tension, dtype=float))
+
+
+def salvo_draw(
+    rng: np.random.Generator, tension: np.ndarray, extra: float, tension_gain: float, dispersion: float
+) -> np.ndarray:
+    """Missiles on a launch day: ``1 + NegBin(size=dispersion, mean=extra * (1 + gain * T))``.
+
+    Heavy-tailed for small ``dispersion``: most launch days fire one or two missiles, a few fire a
+    barrage (more than 20 on 2 Nov 2022, seed 001), more often when tension is high. Drawn for every
+    replication each week from a stream of its own, so that the other DPRK draws do not depend on it.
+    """
+    mean = extra * (1.0 + tension_gain * np.asarray(tension, dtype=float))
+    return 1 + rng.negative_binomial(dispersion, dispersion / (dispersion + mean))
