@@ -151,24 +151,29 @@ class DPRK(EnsembleAgent):
                 + p.capability_learning_nuclear * (self.choice == NUCLEAR))
         self.capability += gain * (1.0 - self.capability)
 
-    def update_belief(self, evidence: np.ndarray) -> None:
-        """Bayesian update from this week's US signals (see :func:`sim.rules.update_log_odds`)."""
+    def update_belief(self, evidence: np.ndarray, alive: np.ndarray) -> None:
+        """Bayesian update from this week's US signals (see :func:`sim.rules.update_log_odds`).
+
+        Replications ended by war keep their last belief.
+        """
         m = self.model
         if m.credibility_rule == "current_calculus":
-            self.refresh_current_calculus()
+            self.refresh_current_calculus(alive)
             return
-        self.log_odds = rules.update_log_odds(self.log_odds, evidence, self.prior_log_odds,
-                                              m.params.belief_memory)
+        updated = rules.update_log_odds(self.log_odds, evidence, self.prior_log_odds,
+                                        m.params.belief_memory)
+        self.log_odds = np.where(alive, updated, self.log_odds)
         self.belief = expit(self.log_odds)
 
-    def refresh_current_calculus(self) -> None:
+    def refresh_current_calculus(self, alive: np.ndarray | None = None) -> None:
         """Belief from capability and interest (Press 2005), replacing past-behaviour learning."""
         m = self.model
         p = m.params
-        self.belief = rules.current_calculus_belief(
+        belief = rules.current_calculus_belief(
             m.credibility, m.on_station, m.exercise_intensity, self.capability,
             p.cc_intercept, p.cc_interest, p.cc_presence, p.cc_exercise, p.cc_decoupling,
         )
+        self.belief = belief if alive is None else np.where(alive, belief, self.belief)
         self.log_odds = logit(np.clip(self.belief, 1e-12, 1 - 1e-12))
 
 
@@ -203,7 +208,7 @@ class US(EnsembleAgent):
         """A rotational deployment arrives; it leaves after ``rotation_duration_weeks``."""
         self.scheduled_arrival = True
         self.scheduled_present = True
-        self.cost += self.model.policy.transit_cost
+        self.cost += self.model.alive * self.model.policy.transit_cost
         self.model.schedule_event(self.rotation_departure, after=self.model.policy.rotation_duration_weeks)
 
     def rotation_departure(self) -> None:
@@ -215,14 +220,15 @@ class US(EnsembleAgent):
         self.scheduled_arrival = True
         self.scheduled_present = True
         self.setup_signal = True
-        self.cost += self.model.policy.permanent_setup_cost + self.model.policy.transit_cost
+        self.cost += self.model.alive * (self.model.policy.permanent_setup_cost
+                                         + self.model.policy.transit_cost)
 
     def utilities(self, need: np.ndarray) -> np.ndarray:
         """Utility of hold, statement, threat and surge given the need to respond, shape (R, 4).
 
         ``U_statement = g_st N - c_st``; ``U_threat = f g_th N - c_th``;
         ``U_surge = f g_su N - c_su - r S``, unavailable under the ``none`` posture. ``N`` is the
-        severity of this week's DPRK action plus a ROK request for assets; ``f`` is 1 for a resolute
+        severity of this week's DPRK action plus last week's ROK request for assets; ``f`` is 1 for a resolute
         US and ``us_irresolute_factor`` otherwise. A resolute US is more willing to pay for costly
         responses, which is what makes them informative (Fearon 1997); statements cost little and
         both types make them alike (cheap talk).
@@ -240,7 +246,11 @@ class US(EnsembleAgent):
         return u
 
     def step(self) -> None:
-        """Respond to this week's DPRK action; a surge puts an asset on station from next week."""
+        """Respond to this week's DPRK action.
+
+        A surge puts an asset on station for the rest of this week and ``surge_duration_weeks - 1``
+        more.
+        """
         m = self.model
         p = m.params
         # The ROK moves after the US within a week, so `m.rok.choice` is still last week's request.
@@ -249,11 +259,14 @@ class US(EnsembleAgent):
         self.choice[~m.alive] = US_HOLD
         self.surge_arrival = self.choice == US_SURGE
         pol = m.policy
-        self.cost += self.surge_arrival * pol.transit_cost
         self.surge_left = np.where(self.surge_arrival, pol.surge_duration_weeks, self.surge_left)
-        station_cost = (pol.permanent_station_cost_per_week if m.policy_name == "permanent"
-                        else pol.station_cost_per_week)
-        self.cost += station_cost * (self.scheduled_present + (self.surge_left > 0))
+        scheduled_cost = (pol.permanent_station_cost_per_week if m.policy_name == "permanent"
+                          else pol.station_cost_per_week)
+        # Cost account: arrivals, then every asset-week on station (a surge on top of a scheduled
+        # asset is a second asset). Ended (war) replications accrue nothing.
+        self.cost += m.alive * (self.surge_arrival * pol.transit_cost
+                                + scheduled_cost * self.scheduled_present
+                                + pol.station_cost_per_week * (self.surge_left > 0))
 
     def end_week(self) -> None:
         """Count down surges and clear one-week flags."""

@@ -92,6 +92,7 @@ class DeterrenceModel(mesa.Model):
         self.on_station = np.zeros(n, dtype=bool)
         self.presence_weeks = np.zeros(n)
         self.alive = np.ones(n, dtype=bool)
+        self.active = self.alive.copy()
         self.max_rung = np.zeros(n, dtype=np.int8)
         self.first_clash_week = np.full(n, -1, dtype=np.int64)
         self.war_week = np.full(n, -1, dtype=np.int64)
@@ -129,7 +130,7 @@ class DeterrenceModel(mesa.Model):
     def _schedule_posture(self) -> None:
         """The posture's scheduled arrivals (see :func:`sim.calendar.posture_schedule`)."""
         pol = self.policy
-        if pol.name == Posture.rotational:
+        if pol.name == Posture.rotational and pol.rotation_offset_weeks < self.n_weeks:
             self.schedule_recurring(
                 self.us.rotation_arrival,
                 Schedule(interval=pol.rotation_interval_weeks,
@@ -150,6 +151,7 @@ class DeterrenceModel(mesa.Model):
         """One week; see the module docstring for the order of moves."""
         week = self.steps - 1
         us, dprk, rok, japan = self.us, self.dprk, self.rok, self.japan
+        self.active = self.alive.copy()  # replications not yet ended by war at the start of the week
         self.on_station = us.scheduled_present | (us.surge_left > 0)
         dprk.step()
         us.step()
@@ -183,7 +185,7 @@ class DeterrenceModel(mesa.Model):
             + statement * llr["statement"]
             + inaction * llr["inaction"]
         )
-        dprk.update_belief(evidence)
+        dprk.update_belief(evidence, self.alive)
         self.presence_weeks = np.where(self.on_station, self.presence_weeks + 1, 0.0)
 
         gain = (arrival * p.assure_deploy + continuing * p.assure_presence
@@ -192,11 +194,13 @@ class DeterrenceModel(mesa.Model):
         tested = (dprk.choice == LRBM) | (dprk.choice == NUCLEAR)
         shock = tested * p.decoupling_shock
         anchor = p.assure_anchor - p.decoupling * dprk.capability
-        self.rok.assurance = rules.assurance_step(self.rok.assurance, gain, shock, anchor,
-                                                  p.assure_reversion)
+        # Ended (war) replications keep their last values.
+        alive = self.alive
+        self.rok.assurance = np.where(alive, rules.assurance_step(
+            self.rok.assurance, gain, shock, anchor, p.assure_reversion), self.rok.assurance)
         jp_gain = gain + (self.japan.choice == JP_TRILATERAL) * p.assure_trilateral
-        self.japan.assurance = rules.assurance_step(self.japan.assurance, jp_gain, shock, anchor,
-                                                    p.assure_reversion)
+        self.japan.assurance = np.where(alive, rules.assurance_step(
+            self.japan.assurance, jp_gain, shock, anchor, p.assure_reversion), self.japan.assurance)
 
     def _advance_escalation(self, week: int) -> None:
         """Allied pressure, tension, unintended clashes, war and the escalation ladder."""

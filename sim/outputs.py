@@ -70,11 +70,12 @@ def plot_escalation(timeseries: pd.DataFrame, title: str, path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
     colours = plt.cm.plasma_r([0.15, 0.35, 0.55, 0.75, 0.95])
     for k, (slug, name) in enumerate(zip(RUNG_SLUGS[1:], RUNGS[1:], strict=True)):
-        ax1.plot(dates, timeseries[f"p_reached_{slug}"], color=colours[k], lw=2, label=f"{k + 1}: {name}")
+        ax1.plot(dates, timeseries[f"p_reached_{slug}"], color=colours[k], lw=2,
+                 label=f"\u2265 {k + 1}: {name}")
     ax1.set_ylim(-0.02, 1.02)
-    ax1.set_ylabel("P(rung reached by this week)")
-    ax1.set_title("Escalation ladder: share of replications that reached each rung")
-    ax1.legend(title="rung", fontsize=9, loc="center right")
+    ax1.set_ylabel("P(highest rung so far \u2265 k)")
+    ax1.set_title("Escalation ladder: share of replications at rung k or higher by week t")
+    ax1.legend(title="rung k", fontsize=9, loc="center right")
     ax2.fill_between(dates, timeseries["tension_q05"], timeseries["tension_q95"], color="tab:red",
                      alpha=0.2, label="5-95 % of replications")
     ax2.plot(dates, timeseries["tension_q50"], color="tab:red", lw=1.5, label="median")

@@ -77,9 +77,10 @@ def _likelihood(name: str, value: float) -> None:
 class CalendarEvent:
     """A yearly allied event on a fixed calendar date: a combined exercise or a consultation.
 
-    The event falls in the simulated week that contains ``month``/``day`` in each simulated year and
-    lasts ``weeks`` weeks. ``intensity`` scales an exercise's military pressure (1 = a full-scale
+    The event falls in the simulated week that contains ``month``/``day`` in each simulated year.
+    An exercise lasts ``weeks`` weeks and ``intensity`` scales its military pressure (1 = a full-scale
     combined exercise such as Freedom Shield / Ulchi Freedom Shield; 0 = suspended, as in 2018-21).
+    A consultation is a one-week signal: its ``weeks`` and ``intensity`` are not used.
     """
 
     name: str = "event"
@@ -141,6 +142,11 @@ class PolicyConfig:
     permanent_station_cost_per_week: float = 0.8  # basing makes a week on station cheaper
 
     def __post_init__(self) -> None:
+        if isinstance(self.name, str):
+            try:
+                object.__setattr__(self, "name", Posture(self.name))
+            except ValueError:
+                pass
         _check(
             isinstance(self.name, Posture),
             f"policy.name={self.name!r} is unknown: choose one of rotational, permanent, reactive, none",
@@ -350,6 +356,11 @@ class ModelParams:
     war_slope: float = 0.25
 
     def __post_init__(self) -> None:
+        if isinstance(self.credibility_rule, str):
+            try:
+                object.__setattr__(self, "credibility_rule", CredibilityRule(self.credibility_rule))
+            except ValueError:
+                pass
         _check(
             isinstance(self.credibility_rule, CredibilityRule),
             f"params.credibility_rule={self.credibility_rule!r} is unknown: "
@@ -388,7 +399,7 @@ class RunConfig:
 
     credibility: float = 0.7  # probability that the US is resolute (drawn per replication)
     replications: int = 1000
-    seed: int = 20161206  # the first EDSCG met on 6 Dec 2016 (seed 002)
+    seed: int = 20161220  # the first EDSCG met on Tuesday 20 Dec 2016 in Washington (seed 002)
     progress: bool = True
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)

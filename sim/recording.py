@@ -68,7 +68,7 @@ class Recorder:
 
     def record(self, week: int) -> None:
         m = self.model
-        alive = m.alive
+        alive = m.active  # not ended by war at the start of this week: its actions count
         live = alive.astype(np.int32)
         arrival = m.us.scheduled_arrival | m.us.surge_arrival
         launch = m.dprk.missiles > 0
@@ -100,7 +100,7 @@ class Recorder:
         w = self._wcol
         row[w["dprk_missiles"]] = m.dprk.missiles.mean()
         row[w["clash"]] = m.clash.mean()
-        row[w["war"]] = 1.0 - alive.mean()
+        row[w["war"]] = 1.0 - m.alive.mean()
         row[w["asset_on_station"]] = m.on_station.mean()
         row[w["us_cost_cumulative"]] = m.us.cost.mean()
         reached = np.bincount(m.max_rung, minlength=len(RUNGS))[::-1].cumsum()[::-1] / n

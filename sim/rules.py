@@ -18,9 +18,11 @@ def quantal_response(utilities: np.ndarray, precision: float) -> np.ndarray:
 
     ``P(a) = exp(lambda * U_a) / sum_b exp(lambda * U_b)`` over the last axis. ``precision`` (lambda)
     = 0 gives uniform play; as it grows the choice tends to the best response. Utilities of
-    ``-inf`` mark actions that are unavailable (probability 0).
+    ``-inf`` mark actions that are unavailable (probability 0, also at precision 0).
     """
-    return softmax(precision * np.asarray(utilities, dtype=float), axis=-1)
+    u = np.asarray(utilities, dtype=float)
+    z = precision * u if precision > 0 else np.where(np.isneginf(u), -np.inf, 0.0)
+    return softmax(z, axis=-1)
 
 
 def sample_choice(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
@@ -99,8 +101,9 @@ def current_calculus_belief(
 def habituation(weeks_on_station: np.ndarray, habituation_weeks: float) -> np.ndarray:
     """Weight of a continuing presence as a signal: ``exp(-w / h)`` after ``w`` weeks on station.
 
-    A permanent posture's signal value fades as it becomes the status quo (DESIGN.md mechanism 5);
-    a fresh arrival resets it.
+    A permanent posture's signal value fades as it becomes the status quo (DESIGN.md mechanism 5).
+    The count restarts only after a week with nothing on station, so back-to-back rotations
+    habituate like a permanent presence.
     """
     return np.exp(-np.asarray(weeks_on_station, dtype=float) / habituation_weeks)
 
