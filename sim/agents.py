@@ -115,7 +115,8 @@ class DPRK(EnsembleAgent):
           (deterrence model, weight 1 - w) and the value of showing resolve by provoking (spiral
           model, weight w; Bernhardt & Sukin 2021 find exercise-linked aggression, Cha, Lee & Lim
           2016 little).
-        * Development value of tests under the regime's weapons plan (exogenous ``drive``).
+        * Development value of tests under the regime's weapons plan (exogenous ``drive``, set by
+          the scenario and its eras); talks gain ``g_dip * diplomacy`` in eras of summitry.
         """
         m = self.model
         p = m.params
@@ -128,11 +129,12 @@ class DPRK(EnsembleAgent):
         )
         u = (
             self._cost
-            + m.scenario_cfg.weapons_drive * self._dev
+            + m.weapons_drive * self._dev
             - self._punish * punish_scale
             + w * p.spiral_gain * pressure * DPRK_SEVERITY
         )
         u[:, TALKS] += (p.dprk_talks_outreach_gain * m.rok.outreach_last
+                        + p.dprk_talks_diplomacy_gain * m.diplomacy
                         - p.dprk_talks_tension_loss * m.tension)
         return u
 

@@ -9,6 +9,8 @@ stores ensemble statistics. See ``docs/model.md`` for the full ODD description.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import mesa
 import numpy as np
 from mesa.time import Schedule
@@ -30,8 +32,8 @@ from .agents import (
     US_THREAT,
     Japan,
 )
-from .calendar import event_start_weeks, week_years
-from .params import CalendarEvent, Posture, RunConfig
+from .calendar import event_start_weeks, week_of, week_years
+from .params import CalendarEvent, DatedEvent, Era, Posture, RunConfig
 from .recording import Recorder, Results
 
 # Offset of calendar events before the step of their week: week k's step runs at Mesa time k + 1,
@@ -42,23 +44,35 @@ STREAMS = ("model", "dprk", "us", "rok", "japan", "world")
 
 
 class CalendarHandler:
-    """Mesa event callbacks for one yearly allied event (an exercise or a consultation)."""
+    """Mesa event callbacks for one allied event (an exercise or a consultation)."""
 
-    def __init__(self, model: DeterrenceModel, event: CalendarEvent, kind: str) -> None:
+    def __init__(self, model: DeterrenceModel, event: CalendarEvent | DatedEvent, kind: str) -> None:
         self.model = model
-        self.event = event
+        self.weeks = event.weeks
         self.kind = kind
         self.intensity = event.intensity * model.scenario_cfg.exercise_scale if kind == "exercise" else 0.0
 
     def begin(self) -> None:
         if self.kind == "exercise":
             self.model.exercise_intensity += self.intensity
-            self.model.schedule_event(self.end, after=self.event.weeks)
+            self.model.schedule_event(self.end, after=self.weeks)
         else:
             self.model.consultation_now = True
 
     def end(self) -> None:
         self.model.exercise_intensity -= self.intensity
+
+
+class EraHandler:
+    """Mesa event callback that switches the DPRK's exogenous drivers when an era begins."""
+
+    def __init__(self, model: DeterrenceModel, era: Era) -> None:
+        self.model = model
+        self.era = era
+
+    def begin(self) -> None:
+        self.model.weapons_drive = self.era.weapons_drive
+        self.model.diplomacy = self.era.diplomacy
 
 
 class DeterrenceModel(mesa.Model):
@@ -99,6 +113,8 @@ class DeterrenceModel(mesa.Model):
         self.clash = np.zeros(n, dtype=bool)
         self.exercise_intensity = 0.0
         self.consultation_now = False
+        self.weapons_drive = config.scenario.weapons_drive
+        self.diplomacy = 0.0
 
         prior = config.scenario.dprk_prior
         self.us = US(self, seqs["us"], config.credibility)
@@ -126,6 +142,20 @@ class DeterrenceModel(mesa.Model):
                 self._handlers.append(handler)  # strong reference: Mesa keeps weak ones
                 for k in event_start_weeks(sc.start, self.n_weeks, event):
                     self.schedule_event(handler.begin, at=k + EVENT_OFFSET)
+        for dated in sc.dated_events:
+            k = week_of(sc.start, dt.date.fromisoformat(dated.date))
+            if 0 <= k < self.n_weeks:
+                handler = CalendarHandler(self, dated, dated.kind)
+                self._handlers.append(handler)
+                self.schedule_event(handler.begin, at=k + EVENT_OFFSET)
+        for era in sc.eras:
+            # An era that began before the start is in force from week 0; eras switch just before
+            # the week's other calendar events.
+            k = max(0, week_of(sc.start, dt.date.fromisoformat(era.start_date)))
+            if k < self.n_weeks:
+                handler = EraHandler(self, era)
+                self._handlers.append(handler)
+                self.schedule_event(handler.begin, at=k + EVENT_OFFSET - 0.25)
 
     def _schedule_posture(self) -> None:
         """The posture's scheduled arrivals (see :func:`sim.calendar.posture_schedule`)."""

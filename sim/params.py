@@ -101,6 +101,58 @@ class CalendarEvent:
         _nonneg(f"calendar event '{self.name}': intensity", self.intensity)
 
 
+@dataclass(frozen=True)
+class DatedEvent:
+    """A one-off allied event on a given date, for replaying history (scenario ``historical``).
+
+    ``kind`` is ``exercise`` (lasting ``weeks`` weeks at ``intensity``; 0 = suspended) or
+    ``consultation`` (a one-week signal).
+    """
+
+    name: str = "event"
+    kind: str = "exercise"
+    date: str = "2016-03-07"
+    weeks: int = 1
+    intensity: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ("exercise", "consultation"),
+               f"dated event '{self.name}': kind={self.kind!r} must be exercise or consultation")
+        try:
+            _dt.date.fromisoformat(str(self.date))
+        except ValueError:
+            raise ConfigError(
+                f"dated event '{self.name}': date={self.date!r} is not a date: write it as YYYY-MM-DD"
+            ) from None
+        _check(1 <= self.weeks <= 26, f"dated event '{self.name}': weeks={self.weeks} must be 1..26")
+        _nonneg(f"dated event '{self.name}': intensity", self.intensity)
+
+
+@dataclass(frozen=True)
+class Era:
+    """A period of the DPRK's exogenous drivers, from ``start_date`` until the next era begins.
+
+    ``weapons_drive`` scales the development value of tests (a weapons plan in force); ``diplomacy``
+    in [0, 1] marks a period of summitry that makes talks more attractive. Both are inputs of the
+    scenario, not outcomes of the model (DESIGN.md, 'Data and calibration').
+    """
+
+    name: str = "era"
+    start_date: str = "2016-01-01"
+    weapons_drive: float = 1.0
+    diplomacy: float = 0.0
+
+    def __post_init__(self) -> None:
+        try:
+            _dt.date.fromisoformat(str(self.start_date))
+        except ValueError:
+            raise ConfigError(
+                f"era '{self.name}': start_date={self.start_date!r} is not a date: write it as YYYY-MM-DD"
+            ) from None
+        _nonneg(f"era '{self.name}': weapons_drive", self.weapons_drive)
+        _unit(f"era '{self.name}': diplomacy", self.diplomacy)
+
+
 def _default_exercises() -> List[CalendarEvent]:
     # Spring: Key Resolve/Foal Eagle, since 2019 renamed (Dong Maeng, Freedom Shield), held in March.
     # Summer: Ulchi Freedom Guardian / Ulchi Freedom Shield, held in the second half of August.
@@ -188,6 +240,9 @@ class ScenarioConfig:
     exercise_scale: float = 1.0  # multiplies the intensity of every combined exercise
     exercises: List[CalendarEvent] = field(default_factory=_default_exercises)
     consultations: List[CalendarEvent] = field(default_factory=_default_consultations)
+    # One-off dated events and eras, for replaying a historical period (empty in forward scenarios).
+    dated_events: List[DatedEvent] = field(default_factory=list)
+    eras: List[Era] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         try:
@@ -241,6 +296,7 @@ class ModelParams:
     # talks become more attractive after allied outreach, less at high tension
     dprk_talks_outreach_gain: float = 2.0
     dprk_talks_tension_loss: float = 0.1
+    dprk_talks_diplomacy_gain: float = 3.0  # talks utility per unit of the era's `diplomacy`
 
     # --- deterrence vs spiral (Jervis 1976; Bernhardt & Sukin 2021; Cha, Lee & Lim 2016) ---
     spiral_weight: float = 0.3  # 0 = pure deterrence model, 1 = pure spiral model
@@ -448,9 +504,10 @@ def run_config_from_dict(data: dict) -> RunConfig:
     if "name" in pol:
         pol["name"] = Posture(pol["name"])
     scen = dict(data.pop("scenario", {}))
-    for key in ("exercises", "consultations"):
+    for key, cls in (("exercises", CalendarEvent), ("consultations", CalendarEvent),
+                     ("dated_events", DatedEvent), ("eras", Era)):
         if key in scen:
-            scen[key] = [CalendarEvent(**e) for e in scen[key]]
+            scen[key] = [cls(**e) for e in scen[key]]
     par = dict(data.pop("params", {}))
     if "credibility_rule" in par:
         par["credibility_rule"] = CredibilityRule(par["credibility_rule"])
