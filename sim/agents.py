@@ -65,10 +65,14 @@ class EnsembleAgent(mesa.Agent):
         return self._rng
 
     def choose(self, utilities: np.ndarray, precision: float) -> np.ndarray:
-        """Quantal-response draw: one uniform per replication, whatever the utilities."""
+        """Quantal-response draw from utilities of shape (actions, R).
+
+        One uniform per replication, whatever the utilities (common random numbers). Uses the
+        fast path :func:`sim.rules.sample_quantal`, which tests check against
+        :func:`sim.rules.quantal_response` + :func:`sim.rules.sample_choice`.
+        """
         u = self._rng.random(self.n)
-        probs = rules.quantal_response(utilities, precision)
-        self.choice = rules.sample_choice(probs, u)
+        self.choice = rules.sample_quantal(utilities, precision, u)
         return self.choice
 
 
@@ -102,7 +106,7 @@ class DPRK(EnsembleAgent):
             self.refresh_current_calculus()
 
     def utilities(self) -> np.ndarray:
-        """Expected utility of each action, shape (R, 7).
+        """Expected utility of each action, shape (7, R) (actions first: the fast layout).
 
         ``U_a = -c_a + drive * d_a - pi_a * b * (1 + delta * S) * (1 + (1 - w) * g_d * P)
         + w * g_s * P * sigma_a`` (+ for talks: ``g_o * outreach - l_T * T``), where ``b`` is the
@@ -121,19 +125,16 @@ class DPRK(EnsembleAgent):
         m = self.model
         p = m.params
         w = p.spiral_weight
-        pressure = m.pressure[:, None]
+        pressure = m.pressure
         punish_scale = (
-            self.belief[:, None]
-            * (1.0 + p.presence_deterrence * m.on_station[:, None])
+            self.belief
+            * (1.0 + p.presence_deterrence * m.on_station)
             * (1.0 + (1.0 - w) * p.deterrence_gain * pressure)
         )
-        u = (
-            self._cost
-            + m.weapons_drive * self._dev
-            - self._punish * punish_scale
-            + w * p.spiral_gain * pressure * DPRK_SEVERITY
-        )
-        u[:, TALKS] += (p.dprk_talks_outreach_gain * m.rok.outreach_last
+        u = np.multiply.outer(-self._punish, punish_scale)
+        u += np.multiply.outer(w * p.spiral_gain * DPRK_SEVERITY, pressure)
+        u += (self._cost + m.weapons_drive * self._dev)[:, None]
+        u[TALKS] += (p.dprk_talks_outreach_gain * m.rok.outreach_last
                         + p.dprk_talks_diplomacy_gain * m.diplomacy
                         - p.dprk_talks_tension_loss * m.tension)
         return u
@@ -144,10 +145,10 @@ class DPRK(EnsembleAgent):
         p = m.params
         self.choose(self.utilities(), p.dprk_precision)
         self.choice[~m.alive] = RESTRAINT
-        salvo = rules.salvo_draw(self._salvo_rng, m.tension, p.salvo_extra, p.salvo_tension_gain,
-                                 p.salvo_dispersion)
-        launch = (self.choice == SRBM) | (self.choice == LRBM)
-        self.missiles = np.where(launch, salvo, 0)
+        launch = np.flatnonzero((self.choice == SRBM) | (self.choice == LRBM))
+        self.missiles = np.zeros(self.n, dtype=np.int64)
+        self.missiles[launch] = rules.salvo_draw(self._salvo_rng, m.tension[launch], p.salvo_extra,
+                                                 p.salvo_tension_gain, p.salvo_dispersion)
         # Learning by testing: each long-range or nuclear test closes part of the capability gap.
         gain = (p.capability_learning * (self.choice == LRBM)
                 + p.capability_learning_nuclear * (self.choice == NUCLEAR))
@@ -226,7 +227,7 @@ class US(EnsembleAgent):
                                          + self.model.policy.transit_cost)
 
     def utilities(self, need: np.ndarray) -> np.ndarray:
-        """Utility of hold, statement, threat and surge given the need to respond, shape (R, 4).
+        """Utility of hold, statement, threat and surge given the need to respond, shape (4, R).
 
         ``U_statement = g_st N - c_st``; ``U_threat = f g_th N - c_th``;
         ``U_surge = f g_su N - c_su - r S``, unavailable under the ``none`` posture. ``N`` is the
@@ -237,14 +238,14 @@ class US(EnsembleAgent):
         """
         m = self.model
         p = m.params
-        u = np.zeros((self.n, 4))
-        u[:, US_STATEMENT] = p.us_statement_gain * need - p.us_statement_cost
-        u[:, US_THREAT] = self._type_factor * p.us_threat_gain * need - p.us_threat_cost
+        u = np.zeros((4, self.n))
+        u[US_STATEMENT] = p.us_statement_gain * need - p.us_statement_cost
+        u[US_THREAT] = self._type_factor * p.us_threat_gain * need - p.us_threat_cost
         if m.surge_allowed:
-            u[:, US_SURGE] = (self._type_factor * p.us_surge_gain * need - p.us_surge_cost
+            u[US_SURGE] = (self._type_factor * p.us_surge_gain * need - p.us_surge_cost
                               - p.us_surge_redundancy * m.on_station)
         else:
-            u[:, US_SURGE] = -np.inf
+            u[US_SURGE] = -np.inf
         return u
 
     def step(self) -> None:
@@ -288,7 +289,7 @@ class ROK(EnsembleAgent):
         self.outreach_last = np.zeros(self.n)
 
     def utilities(self, need: np.ndarray) -> np.ndarray:
-        """Utility of hold, own strike drill, request for US assets and outreach, shape (R, 4).
+        """Utility of hold, own strike drill, request for US assets and outreach, shape (4, R).
 
         ``U_strike = -c + h max(0, A* - A) + g N`` (hedging when assurance ``A`` falls below the
         threshold ``A*``: abandonment fear, Snyder 1984); ``U_request = -c + g (1 - A) N`` (Seoul's
@@ -297,12 +298,12 @@ class ROK(EnsembleAgent):
         """
         m = self.model
         p = m.params
-        u = np.zeros((self.n, 4))
-        u[:, ROK_STRIKE] = (-p.rok_strike_cost
+        u = np.zeros((4, self.n))
+        u[ROK_STRIKE] = (-p.rok_strike_cost
                             + p.rok_hedge_gain * np.maximum(p.rok_hedge_threshold - self.assurance, 0.0)
                             + p.rok_strike_response * need)
-        u[:, ROK_REQUEST] = -p.rok_request_cost + p.rok_request_gain * (1.0 - self.assurance) * need
-        u[:, ROK_OUTREACH] = (-p.rok_outreach_cost
+        u[ROK_REQUEST] = -p.rok_request_cost + p.rok_request_gain * (1.0 - self.assurance) * need
+        u[ROK_OUTREACH] = (-p.rok_outreach_cost
                               + p.rok_outreach_talks_gain * (m.dprk.choice == TALKS)
                               - p.rok_outreach_tension_loss * m.tension)
         return u
@@ -324,7 +325,7 @@ class Japan(EnsembleAgent):
         self.assurance = np.full(self.n, float(assurance))
 
     def utilities(self, need: np.ndarray) -> np.ndarray:
-        """Utility of hold, protest, missile alert and trilateral drill, shape (R, 4).
+        """Utility of hold, protest, missile alert and trilateral drill, shape (4, R).
 
         ``U_protest = -c + g N``; ``U_alert = -c + g [long-range launch]`` (J-Alert after IRBM/ICBM
         launches that threaten or overfly Japan); ``U_trilateral = -c + g N + g_A (1 - A)``
@@ -332,10 +333,10 @@ class Japan(EnsembleAgent):
         """
         m = self.model
         p = m.params
-        u = np.zeros((self.n, 4))
-        u[:, JP_PROTEST] = -p.japan_protest_cost + p.japan_protest_gain * need
-        u[:, JP_ALERT] = -p.japan_alert_cost + p.japan_alert_gain * (m.dprk.choice == LRBM)
-        u[:, JP_TRILATERAL] = (-p.japan_trilateral_cost + p.japan_trilateral_gain * need
+        u = np.zeros((4, self.n))
+        u[JP_PROTEST] = -p.japan_protest_cost + p.japan_protest_gain * need
+        u[JP_ALERT] = -p.japan_alert_cost + p.japan_alert_gain * (m.dprk.choice == LRBM)
+        u[JP_TRILATERAL] = (-p.japan_trilateral_cost + p.japan_trilateral_gain * need
                                + p.japan_trilateral_assurance_gain * (1.0 - self.assurance))
         return u
 

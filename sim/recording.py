@@ -57,7 +57,8 @@ class Recorder:
         years = model.week_years
         self.years, self.year_index = np.unique(years, return_inverse=True)
         self.weekly = np.zeros((weeks, len(WEEKLY_COLUMNS)))
-        self.counts = np.zeros((n, len(self.years), len(COUNT_COLUMNS)), dtype=np.int32)
+        # (year, column, replication): each week adds into one contiguous (column, R) block.
+        self.counts = np.zeros((len(self.years), len(COUNT_COLUMNS), n), dtype=np.int32)
         self._rows = np.arange(n)
         col = {c: i for i, c in enumerate(WEEKLY_COLUMNS)}
         self._wcol = col
@@ -74,15 +75,17 @@ class Recorder:
         launch = m.dprk.missiles > 0
 
         # per replication-year counts
-        cy = self.counts[:, self.year_index[week], :]
+        cy = self.counts[self.year_index[week]]
+        flat = cy.reshape(-1)
+        n = m.replications
         for agent, off in zip((m.dprk, m.us, m.rok, m.japan), self._offsets, strict=True):
-            cy[self._rows, off + agent.choice] += live
+            flat[(off + agent.choice) * n + self._rows] += live  # one (action, replication) each
         e = self._extra
-        cy[:, e["dprk_launch_days"]] += launch
-        cy[:, e["dprk_missiles"]] += m.dprk.missiles.astype(np.int32)
-        cy[:, e["us_deployments"]] += arrival & alive
-        cy[:, e["clashes"]] += m.clash
-        cy[:, e["weeks"]] += live
+        cy[e["dprk_launch_days"]] += launch
+        cy[e["dprk_missiles"]] += m.dprk.missiles.astype(np.int32)
+        cy[e["us_deployments"]] += arrival & alive
+        cy[e["clashes"]] += m.clash
+        cy[e["weeks"]] += live
 
         # weekly ensemble statistics
         row = self.weekly[week]
@@ -92,7 +95,6 @@ class Recorder:
         for j, c in enumerate(self._state_cols):
             row[c] = means[j]
             row[c + 1 : c + 1 + len(QUANTILES)] = q[:, j]
-        n = m.replications
         start = self._wcol[ACTION_COLUMNS[0]]
         for agent, off in zip((m.dprk, m.us, m.rok, m.japan), self._offsets, strict=True):
             k = len(agent.actions)
@@ -117,7 +119,8 @@ class Recorder:
         ts.insert(0, "week", np.arange(m.n_weeks))
 
         n, n_years = m.replications, len(self.years)
-        reps = pd.DataFrame(self.counts.reshape(n * n_years, -1), columns=list(COUNT_COLUMNS))
+        by_rep = self.counts.transpose(2, 0, 1).reshape(n * n_years, -1)
+        reps = pd.DataFrame(by_rep, columns=list(COUNT_COLUMNS))
         reps.insert(0, "year", np.tile(self.years, n))
         reps.insert(0, "replication", np.repeat(np.arange(n), n_years))
         per_rep = {

@@ -37,6 +37,31 @@ def sample_choice(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray
     return np.minimum(choice, probabilities.shape[-1] - 1)
 
 
+def sample_quantal(utilities: np.ndarray, precision: float, uniforms: np.ndarray) -> np.ndarray:
+    """Fast quantal-response draw; utilities have shape (actions, R), actions first.
+
+    The same law as ``sample_choice(quantal_response(utilities.T, precision), uniforms)`` (a test
+    checks it): with ``e_a = exp(lambda (U_a - max U))``, the action is the number of running sums
+    ``e_0 + ... + e_a`` below ``u * sum(e)``. Working on contiguous rows of length R instead of
+    rows of a few actions avoids the per-row overhead of a general softmax; normalising is not
+    needed because the threshold is scaled instead.
+    """
+    u = np.asarray(utilities, dtype=float)
+    if precision > 0:
+        z = precision * u
+    else:
+        z = np.where(np.isneginf(u), -np.inf, 0.0)
+    z -= z.max(axis=0)
+    np.exp(z, out=z)
+    threshold = uniforms * z.sum(axis=0)
+    running = np.zeros_like(threshold)
+    choice = np.zeros(threshold.shape, dtype=np.int64)
+    for row in z[:-1]:
+        running += row
+        choice += running < threshold
+    return choice
+
+
 def bayes_update(prior: np.ndarray, lik_resolute: float, lik_irresolute: float) -> np.ndarray:
     """Posterior probability that the US is resolute after one signal (Bayes' rule).
 
@@ -150,8 +175,9 @@ def salvo_draw(
     """Missiles on a launch day: ``1 + NegBin(size=dispersion, mean=extra * (1 + gain * T))``.
 
     Heavy-tailed for small ``dispersion``: most launch days fire one or two missiles, a few fire a
-    barrage (more than 20 on 2 Nov 2022, seed 001), more often when tension is high. Drawn for every
-    replication each week from a stream of its own, so that the other DPRK draws do not depend on it.
+    barrage (more than 20 on 2 Nov 2022, seed 001), more often when tension is high. Drawn only for
+    the replications that launch, from a stream of its own, so that the other DPRK draws do not
+    depend on it.
     """
     mean = extra * (1.0 + tension_gain * np.asarray(tension, dtype=float))
     return 1 + rng.negative_binomial(dispersion, dispersion / (dispersion + mean))
