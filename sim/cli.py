@@ -21,14 +21,14 @@ log = logging.getLogger("dsim")
 
 
 
-def _schema_node() -> DictConfig:
+def _schema_node(cls: type = RunConfig) -> DictConfig:
     """RunConfig as an OmegaConf node that the YAML files may merge into.
 
     The dataclasses are frozen (results must not change them), which OmegaConf turns into read-only
     nodes; composition needs to write, so the flag is lifted on the schema node only. The frozen
     objects come back in :func:`to_run_config`.
     """
-    node = OmegaConf.structured(RunConfig)
+    node = OmegaConf.structured(cls)
 
     def unlock(n):
         n._set_flag("readonly", None)
@@ -42,6 +42,12 @@ def _schema_node() -> DictConfig:
 
 
 ConfigStore.instance().store(name="run_schema", node=_schema_node())
+
+
+def _register_calibration_schema() -> None:
+    from .calibrate import CalibrationConfig
+
+    ConfigStore.instance().store(name="calibrate_schema", node=_schema_node(CalibrationConfig))
 
 # Options of Hydra's command line that take a value (their value is not an override).
 _VALUE_FLAGS = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
@@ -59,8 +65,8 @@ def config_dir() -> Path:
     raise ConfigError("cannot find the configs/ folder: reinstall the package (uv sync)")
 
 
-def to_run_config(cfg: DictConfig) -> RunConfig:
-    """The composed Hydra config as a validated, frozen RunConfig (raises ConfigError)."""
+def to_run_config(cfg: DictConfig, cls: type = RunConfig):
+    """The composed Hydra config as a validated, frozen ``cls`` object (raises ConfigError)."""
     cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
     try:
         obj = OmegaConf.to_object(cfg)
@@ -71,8 +77,8 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
         if isinstance(err, ConfigError):
             raise err from None
         raise ConfigError(_first_line(exc)) from None
-    if not isinstance(obj, RunConfig):
-        raise ConfigError("the config is not a run config: start from configs/config.yaml")
+    if not isinstance(obj, cls):
+        raise ConfigError(f"the config is not a {cls.__name__}: start from the files in configs/")
     return obj
 
 
@@ -140,7 +146,7 @@ def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [list(job) for batch in batches for job in batch]
 
 
-def preflight(argv: list[str]) -> list[RunConfig]:
+def preflight(argv: list[str], config_name: str = "config", cls: type = RunConfig) -> list:
     """Compose and validate every job of the command line; raise ConfigError on the first mistake."""
     if any(a in _SKIP_FLAGS or a.split("=", 1)[0] in _SKIP_FLAGS for a in argv):
         return []
@@ -149,7 +155,7 @@ def preflight(argv: list[str]) -> list[RunConfig]:
     from omegaconf.errors import OmegaConfBaseException
 
     overrides, options, multirun = _split_argv(argv)
-    name = options.get("-cn") or options.get("--config-name") or "config"
+    name = options.get("-cn") or options.get("--config-name") or config_name
     user_overrides = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
     try:
         jobs = job_overrides(user_overrides, multirun)
@@ -164,7 +170,7 @@ def preflight(argv: list[str]) -> list[RunConfig]:
                 cfg = compose(config_name=name, overrides=job)
             except (HydraException, OmegaConfBaseException) as exc:
                 raise ConfigError(explain(exc)) from None
-            configs.append(to_run_config(cfg))
+            configs.append(to_run_config(cfg, cls))
     return configs
 
 
@@ -210,6 +216,39 @@ def main() -> None:
 
 def _task(cfg: DictConfig) -> None:
     run_job(cfg)
+
+
+def calibrate_main() -> None:
+    """Console entry point of ``dsim-calibrate`` (config: configs/calibrate.yaml)."""
+    from .calibrate import CalibrationConfig
+
+    _register_calibration_schema()
+    argv = sys.argv[1:]
+    try:
+        preflight(argv, config_name="calibrate", cls=CalibrationConfig)
+        cdir = config_dir()
+    except ConfigError as exc:
+        print(f"dsim-calibrate: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    import hydra
+
+    hydra.main(config_path=str(cdir), config_name="calibrate", version_base="1.3")(_calibrate_task)()
+
+
+def _calibrate_task(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from .calibrate import CalibrationConfig
+    from .calibration_report import run_calibration
+    from .events import EventDataError
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    try:
+        cc = to_run_config(cfg, CalibrationConfig)
+        run_calibration(cc, Path(HydraConfig.get().runtime.output_dir), config_dir())
+    except (ConfigError, EventDataError) as exc:
+        print(f"dsim-calibrate: error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .agents import DPRK_ACTIONS, JAPAN_ACTIONS, ROK_ACTIONS, RUNGS, US_ACTIONS
+from .agents import (
+    DPRK_ACTIONS,
+    DPRK_SEVERITY,
+    JAPAN_ACTIONS,
+    MAJOR_SEVERITY,
+    ROK_ACTIONS,
+    RUNGS,
+    US_ACTIONS,
+)
 from .calendar import week_dates
 
 if TYPE_CHECKING:
@@ -32,6 +40,7 @@ ACTION_COLUMNS = (
 # Per replication-year counts: every action, then these derived counts.
 EXTRA_COUNTS = ("dprk_launch_days", "dprk_missiles", "us_deployments", "clashes", "weeks")
 COUNT_COLUMNS = tuple(ACTION_COLUMNS) + EXTRA_COUNTS
+MAX_LAG_WEEKS = 8
 
 
 def _weekly_columns() -> list[str]:
@@ -66,6 +75,9 @@ class Recorder:
         self._offsets = np.cumsum([0, len(DPRK_ACTIONS), len(US_ACTIONS), len(ROK_ACTIONS)])
         self._extra = {c: len(ACTION_COLUMNS) + i for i, c in enumerate(EXTRA_COUNTS)}
         self._n_actions = len(ACTION_COLUMNS)
+        # Response lags: weeks from a major provocation to the next US arrival (calibration target).
+        self._pending = np.full(n, -1, dtype=np.int64)
+        self.lag_histogram = np.zeros(MAX_LAG_WEEKS + 2, dtype=np.int64)  # last bin: no response
 
     def record(self, week: int) -> None:
         m = self.model
@@ -86,6 +98,8 @@ class Recorder:
         cy[e["us_deployments"]] += arrival & alive
         cy[e["clashes"]] += m.clash
         cy[e["weeks"]] += live
+
+        self._record_lags(arrival, alive)
 
         # weekly ensemble statistics
         row = self.weekly[week]
@@ -112,6 +126,24 @@ class Recorder:
         row[w["scheduled_arrival"]] = float(m.us.scheduled_arrival)
         row[w["scheduled_on_station"]] = float(m.us.scheduled_present)
 
+    def _record_lags(self, arrival: np.ndarray, alive: np.ndarray) -> None:
+        """Weeks from a major provocation (long-range launch, nuclear test, border incident) to the
+        next US strategic-asset arrival; a response in the same week is a lag of 0. No arrival within
+        ``MAX_LAG_WEEKS`` counts as no response, as in :func:`sim.events.median_response_lag_weeks`."""
+        m = self.model
+        pending = self._pending
+        major = (DPRK_SEVERITY[m.dprk.choice] >= MAJOR_SEVERITY) & alive
+        pending[major & (pending < 0)] = 0
+        answered = np.broadcast_to(arrival, pending.shape) & (pending >= 0)
+        self.lag_histogram[: MAX_LAG_WEEKS + 1] += np.bincount(pending[answered],
+                                                                minlength=MAX_LAG_WEEKS + 1)
+        pending[answered] = -1
+        waiting = pending >= 0
+        pending[waiting] += 1
+        expired = pending > MAX_LAG_WEEKS
+        self.lag_histogram[-1] += int(expired.sum())
+        pending[expired] = -1
+
     def results(self) -> Results:
         m = self.model
         ts = pd.DataFrame(self.weekly, columns=list(WEEKLY_COLUMNS))
@@ -135,7 +167,8 @@ class Recorder:
             reps[name] = np.repeat(values, n_years)
         for name in ("first_clash_week", "war_week"):  # -1 (never) becomes a null
             reps[name] = reps[name].where(reps[name] >= 0).astype("Int64")
-        return Results(config=m.config, timeseries=ts, replications=reps)
+        return Results(config=m.config, timeseries=ts, replications=reps,
+                       meta={"response_lag_histogram": self.lag_histogram.tolist()})
 
 
 @dataclass
@@ -146,6 +179,10 @@ class Results:
     timeseries: pd.DataFrame
     replications: pd.DataFrame
     meta: dict = field(default_factory=dict)
+
+    def median_response_lag(self) -> float:
+        """Median weeks from a major provocation to the next US arrival, answered ones only."""
+        return median_from_histogram(self.meta["response_lag_histogram"][:-1])
 
     def per_replication(self) -> pd.DataFrame:
         """One row per replication: action counts summed over years, plus per-replication fields."""
@@ -159,3 +196,11 @@ def per_replication(replications: pd.DataFrame) -> pd.DataFrame:
     firsts = g[["us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost",
                 "final_dprk_belief"]].first()
     return totals.join(firsts)
+
+
+def median_from_histogram(counts) -> float:
+    """Median of integer values 0, 1, 2, ... given their counts (the lower median; NaN if empty)."""
+    c = np.cumsum(np.asarray(counts, dtype=float))
+    if c.size == 0 or c[-1] == 0:
+        return float("nan")
+    return float(np.searchsorted(c, c[-1] / 2.0))

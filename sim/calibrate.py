@@ -1,0 +1,369 @@
+"""Calibration by the simulated method of moments with common random numbers.
+
+Targets are computed from ``data/events.csv`` by code (:mod:`sim.events`): per year 2016-2023 the
+DPRK's launch days, missiles and nuclear tests, US strategic-asset deployments, and the median lag
+from a major provocation to the next deployment. The model replays history (:mod:`sim.history`)
+with the same seed at every parameter point (common random numbers, so the loss surface is not
+re-drawn between points), and the loss is
+
+``L(theta) = sum_g w_g * mean_k ((m_k(theta) - o_k) / max(o_k, f_g))^2``
+
+over target groups ``g`` (relative errors with a floor ``f_g`` so that years with zero events do
+not divide by zero). The optimiser is scipy's differential evolution (derivative-free, global,
+bounded), then a Nelder-Mead polish from its best point. Uncertainty: a bootstrap that redraws the
+years of the targets (with replacement) and the simulation seed, then re-polishes from the
+estimate; the spread of the replicate estimates is reported for each parameter.
+
+The month-of-year pattern of launches is *not* a target: it is the out-of-sample check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from .events import load_events, median_response_lag_weeks, yearly_counts
+from .history import END, ERA_DRIVE_PARAMS, START, YEARS, historical_scenario
+from .model import DeterrenceModel
+from .params import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig
+
+TARGET_GROUPS = ("dprk_launch_days", "dprk_missiles", "dprk_nuclear_tests", "us_deployments",
+                 "response_lag_weeks")
+SIM_COLUMNS = {"dprk_launch_days": "dprk_launch_days", "dprk_missiles": "dprk_missiles",
+               "dprk_nuclear_tests": "dprk_nuclear_test", "us_deployments": "us_deployments"}
+FLOORS = {"dprk_launch_days": 2.0, "dprk_missiles": 4.0, "dprk_nuclear_tests": 1.0,
+          "us_deployments": 2.0, "response_lag_weeks": 1.0}
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A free parameter: a ModelParams field or an era drive of the historical scenario."""
+
+    name: str = "dprk_cost_srbm"
+    lower: float = 0.0
+    upper: float = 1.0
+
+    def __post_init__(self) -> None:
+        known = {f.name for f in dataclasses.fields(ModelParams)} | set(ERA_DRIVE_PARAMS)
+        if self.name not in known:
+            raise ConfigError(f"calibration parameter '{self.name}' is unknown: use a params.* field "
+                              f"or one of {', '.join(ERA_DRIVE_PARAMS)}")
+        if not self.lower < self.upper:
+            raise ConfigError(f"calibration parameter '{self.name}': lower={self.lower} must be below "
+                              f"upper={self.upper}")
+
+
+def _default_parameters() -> List[ParameterSpec]:
+    return [
+        ParameterSpec("dprk_cost_srbm", 0.0, 4.0),
+        ParameterSpec("dprk_cost_lrbm", 1.0, 6.0),
+        ParameterSpec("dprk_cost_nuclear", 4.0, 11.0),
+        ParameterSpec("salvo_extra", 0.1, 3.0),
+        ParameterSpec("us_surge_cost", 1.0, 6.0),
+        ParameterSpec("era_drive_2016_17", 0.0, 3.0),
+        ParameterSpec("era_drive_2018_19", 0.0, 3.0),
+        ParameterSpec("era_drive_2020_21", 0.0, 3.0),
+    ]
+
+
+def _default_weights() -> Dict[str, float]:
+    return {"dprk_launch_days": 1.0, "dprk_missiles": 1.0, "dprk_nuclear_tests": 0.5,
+            "us_deployments": 0.5, "response_lag_weeks": 0.5}
+
+
+@dataclass(frozen=True)
+class OptimiserConfig:
+    """Differential evolution, then a Nelder-Mead polish, then the bootstrap."""
+
+    popsize: int = 4  # scipy's multiplier: population = popsize * number of parameters
+    maxiter: int = 10  # generations of differential evolution
+    polish_maxiter: int = 120  # Nelder-Mead iterations
+    bootstrap: int = 6  # bootstrap replicates (0: no uncertainty)
+    bootstrap_maxiter: int = 40
+    workers: int = 2  # processes for the population and the bootstrap
+    seed: int = 1  # the optimiser's own seed (not the model's)
+
+    def __post_init__(self) -> None:
+        for f in ("popsize", "maxiter", "polish_maxiter", "workers"):
+            if getattr(self, f) < 1:
+                raise ConfigError(f"optimiser.{f}={getattr(self, f)} must be >= 1")
+        if self.bootstrap < 0 or self.bootstrap_maxiter < 1:
+            raise ConfigError("optimiser.bootstrap must be >= 0 and bootstrap_maxiter >= 1")
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """What is fitted to what (configs/calibrate.yaml)."""
+
+    events_file: str = "data/events.csv"
+    replications: int = 300
+    seed: int = 20161220
+    credibility: float = 0.7
+    policy: str = "reactive"
+    parameters: List[ParameterSpec] = field(default_factory=_default_parameters)
+    weights: Dict[str, float] = field(default_factory=_default_weights)
+    optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
+    # Where to write the fitted params config (relative to the configs/ folder); "" = do not write.
+    write_params: str = "params/calibrated.yaml"
+    write_scenario: str = "scenario/historical.yaml"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.replications <= 1_000_000:
+            raise ConfigError(f"replications={self.replications} must be between 1 and 1000000")
+        if not 0.0 <= self.credibility <= 1.0:
+            raise ConfigError(f"credibility={self.credibility} must be in [0, 1]")
+        try:
+            Posture(self.policy)
+        except ValueError:
+            raise ConfigError(f"policy={self.policy!r} is unknown: choose rotational, permanent, "
+                              "reactive or none") from None
+        unknown = set(self.weights) - set(TARGET_GROUPS)
+        if unknown:
+            raise ConfigError(f"weights: unknown target group(s) {', '.join(sorted(unknown))}: use "
+                              f"{', '.join(TARGET_GROUPS)}")
+        if any(w < 0 for w in self.weights.values()):
+            raise ConfigError("weights must be >= 0")
+        names = [p.name for p in self.parameters]
+        if not names:
+            raise ConfigError("parameters is empty: list at least one parameter to fit")
+        if len(set(names)) != len(names):
+            raise ConfigError("parameters lists a name twice")
+
+
+# ---------------------------------------------------------------------------- targets
+def observed_targets(events: pd.DataFrame, years: list[int] = YEARS) -> dict:
+    """The observed moments, computed from the event record."""
+    counts = yearly_counts(events, years)
+    return {
+        "yearly": counts,
+        "response_lag_weeks": median_response_lag_weeks(events, START, END),
+    }
+
+
+# ---------------------------------------------------------------------------- simulation
+@dataclass(frozen=True)
+class Problem:
+    """Everything one loss evaluation needs (picklable for worker processes)."""
+
+    base: RunConfig
+    names: tuple[str, ...]
+    observed: pd.DataFrame  # index year, columns TARGET_GROUPS[:-1]
+    observed_lag: float
+    weights: tuple[tuple[str, float], ...]
+    events: pd.DataFrame
+    year_weights: tuple[float, ...] | None = None  # bootstrap multiplicities
+
+    def config(self, theta: np.ndarray) -> RunConfig:
+        values = dict(zip(self.names, (float(v) for v in theta), strict=True))
+        drives = {k: v for k, v in values.items() if k in ERA_DRIVE_PARAMS}
+        params = {k: v for k, v in values.items() if k not in ERA_DRIVE_PARAMS}
+        cfg = self.base.replace(params=params)
+        if drives:
+            eras = [dataclasses.replace(e, weapons_drive=drives.get(n, e.weapons_drive))
+                    for e, n in zip(cfg.scenario.eras, (*ERA_DRIVE_PARAMS, None), strict=False)]
+            cfg = cfg.replace(scenario={"eras": eras, "weapons_drive": eras[0].weapons_drive})
+        return cfg
+
+
+def simulate_moments(cfg: RunConfig) -> tuple[pd.DataFrame, float, pd.DataFrame]:
+    """Simulated yearly means, median response lag, and the weekly series of one configuration."""
+    results = DeterrenceModel(cfg).run()
+    reps = results.replications
+    yearly = reps.groupby("year")[list(SIM_COLUMNS.values())].mean()
+    yearly.columns = list(SIM_COLUMNS)
+    return yearly, results.median_response_lag(), results.timeseries
+
+
+def loss_terms(problem: Problem, yearly: pd.DataFrame, lag: float) -> dict[str, float]:
+    obs = problem.observed
+    yw = np.ones(len(obs)) if problem.year_weights is None else np.asarray(problem.year_weights)
+    terms = {}
+    for group, w in problem.weights:
+        if group == "response_lag_weeks":
+            o = problem.observed_lag
+            if np.isnan(o):
+                continue
+            s = lag if not np.isnan(lag) else 3 * max(o, FLOORS[group])  # no responses: far off
+            terms[group] = w * ((s - o) / max(o, FLOORS[group])) ** 2
+        else:
+            o = obs[group].to_numpy()
+            s = yearly.reindex(obs.index)[group].to_numpy()
+            rel = (s - o) / np.maximum(o, FLOORS[group])
+            terms[group] = w * float(np.sum(yw * rel**2) / yw.sum())
+    return terms
+
+
+def loss(theta: np.ndarray, problem: Problem) -> float:
+    """The SMM loss at ``theta`` (same seed at every point: common random numbers)."""
+    yearly, lag, _ = simulate_moments(problem.config(theta))
+    return float(sum(loss_terms(problem, yearly, lag).values()))
+
+
+def build_problem(cc: CalibrationConfig, events: pd.DataFrame | None = None,
+                  params: ModelParams | None = None) -> Problem:
+    events = load_events(cc.events_file) if events is None else events
+    scenario = historical_scenario(events)
+    base = RunConfig(credibility=cc.credibility, replications=cc.replications, seed=cc.seed,
+                     progress=False, policy=PolicyConfig(name=Posture(cc.policy)),
+                     scenario=scenario, params=params or ModelParams())
+    targets = observed_targets(events)
+    return Problem(base=base, names=tuple(p.name for p in cc.parameters), observed=targets["yearly"],
+                   observed_lag=targets["response_lag_weeks"],
+                   weights=tuple((g, float(w)) for g, w in cc.weights.items()), events=events)
+
+
+# ---------------------------------------------------------------------------- optimisation
+def _polish(args) -> np.ndarray:
+    problem, x0, bounds, maxiter = args
+    res = optimize.minimize(loss, x0, args=(problem,), method="Nelder-Mead", bounds=bounds,
+                            options={"maxiter": maxiter, "xatol": 1e-3, "fatol": 1e-4,
+                                     "initial_simplex": _simplex(x0, bounds)})
+    return res.x
+
+
+def _simplex(x0: np.ndarray, bounds: list[tuple[float, float]]) -> np.ndarray:
+    """A starting simplex of 10 % of each parameter's range around x0, inside the bounds."""
+    x0 = np.asarray(x0, dtype=float)
+    simplex = [x0]
+    for i, (lo, hi) in enumerate(bounds):
+        x = x0.copy()
+        step = 0.1 * (hi - lo)
+        x[i] = x[i] + step if x[i] + step <= hi else x[i] - step
+        simplex.append(x)
+    return np.array(simplex)
+
+
+def calibrate(cc: CalibrationConfig, events: pd.DataFrame | None = None,
+              observed: pd.DataFrame | None = None, observed_lag: float | None = None) -> dict:
+    """Fit the parameters; return a JSON-able result (see ``calibration.json``)."""
+    t0 = time.perf_counter()
+    problem = build_problem(cc, events)
+    if observed is not None:
+        problem = dataclasses.replace(problem, observed=observed,
+                                      observed_lag=problem.observed_lag if observed_lag is None
+                                      else observed_lag)
+    bounds = [(p.lower, p.upper) for p in cc.parameters]
+    opt = cc.optimiser
+    bar = _progress(cc.progress, opt.maxiter + 1, "differential evolution (generations)")
+
+    def on_generation(intermediate_result):
+        bar.update(1)
+        bar.set_postfix(loss=f"{intermediate_result.fun:.4f}")
+
+    with _pool(opt.workers) as pool:
+        mapper = pool.map if hasattr(pool, "map") else map
+        de = optimize.differential_evolution(
+            loss, bounds, args=(problem,), popsize=opt.popsize, maxiter=opt.maxiter, seed=opt.seed,
+            polish=False, init="sobol", updating="deferred", workers=mapper, tol=1e-3,
+            callback=on_generation,
+        )
+        bar.close()
+        if cc.progress:
+            print(f"  polishing from loss {de.fun:.4f} (Nelder-Mead, up to {opt.polish_maxiter} "
+                  "iterations)", flush=True)
+        x_hat = _polish((problem, de.x, bounds, opt.polish_maxiter))
+        loss_hat = loss(x_hat, problem)
+        if loss_hat > de.fun:  # the polish may not improve on a lucky population member
+            x_hat, loss_hat = de.x, float(de.fun)
+        replicates = []
+        if opt.bootstrap > 0:
+            rng = np.random.default_rng(opt.seed + 7)
+            jobs = []
+            for b in range(opt.bootstrap):
+                draw = rng.integers(0, len(problem.observed), len(problem.observed))
+                yw = tuple(np.bincount(draw, minlength=len(problem.observed)).astype(float))
+                pb = dataclasses.replace(problem, year_weights=yw,
+                                         base=problem.base.replace(seed=cc.seed + 1000 * (b + 1)))
+                jobs.append((pb, x_hat, bounds, opt.bootstrap_maxiter))
+            bar = _progress(cc.progress, len(jobs), "bootstrap replicates")
+            for x in mapper(_polish, jobs):
+                replicates.append(np.asarray(x))
+                bar.update(1)
+            bar.close()
+    yearly, lag, timeseries = simulate_moments(problem.config(x_hat))
+    default_yearly, default_lag, _ = simulate_moments(problem.base)
+    reps = np.array(replicates) if replicates else np.empty((0, len(x_hat)))
+    fitted = dict(zip(problem.names, map(float, x_hat), strict=True))
+    return {
+        "parameters": {
+            name: {
+                "estimate": fitted[name],
+                "bounds": list(bounds[i]),
+                "bootstrap_se": float(reps[:, i].std(ddof=1)) if len(reps) > 1 else None,
+                "bootstrap_range90": ([float(np.quantile(reps[:, i], 0.05)),
+                                       float(np.quantile(reps[:, i], 0.95))] if len(reps) > 1 else None),
+            }
+            for i, name in enumerate(problem.names)
+        },
+        "loss": loss_hat,
+        "loss_terms": loss_terms(problem, yearly, lag),
+        "loss_at_defaults": float(sum(loss_terms(problem, default_yearly, default_lag).values())),
+        "differential_evolution": {"loss": float(de.fun), "evaluations": int(de.nfev),
+                                   "generations": int(de.nit)},
+        "targets": _target_table(problem, problem.config(x_hat)),
+        "bootstrap_replicates": reps.tolist(),
+        "run_time_seconds": time.perf_counter() - t0,
+        "_timeseries": timeseries,
+        "_fitted": fitted,
+        "_problem": problem,
+    }
+
+
+def _target_table(problem: Problem, cfg: RunConfig) -> list[dict]:
+    """Each target observed vs simulated, with the simulated 90 % interval across replications."""
+    results = DeterrenceModel(cfg).run()
+    reps = results.replications
+    rows = []
+    for group, col in SIM_COLUMNS.items():
+        for year in problem.observed.index:
+            values = reps.loc[reps["year"] == year, col].to_numpy()
+            rows.append({"target": group, "year": int(year),
+                         "observed": float(problem.observed.loc[year, group]),
+                         "simulated": float(values.mean()),
+                         "simulated_90": [float(np.quantile(values, 0.05)),
+                                          float(np.quantile(values, 0.95))]})
+    rows.append({"target": "response_lag_weeks", "year": None, "observed": problem.observed_lag,
+                 "simulated": results.median_response_lag(), "simulated_90": None})
+    return rows
+
+
+class _Serial:
+    def __enter__(self):
+        return map
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _pool(workers: int):
+    if workers <= 1:
+        return _Serial()
+    import multiprocessing as mp
+
+    return mp.get_context("fork").Pool(workers)
+
+
+class _NoBar:
+    def update(self, *_):
+        pass
+
+    def set_postfix(self, **_):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(enabled: bool, total: int, desc: str):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc)
