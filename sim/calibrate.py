@@ -1,7 +1,7 @@
 """Calibration by the simulated method of moments with common random numbers.
 
 Targets are computed from ``data/events.csv`` by code (:mod:`sim.events`): per year 2016-2023 the
-DPRK's launch days, missiles and nuclear tests, US strategic-asset deployments, and the median lag
+DPRK's launch weeks (weeks with at least one launch day: the weekly model's counterpart), missiles and nuclear tests, US strategic-asset deployments, and the median lag
 from a major provocation to the next deployment. The model replays history (:mod:`sim.history`)
 with the same seed at every parameter point (common random numbers, so the loss surface is not
 re-drawn between points), and the loss is
@@ -33,11 +33,11 @@ from .history import END, ERA_DRIVE_PARAMS, START, YEARS, historical_scenario
 from .model import DeterrenceModel
 from .params import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig
 
-TARGET_GROUPS = ("dprk_launch_days", "dprk_missiles", "dprk_nuclear_tests", "us_deployments",
+TARGET_GROUPS = ("dprk_launch_weeks", "dprk_missiles", "dprk_nuclear_tests", "us_deployments",
                  "response_lag_weeks")
-SIM_COLUMNS = {"dprk_launch_days": "dprk_launch_days", "dprk_missiles": "dprk_missiles",
+SIM_COLUMNS = {"dprk_launch_weeks": "dprk_launch_days", "dprk_missiles": "dprk_missiles",
                "dprk_nuclear_tests": "dprk_nuclear_test", "us_deployments": "us_deployments"}
-FLOORS = {"dprk_launch_days": 2.0, "dprk_missiles": 4.0, "dprk_nuclear_tests": 1.0,
+FLOORS = {"dprk_launch_weeks": 2.0, "dprk_missiles": 4.0, "dprk_nuclear_tests": 1.0,
           "us_deployments": 2.0, "response_lag_weeks": 1.0}
 
 
@@ -73,7 +73,7 @@ def _default_parameters() -> List[ParameterSpec]:
 
 
 def _default_weights() -> Dict[str, float]:
-    return {"dprk_launch_days": 1.0, "dprk_missiles": 1.0, "dprk_nuclear_tests": 0.5,
+    return {"dprk_launch_weeks": 1.0, "dprk_missiles": 1.0, "dprk_nuclear_tests": 0.5,
             "us_deployments": 0.5, "response_lag_weeks": 0.5}
 
 
@@ -140,7 +140,7 @@ class CalibrationConfig:
 # ---------------------------------------------------------------------------- targets
 def observed_targets(events: pd.DataFrame, years: list[int] = YEARS) -> dict:
     """The observed moments, computed from the event record."""
-    counts = yearly_counts(events, years)
+    counts = yearly_counts(events, years, week_start=START)
     return {
         "yearly": counts,
         "response_lag_weeks": median_response_lag_weeks(events, START, END),

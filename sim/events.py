@@ -121,8 +121,13 @@ def default_events_path() -> Path:
     return here.parent / "data" / "events.csv"
 
 
-def yearly_counts(events: pd.DataFrame, years: list[int]) -> pd.DataFrame:
-    """Observed per-year DPRK launch days, missiles, nuclear tests and US strategic-asset deployments."""
+def yearly_counts(events: pd.DataFrame, years: list[int], week_start: str | None = None) -> pd.DataFrame:
+    """Observed per-year DPRK launch days, missiles, nuclear tests and US strategic-asset deployments.
+
+    With ``week_start`` (the simulation's first day) it also counts ``dprk_launch_weeks``: weeks of
+    the simulation's calendar with at least one launch day, assigned to the year of the week's first
+    day. The weekly model allows one action a week, so launch weeks, not days, are its counterpart.
+    """
     year = events["date"].dt.year
     out = pd.DataFrame(index=pd.Index(years, name="year"))
 
@@ -136,6 +141,12 @@ def yearly_counts(events: pd.DataFrame, years: list[int]) -> pd.DataFrame:
     out["dprk_missiles"] = per_year(launch, events["count"])
     out["dprk_nuclear_tests"] = per_year(dprk & (events["type"] == "nuclear_test"))
     out["us_deployments"] = per_year(events["type"] == "asset_deployment")
+    if week_start is not None:
+        origin = pd.Timestamp(week_start)
+        first_day = origin + pd.to_timedelta(7 * ((events.loc[launch, "date"] - origin).dt.days // 7),
+                                             unit="D")
+        weeks = pd.Series(first_day.unique())
+        out["dprk_launch_weeks"] = weeks.groupby(weeks.dt.year).size().reindex(years, fill_value=0)
     return out.astype(float)
 
 
