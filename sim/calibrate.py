@@ -1,7 +1,8 @@
 """Calibration by the simulated method of moments with common random numbers.
 
 Targets are computed from ``data/events.csv`` by code (:mod:`sim.events`): per year 2016-2023 the
-DPRK's launch weeks (weeks with at least one launch day: the weekly model's counterpart), missiles and nuclear tests, US strategic-asset deployments, and the median lag
+DPRK's launch weeks (weeks with at least one launch day: the weekly model's counterpart),
+missiles and nuclear tests, US strategic-asset deployments, and the median lag
 from a major provocation to the next deployment. The model replays history (:mod:`sim.history`)
 with the same seed at every parameter point (common random numbers, so the loss surface is not
 re-drawn between points), and the loss is

@@ -58,7 +58,8 @@ def simulated_month_shares(timeseries: pd.DataFrame) -> np.ndarray:
 def plot_fit(targets: list[dict], path: Path, title: str) -> None:
     """Observed vs simulated per target and year, with the simulated 90 % interval."""
     groups = [g for g in ("dprk_launch_weeks", "dprk_missiles", "dprk_nuclear_tests", "us_deployments")]
-    labels = {"dprk_launch_weeks": "DPRK launch weeks / year (weeks with a launch day)", "dprk_missiles": "DPRK missiles / year",
+    labels = {"dprk_launch_weeks": "DPRK launch weeks / year (weeks with a launch day)",
+              "dprk_missiles": "DPRK missiles / year",
               "dprk_nuclear_tests": "DPRK nuclear tests / year",
               "us_deployments": "US strategic-asset deployments / year"}
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)

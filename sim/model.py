@@ -53,14 +53,19 @@ class CalendarHandler:
         self.intensity = event.intensity * model.scenario_cfg.exercise_scale if kind == "exercise" else 0.0
 
     def begin(self) -> None:
+        m = self.model
         if self.kind == "exercise":
-            self.model.exercise_intensity += self.intensity
-            self.model.schedule_event(self.end, after=self.weeks)
+            m.running_exercises.append(self)
+            m.exercise_intensity = sum(h.intensity for h in m.running_exercises)
+            m.schedule_event(self.end, after=self.weeks)
         else:
-            self.model.consultation_now = True
+            m.consultation_now = True
 
     def end(self) -> None:
-        self.model.exercise_intensity -= self.intensity
+        # Recomputed from the running exercises (no += / -= drift when exercises overlap).
+        m = self.model
+        m.running_exercises.remove(self)
+        m.exercise_intensity = sum(h.intensity for h in m.running_exercises)
 
 
 class EraHandler:
@@ -112,6 +117,7 @@ class DeterrenceModel(mesa.Model):
         self.war_week = np.full(n, -1, dtype=np.int64)
         self.clash = np.zeros(n, dtype=bool)
         self.exercise_intensity = 0.0
+        self.running_exercises: list[CalendarHandler] = []
         self.consultation_now = False
         self.weapons_drive = config.scenario.weapons_drive
         self.diplomacy = 0.0

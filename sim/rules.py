@@ -33,7 +33,7 @@ def sample_choice(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray
     use common random numbers.
     """
     cdf = np.cumsum(probabilities, axis=-1)
-    choice = (cdf < uniforms[:, None] * cdf[:, -1:]).sum(axis=-1)
+    choice = (cdf <= uniforms[:, None] * cdf[:, -1:]).sum(axis=-1)
     return np.minimum(choice, probabilities.shape[-1] - 1)
 
 
@@ -42,7 +42,8 @@ def sample_quantal(utilities: np.ndarray, precision: float, uniforms: np.ndarray
 
     The same law as ``sample_choice(quantal_response(utilities.T, precision), uniforms)`` (a test
     checks it): with ``e_a = exp(lambda (U_a - max U))``, the action is the number of running sums
-    ``e_0 + ... + e_a`` below ``u * sum(e)``. Working on contiguous rows of length R instead of
+    ``e_0 + ... + e_a`` at or below ``u * sum(e)`` (so a zero-probability first action is never
+    drawn, even for u = 0). Working on contiguous rows of length R instead of
     rows of a few actions avoids the per-row overhead of a general softmax; normalising is not
     needed because the threshold is scaled instead.
     """
@@ -58,7 +59,7 @@ def sample_quantal(utilities: np.ndarray, precision: float, uniforms: np.ndarray
     choice = np.zeros(threshold.shape, dtype=np.int64)
     for row in z[:-1]:
         running += row
-        choice += running < threshold
+        choice += running <= threshold
     return choice
 
 

@@ -8,7 +8,12 @@ import pandas as pd
 import pytest
 
 from sim.events import (
-    COLUMNS, TYPES, EventDataError, default_events_path, load_events, median_response_lag_weeks,
+    COLUMNS,
+    TYPES,
+    EventDataError,
+    default_events_path,
+    load_events,
+    median_response_lag_weeks,
     yearly_counts,
 )
 

@@ -1,0 +1,225 @@
+"""Hydra configs: composition of every option, preflight validation, and the `dsim` console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+import sim.cli  # registers the `run_schema` node in Hydra's ConfigStore
+from sim import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig, ScenarioConfig
+from sim.calendar import week_years
+from sim.metrics import headline_metrics
+from sim.recording import COUNT_COLUMNS, WEEKLY_COLUMNS
+
+CONFIG_DIR = sim.cli.config_dir()
+GROUP_OPTIONS = sorted(
+    (group.name, option.stem)
+    for group in CONFIG_DIR.iterdir()
+    if group.is_dir()
+    for option in group.glob("*.yaml")
+)
+
+# The bad command lines, with a fragment the one-line message must name.
+BAD_INPUTS = {
+    "misspelt-key": (["credibilty=0.8"], "credibilty"),
+    "out-of-range": (["credibility=1.5"], "credibility"),
+    "unknown-option": (["policy=bogus"], "bogus"),
+    "bad-date": (["scenario.start_date=2026-13-01"], "start_date"),
+    "zero-replications": (["replications=0"], "replications"),
+}
+
+PER_REPLICATION_FIELDS = ["us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost",
+                          "final_dprk_belief"]
+
+
+def _compose(overrides: list[str]) -> RunConfig:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return sim.cli.to_run_config(compose(config_name="config", overrides=overrides))
+
+
+# --------------------------------------------------------------------------------- composition
+def test_the_expected_config_groups_exist():
+    options = set(GROUP_OPTIONS)
+    for posture in Posture:
+        assert ("policy", posture.value) in options
+    assert ("scenario", "baseline") in options
+    assert ("params", "default") in options
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
+def test_every_group_option_composes_to_a_run_config(group, option):
+    cfg = _compose([f"{group}={option}"])
+    assert isinstance(cfg, RunConfig)
+    if group == "policy":
+        assert cfg.policy.name == Posture(option)
+    if group == "scenario":
+        assert cfg.scenario.name == option
+
+
+def test_default_yaml_mirrors_the_dataclass_defaults():
+    """configs/ and sim/params.py describe the same defaults (one schema, two spellings)."""
+    cfg = _compose([])
+    assert cfg.params == ModelParams()
+    assert cfg.policy == PolicyConfig()
+    assert cfg.scenario == ScenarioConfig()
+    assert cfg == RunConfig()
+
+
+def test_overrides_reach_the_run_config():
+    cfg = _compose(["credibility=0.8", "policy=permanent", "params.spiral_weight=0.6",
+                    "scenario.weeks=104", "seed=7"])
+    assert cfg.credibility == 0.8
+    assert cfg.policy.name == Posture.permanent
+    assert cfg.params.spiral_weight == 0.6
+    assert cfg.scenario.weeks == 104
+    assert cfg.seed == 7
+
+
+# ----------------------------------------------------------------------------------- preflight
+@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+def test_preflight_rejects_bad_input_with_a_one_line_message(case):
+    argv, fragment = BAD_INPUTS[case]
+    with pytest.raises(ConfigError) as info:
+        sim.cli.preflight(argv)
+    message = str(info.value)
+    assert fragment in message
+    assert "\n" not in message
+    assert len(message) > len(fragment) + 10  # says more than the key: what is wrong, or the fix
+
+
+def test_preflight_names_the_known_options_of_a_group():
+    with pytest.raises(ConfigError, match="bogus") as info:
+        sim.cli.preflight(["policy=bogus"])
+    for posture in Posture:
+        assert posture.value in str(info.value)
+
+
+def test_preflight_expands_a_multirun_sweep():
+    configs = sim.cli.preflight(["-m", "credibility=0.1,0.2", "policy=rotational,none"])
+    assert len(configs) == 4
+    assert all(isinstance(c, RunConfig) for c in configs)
+    assert {(c.credibility, c.policy.name) for c in configs} == {
+        (0.1, Posture.rotational), (0.1, Posture.none), (0.2, Posture.rotational), (0.2, Posture.none)
+    }
+
+
+def test_preflight_asks_for_multirun_when_a_sweep_is_given_without_m():
+    with pytest.raises(ConfigError, match="-m"):
+        sim.cli.preflight(["credibility=0.1,0.2"])
+
+
+def test_preflight_accepts_a_valid_command_line():
+    (cfg,) = sim.cli.preflight(["credibility=0.8", "policy=permanent", "hydra.run.dir=/nonexistent"])
+    assert cfg.credibility == 0.8 and cfg.policy.name == Posture.permanent
+
+
+# ------------------------------------------------------------------- the console script, end to end
+def _dsim_command() -> list[str]:
+    script = Path(sys.executable).parent / "dsim"
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("dsim")
+    return [found] if found else [sys.executable, "-m", "sim.cli"]
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory):
+    """Run `dsim` once successfully and once per bad input, all at the same time (6 processes)."""
+    tmp = tmp_path_factory.mktemp("dsim")
+    jobs = {"ok": ["replications=50", "scenario.weeks=60", "progress=false", "credibility=0.8",
+                   "policy=permanent", f"hydra.run.dir={tmp / 'run'}"]}
+    for case, (argv, _) in BAD_INPUTS.items():
+        jobs[case] = [*argv, f"hydra.run.dir={tmp / case}"]
+    procs = {
+        name: subprocess.Popen(_dsim_command() + argv, cwd=tmp, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        for name, argv in jobs.items()
+    }
+    out = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=300)
+        out[name] = (proc.returncode, stdout, stderr)
+    return tmp, out
+
+
+def test_dsim_run_exits_zero_and_writes_the_four_files(cli_runs):
+    tmp, out = cli_runs
+    rc, stdout, stderr = out["ok"]
+    assert rc == 0, stderr
+    assert "Traceback" not in stderr
+    run_dir = tmp / "run"
+    for name in ("timeseries.parquet", "replications.parquet", "summary.json", "escalation.png"):
+        assert (run_dir / name).is_file(), name
+        assert (run_dir / name).stat().st_size > 0, name
+    assert (run_dir / "escalation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp / "outputs").exists()  # hydra.run.dir was honoured
+
+
+def test_dsim_parquet_files_have_the_documented_columns(cli_runs):
+    tmp, _ = cli_runs
+    ts = pd.read_parquet(tmp / "run" / "timeseries.parquet")
+    assert list(ts.columns) == ["week", "date", *WEEKLY_COLUMNS]
+    for col in ("tension_mean", "tension_q05", "tension_q50", "tension_q95", "dprk_belief_mean",
+                "rok_assurance_mean", "japan_assurance_mean", "dprk_srbm_launch",
+                "us_surge_deployment", "rok_strike_drill", "p_reached_rhetoric", "p_reached_war",
+                "exercise_intensity", "consultation", "scheduled_arrival", "scheduled_on_station"):
+        assert col in ts.columns, col
+    assert len(ts) == 60
+    reps = pd.read_parquet(tmp / "run" / "replications.parquet")
+    assert list(reps.columns) == ["replication", "year", *COUNT_COLUMNS, *PER_REPLICATION_FIELDS]
+    n_years = len(set(week_years(ScenarioConfig().start, 60).tolist()))
+    assert len(reps) == 50 * n_years
+    assert reps["replication"].nunique() == 50
+
+
+def test_dsim_summary_holds_metrics_seed_config_and_commit(cli_runs):
+    tmp, _ = cli_runs
+    summary = json.loads((tmp / "run" / "summary.json").read_text())
+    assert "git_commit" in summary
+    default_seed = sim.cli.preflight([])[0].seed
+    assert summary["seed"] == default_seed == summary["config"]["seed"]
+    assert summary["metrics"]
+    for name, metric in summary["metrics"].items():
+        assert len(metric["ci95"]) == 2, name
+    # the headline metrics are recomputable from the stored per-replication table
+    reps = pd.read_parquet(tmp / "run" / "replications.parquet")
+    recomputed = json.loads(json.dumps(headline_metrics(reps)))
+    assert recomputed.keys() == summary["metrics"].keys()
+    for name in recomputed:
+        for key in ("mean", "estimate"):
+            if key in recomputed[name]:
+                assert recomputed[name][key] == pytest.approx(summary["metrics"][name][key])
+
+
+def test_dsim_command_line_overrides_reach_summary_config(cli_runs):
+    tmp, _ = cli_runs
+    summary = json.loads((tmp / "run" / "summary.json").read_text())
+    cfg = summary["config"]
+    assert cfg["credibility"] == 0.8
+    assert cfg["policy"]["name"] == "permanent"
+    assert cfg["replications"] == 50
+    assert cfg["scenario"]["weeks"] == 60
+    assert cfg["progress"] is False
+    assert summary["policy"] == "permanent" and summary["credibility"] == 0.8
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+def test_dsim_bad_input_fails_with_one_line_and_writes_nothing(cli_runs, case):
+    tmp, out = cli_runs
+    rc, stdout, stderr = out[case]
+    _, fragment = BAD_INPUTS[case]
+    assert rc == 2, (stdout, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("dsim: error:")
+    assert fragment in lines[0]
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    assert not (tmp / case).exists()
