@@ -21,6 +21,7 @@ The month-of-year pattern of launches is *not* a target: it is the out-of-sample
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List
@@ -30,7 +31,7 @@ import pandas as pd
 from scipy import optimize
 
 from .events import load_events, median_response_lag_weeks, yearly_counts
-from .history import END, ERA_DRIVE_PARAMS, START, YEARS, historical_scenario
+from .history import ERA_DRIVE_PARAMS, START, YEARS, historical_scenario
 from .model import DeterrenceModel
 from .params import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig
 
@@ -82,11 +83,11 @@ def _default_weights() -> Dict[str, float]:
 class OptimiserConfig:
     """Differential evolution, then a Nelder-Mead polish, then the bootstrap."""
 
-    popsize: int = 4  # scipy's multiplier: population = popsize * number of parameters
-    maxiter: int = 10  # generations of differential evolution
-    polish_maxiter: int = 120  # Nelder-Mead iterations
-    bootstrap: int = 6  # bootstrap replicates (0: no uncertainty)
-    bootstrap_maxiter: int = 40
+    popsize: int = 2  # scipy's multiplier: population = popsize * number of parameters
+    maxiter: int = 6  # generations of differential evolution
+    polish_maxiter: int = 60  # Nelder-Mead iterations
+    bootstrap: int = 4  # bootstrap replicates (0: no uncertainty)
+    bootstrap_maxiter: int = 20
     workers: int = 2  # processes for the population and the bootstrap
     seed: int = 1  # the optimiser's own seed (not the model's)
 
@@ -103,7 +104,9 @@ class CalibrationConfig:
     """What is fitted to what (configs/calibrate.yaml)."""
 
     events_file: str = "data/events.csv"
-    replications: int = 300
+    # Years whose targets are fitted; the replay runs from 2016 to the end of the last one.
+    years: List[int] = field(default_factory=lambda: list(YEARS))
+    replications: int = 200
     seed: int = 20161220
     credibility: float = 0.7
     policy: str = "reactive"
@@ -131,6 +134,9 @@ class CalibrationConfig:
                               f"{', '.join(TARGET_GROUPS)}")
         if any(w < 0 for w in self.weights.values()):
             raise ConfigError("weights must be >= 0")
+        if not self.years or not set(self.years) <= set(YEARS):
+            raise ConfigError(f"years={list(self.years)} must be a non-empty subset of "
+                              f"{YEARS[0]}..{YEARS[-1]}")
         names = [p.name for p in self.parameters]
         if not names:
             raise ConfigError("parameters is empty: list at least one parameter to fit")
@@ -141,10 +147,11 @@ class CalibrationConfig:
 # ---------------------------------------------------------------------------- targets
 def observed_targets(events: pd.DataFrame, years: list[int] = YEARS) -> dict:
     """The observed moments, computed from the event record."""
-    counts = yearly_counts(events, years, week_start=START)
+    counts = yearly_counts(events, sorted(years), week_start=START)
     return {
         "yearly": counts,
-        "response_lag_weeks": median_response_lag_weeks(events, START, END),
+        "response_lag_weeks": median_response_lag_weeks(events, f"{min(years)}-01-01",
+                                                        f"{max(years)}-12-31"),
     }
 
 
@@ -211,10 +218,13 @@ def build_problem(cc: CalibrationConfig, events: pd.DataFrame | None = None,
                   params: ModelParams | None = None) -> Problem:
     events = load_events(cc.events_file) if events is None else events
     scenario = historical_scenario(events)
+    last_day = dt.date(max(cc.years), 12, 31)
+    weeks = (last_day - scenario.start).days // 7 + 1
+    scenario = dataclasses.replace(scenario, weeks=weeks)
     base = RunConfig(credibility=cc.credibility, replications=cc.replications, seed=cc.seed,
                      progress=False, policy=PolicyConfig(name=Posture(cc.policy)),
                      scenario=scenario, params=params or ModelParams())
-    targets = observed_targets(events)
+    targets = observed_targets(events, cc.years)
     return Problem(base=base, names=tuple(p.name for p in cc.parameters), observed=targets["yearly"],
                    observed_lag=targets["response_lag_weeks"],
                    weights=tuple((g, float(w)) for g, w in cc.weights.items()), events=events)
@@ -348,7 +358,10 @@ def _pool(workers: int):
         return _Serial()
     import multiprocessing as mp
 
-    return mp.get_context("fork").Pool(workers)
+    # forkserver, not fork: the parent holds threads (pyarrow, BLAS) that fork would copy mid-state.
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["sim.calibrate"])
+    return ctx.Pool(workers)
 
 
 class _NoBar:
