@@ -200,18 +200,22 @@ def run_job(cfg: DictConfig) -> dict:
     return summary
 
 
-def main() -> None:
-    """Console entry point of ``dsim``."""
-    argv = sys.argv[1:]
+def _launch(program: str, config_name: str, cls: type, task) -> None:
+    """Validate the command line (one line and exit 2 on a mistake), then hand it to Hydra."""
     try:
-        preflight(argv)
+        preflight(sys.argv[1:], config_name=config_name, cls=cls)
         cdir = config_dir()
     except ConfigError as exc:
-        print(f"dsim: error: {exc}", file=sys.stderr)
+        print(f"{program}: error: {exc}", file=sys.stderr)
         sys.exit(2)
     import hydra
 
-    hydra.main(config_path=str(cdir), config_name="config", version_base="1.3")(_task)()
+    hydra.main(config_path=str(cdir), config_name=config_name, version_base="1.3")(task)()
+
+
+def main() -> None:
+    """Console entry point of ``dsim``."""
+    _launch("dsim", "config", RunConfig, _task)
 
 
 def _task(cfg: DictConfig) -> None:
@@ -223,16 +227,7 @@ def calibrate_main() -> None:
     from .calibrate import CalibrationConfig
 
     _register_calibration_schema()
-    argv = sys.argv[1:]
-    try:
-        preflight(argv, config_name="calibrate", cls=CalibrationConfig)
-        cdir = config_dir()
-    except ConfigError as exc:
-        print(f"dsim-calibrate: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    import hydra
-
-    hydra.main(config_path=str(cdir), config_name="calibrate", version_base="1.3")(_calibrate_task)()
+    _launch("dsim-calibrate", "calibrate", CalibrationConfig, _calibrate_task)
 
 
 def _calibrate_task(cfg: DictConfig) -> None:

@@ -66,6 +66,13 @@ def _finite(name: str, value: float) -> None:
     )
 
 
+def _iso_date(label: str, value: str) -> None:
+    try:
+        _dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{label}={value!r} is not a date: write it as YYYY-MM-DD") from None
+
+
 def _likelihood(name: str, value: float) -> None:
     _check(
         isinstance(value, (int, float)) and 0.0 < value < 1.0,
@@ -118,12 +125,7 @@ class DatedEvent:
     def __post_init__(self) -> None:
         _check(self.kind in ("exercise", "consultation"),
                f"dated event '{self.name}': kind={self.kind!r} must be exercise or consultation")
-        try:
-            _dt.date.fromisoformat(str(self.date))
-        except ValueError:
-            raise ConfigError(
-                f"dated event '{self.name}': date={self.date!r} is not a date: write it as YYYY-MM-DD"
-            ) from None
+        _iso_date(f"dated event '{self.name}': date", self.date)
         _check(1 <= self.weeks <= 26, f"dated event '{self.name}': weeks={self.weeks} must be 1..26")
         _nonneg(f"dated event '{self.name}': intensity", self.intensity)
 
@@ -143,12 +145,7 @@ class Era:
     diplomacy: float = 0.0
 
     def __post_init__(self) -> None:
-        try:
-            _dt.date.fromisoformat(str(self.start_date))
-        except ValueError:
-            raise ConfigError(
-                f"era '{self.name}': start_date={self.start_date!r} is not a date: write it as YYYY-MM-DD"
-            ) from None
+        _iso_date(f"era '{self.name}': start_date", self.start_date)
         _nonneg(f"era '{self.name}': weapons_drive", self.weapons_drive)
         _unit(f"era '{self.name}': diplomacy", self.diplomacy)
 
@@ -245,12 +242,7 @@ class ScenarioConfig:
     eras: List[Era] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        try:
-            _dt.date.fromisoformat(str(self.start_date))
-        except ValueError:
-            raise ConfigError(
-                f"scenario.start_date={self.start_date!r} is not a date: write it as YYYY-MM-DD"
-            ) from None
+        _iso_date("scenario.start_date", self.start_date)
         _check(1 <= self.weeks <= 5200, f"scenario.weeks={self.weeks} must be between 1 and 5200")
         if self.dprk_prior is not None:
             _unit("scenario.dprk_prior", self.dprk_prior)
