@@ -44,6 +44,21 @@ MAJOR_SEVERITY = 1.0
 (JP_HOLD, JP_PROTEST, JP_ALERT, JP_TRILATERAL) = range(4)
 
 
+_SEVERITY_COLUMN = DPRK_SEVERITY[:, None]
+
+
+def action_column(n: int, *values) -> np.ndarray:
+    """Stack per-action coefficients into a column (A, 1), or (A, n) if any is a per-replication array."""
+    if all(np.ndim(v) == 0 for v in values):
+        return np.array(values, dtype=float)[:, None]
+    return np.stack([np.broadcast_to(np.asarray(v, dtype=float), (n,)) for v in values])
+
+
+def _take(value, index: np.ndarray):
+    """A parameter at the given replications: itself if scalar, else its entries."""
+    return value if np.ndim(value) == 0 else value[index]
+
+
 class EnsembleAgent(mesa.Agent):
     """An actor whose state is a vector over R replications, with a random stream of its own.
 
@@ -71,7 +86,7 @@ class EnsembleAgent(mesa.Agent):
         fast path :func:`sim.rules.sample_quantal`, which tests check against
         :func:`sim.rules.quantal_response` + :func:`sim.rules.sample_choice`.
         """
-        u = self._rng.random(self.n)
+        u = self.model.uniforms(self._rng)
         self.choice = rules.sample_quantal(utilities, precision, u)
         return self.choice
 
@@ -97,11 +112,14 @@ class DPRK(EnsembleAgent):
         self.belief = expit(self.log_odds)
         self.capability = np.full(self.n, float(capability))
         self.missiles = np.zeros(self.n, dtype=np.int64)
-        self._cost = -np.array([0.0, p.dprk_cost_talks, p.dprk_cost_rhetoric, p.dprk_cost_srbm,
-                                p.dprk_cost_lrbm, p.dprk_cost_nuclear, p.dprk_cost_border])
-        self._dev = np.array([0.0, 0.0, 0.0, p.dprk_dev_srbm, p.dprk_dev_lrbm, p.dprk_dev_nuclear, 0.0])
-        self._punish = np.array([0.0, 0.0, p.dprk_punish_rhetoric, p.dprk_punish_srbm,
-                                 p.dprk_punish_lrbm, p.dprk_punish_nuclear, p.dprk_punish_border])
+        # Per-action coefficient columns, shape (7, 1), or (7, R) when a batch varies them.
+        self._cost = -action_column(self.n, 0.0, p.dprk_cost_talks, p.dprk_cost_rhetoric,
+                                    p.dprk_cost_srbm, p.dprk_cost_lrbm, p.dprk_cost_nuclear,
+                                    p.dprk_cost_border)
+        self._dev = action_column(self.n, 0.0, 0.0, 0.0, p.dprk_dev_srbm, p.dprk_dev_lrbm,
+                                  p.dprk_dev_nuclear, 0.0)
+        self._punish = action_column(self.n, 0.0, 0.0, p.dprk_punish_rhetoric, p.dprk_punish_srbm,
+                                     p.dprk_punish_lrbm, p.dprk_punish_nuclear, p.dprk_punish_border)
         if model.credibility_rule == "current_calculus":
             self.refresh_current_calculus()
 
@@ -131,9 +149,9 @@ class DPRK(EnsembleAgent):
             * (1.0 + p.presence_deterrence * m.on_station)
             * (1.0 + (1.0 - w) * p.deterrence_gain * pressure)
         )
-        u = np.multiply.outer(-self._punish, punish_scale)
-        u += np.multiply.outer(w * p.spiral_gain * DPRK_SEVERITY, pressure)
-        u += (self._cost + m.weapons_drive * self._dev)[:, None]
+        u = -self._punish * punish_scale
+        u += _SEVERITY_COLUMN * (w * p.spiral_gain * pressure)
+        u += self._cost + m.weapons_drive * self._dev
         u[TALKS] += (p.dprk_talks_outreach_gain * m.rok.outreach_last
                         + p.dprk_talks_diplomacy_gain * m.diplomacy
                         - p.dprk_talks_tension_loss * m.tension)
@@ -145,10 +163,15 @@ class DPRK(EnsembleAgent):
         p = m.params
         self.choose(self.utilities(), p.dprk_precision)
         self.choice[~m.alive] = RESTRAINT
+        # Salvo variates for every replication each week (a fixed use of the salvo stream: common
+        # random numbers), turned into missiles only where the DPRK launches.
+        gamma = m.tile(self._salvo_rng.gamma(p.salvo_dispersion, 1.0, m.base_replications))
+        u = m.uniforms(self._salvo_rng)
         launch = np.flatnonzero((self.choice == SRBM) | (self.choice == LRBM))
         self.missiles = np.zeros(self.n, dtype=np.int64)
-        self.missiles[launch] = rules.salvo_draw(self._salvo_rng, m.tension[launch], p.salvo_extra,
-                                                 p.salvo_tension_gain, p.salvo_dispersion)
+        self.missiles[launch] = rules.salvo_size(
+            gamma[launch], u[launch], m.tension[launch], _take(p.salvo_extra, launch),
+            _take(p.salvo_tension_gain, launch), p.salvo_dispersion)
         # Learning by testing: each long-range or nuclear test closes part of the capability gap.
         gain = (p.capability_learning * (self.choice == LRBM)
                 + p.capability_learning_nuclear * (self.choice == NUCLEAR))
@@ -195,7 +218,7 @@ class US(EnsembleAgent):
         super().__init__(model, seed_sequence)
         type_seq, choice_seq = seed_sequence.spawn(2)
         # Commitment credibility = probability that the US is resolute (DESIGN.md mechanism 2).
-        self.resolute = np.random.default_rng(type_seq).random(self.n) < credibility
+        self.resolute = model.uniforms(np.random.default_rng(type_seq)) < credibility
         self._rng = np.random.default_rng(choice_seq)
         p = model.params
         self._type_factor = np.where(self.resolute, 1.0, p.us_irresolute_factor)

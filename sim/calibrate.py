@@ -11,8 +11,9 @@ re-drawn between points), and the loss is
 
 over target groups ``g`` (relative errors with a floor ``f_g`` so that years with zero events do
 not divide by zero). The optimiser is scipy's differential evolution (derivative-free, global,
-bounded), then a Nelder-Mead polish from its best point. Uncertainty: a bootstrap that redraws the
-years of the targets (with replacement) and the simulation seed, then re-polishes from the
+bounded), with each generation's whole population simulated as one batched model, then a compass
+search polish from its best point (:func:`compass_search`). Uncertainty: a bootstrap that redraws
+the years of the targets (with replacement) and the simulation seed, then re-polishes from the
 estimate; the spread of the replicate estimates is reported for each parameter.
 
 The month-of-year pattern of launches is *not* a target: it is the out-of-sample check.
@@ -31,9 +32,10 @@ import pandas as pd
 from scipy import optimize
 
 from .events import load_events, median_response_lag_weeks, yearly_counts
-from .history import ERA_DRIVE_PARAMS, START, YEARS, historical_scenario
+from .history import ERA_DRIVE_PARAMS, ERA_OF_PARAM, START, YEARS, historical_scenario
 from .model import DeterrenceModel
 from .params import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig
+from .recording import median_from_histogram
 
 TARGET_GROUPS = ("dprk_launch_weeks", "dprk_missiles", "dprk_nuclear_tests", "us_deployments",
                  "response_lag_weeks")
@@ -63,13 +65,16 @@ class ParameterSpec:
 
 def _default_parameters() -> List[ParameterSpec]:
     return [
-        ParameterSpec("dprk_cost_srbm", 0.0, 4.0),
-        ParameterSpec("dprk_cost_lrbm", 1.0, 6.0),
-        ParameterSpec("dprk_cost_nuclear", 4.0, 11.0),
-        ParameterSpec("salvo_extra", 0.1, 3.0),
-        ParameterSpec("us_surge_cost", 1.0, 6.0),
+        ParameterSpec("dprk_cost_srbm", 0.0, 6.0),
+        ParameterSpec("dprk_cost_lrbm", 1.0, 8.0),
+        ParameterSpec("dprk_cost_nuclear", 4.0, 14.0),
+        ParameterSpec("dprk_dev_srbm", 0.0, 5.0),
+        ParameterSpec("salvo_extra", 0.1, 4.0),
+        ParameterSpec("us_surge_cost", 1.0, 8.0),
+        ParameterSpec("spiral_weight", 0.0, 1.0),
         ParameterSpec("era_drive_2016_17", 0.0, 3.0),
-        ParameterSpec("era_drive_2018_19", 0.0, 3.0),
+        ParameterSpec("era_drive_2018", 0.0, 3.0),
+        ParameterSpec("era_drive_2019", 0.0, 3.0),
         ParameterSpec("era_drive_2020_21", 0.0, 3.0),
     ]
 
@@ -81,14 +86,14 @@ def _default_weights() -> Dict[str, float]:
 
 @dataclass(frozen=True)
 class OptimiserConfig:
-    """Differential evolution, then a Nelder-Mead polish, then the bootstrap."""
+    """Differential evolution, then a compass-search polish, then the bootstrap."""
 
-    popsize: int = 2  # scipy's multiplier: population = popsize * number of parameters
-    maxiter: int = 6  # generations of differential evolution
-    polish_maxiter: int = 60  # Nelder-Mead iterations
-    bootstrap: int = 4  # bootstrap replicates (0: no uncertainty)
-    bootstrap_maxiter: int = 20
-    workers: int = 2  # processes for the population and the bootstrap
+    popsize: int = 5  # scipy's multiplier: population = popsize * number of parameters
+    maxiter: int = 16  # generations of differential evolution
+    polish_maxiter: int = 20  # compass-search iterations (each one batched run of 2N + 2 points)
+    bootstrap: int = 6  # bootstrap replicates (0: no uncertainty)
+    bootstrap_maxiter: int = 14
+    workers: int = 2  # processes for the bootstrap replicates
     seed: int = 1  # the optimiser's own seed (not the model's)
 
     def __post_init__(self) -> None:
@@ -168,6 +173,12 @@ class Problem:
     events: pd.DataFrame
     year_weights: tuple[float, ...] | None = None  # bootstrap multiplicities
 
+    def batch(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        """Parameter points (S, N) as a model batch: ModelParams names and ``era:<name>`` keys."""
+        points = np.atleast_2d(points)
+        return {(f"era:{ERA_OF_PARAM[n]}" if n in ERA_OF_PARAM else n): points[:, i]
+                for i, n in enumerate(self.names)}
+
     def config(self, theta: np.ndarray) -> RunConfig:
         values = dict(zip(self.names, (float(v) for v in theta), strict=True))
         drives = {k: v for k, v in values.items() if k in ERA_DRIVE_PARAMS}
@@ -183,10 +194,23 @@ class Problem:
 def simulate_moments(cfg: RunConfig) -> tuple[pd.DataFrame, float, pd.DataFrame]:
     """Simulated yearly means, median response lag, and the weekly series of one configuration."""
     results = DeterrenceModel(cfg).run()
-    reps = results.replications
-    yearly = reps.groupby("year")[list(SIM_COLUMNS.values())].mean()
+    yearly = results.replications.groupby("year")[list(SIM_COLUMNS.values())].mean()
     yearly.columns = list(SIM_COLUMNS)
     return yearly, results.median_response_lag(), results.timeseries
+
+
+def simulate_batch(problem: Problem, points: np.ndarray) -> list[tuple[pd.DataFrame, float]]:
+    """Yearly means and median lag at each of S parameter points (rows of ``points``), simulated
+    side by side in one model with common random numbers (:class:`sim.model.DeterrenceModel`)."""
+    points = np.atleast_2d(points)
+    model = DeterrenceModel(problem.base, batch=problem.batch(points), weekly=False)
+    results = model.run()
+    means = results.replications.groupby(["block", "year"])[list(SIM_COLUMNS.values())].mean() \
+        if model.blocks > 1 else \
+        results.replications.assign(block=0).groupby(["block", "year"])[list(SIM_COLUMNS.values())].mean()
+    means.columns = list(SIM_COLUMNS)
+    hists = results.meta["response_lag_histogram_by_block"]
+    return [(means.loc[j], median_from_histogram(hists[j][:-1])) for j in range(len(points))]
 
 
 def loss_terms(problem: Problem, yearly: pd.DataFrame, lag: float) -> dict[str, float]:
@@ -208,10 +232,15 @@ def loss_terms(problem: Problem, yearly: pd.DataFrame, lag: float) -> dict[str, 
     return terms
 
 
+def loss_batch(problem: Problem, points: np.ndarray) -> np.ndarray:
+    """The SMM loss at each row of ``points`` (same seed at every point: common random numbers)."""
+    return np.array([sum(loss_terms(problem, y, lag).values())
+                     for y, lag in simulate_batch(problem, points)])
+
+
 def loss(theta: np.ndarray, problem: Problem) -> float:
-    """The SMM loss at ``theta`` (same seed at every point: common random numbers)."""
-    yearly, lag, _ = simulate_moments(problem.config(theta))
-    return float(sum(loss_terms(problem, yearly, lag).values()))
+    """The SMM loss at one point ``theta``."""
+    return float(loss_batch(problem, np.asarray(theta, dtype=float)[None, :])[0])
 
 
 def build_problem(cc: CalibrationConfig, events: pd.DataFrame | None = None,
@@ -231,24 +260,48 @@ def build_problem(cc: CalibrationConfig, events: pd.DataFrame | None = None,
 
 
 # ---------------------------------------------------------------------------- optimisation
-def _polish(args) -> np.ndarray:
+def compass_search(problem: Problem, x0: np.ndarray, bounds: list[tuple[float, float]],
+                   maxiter: int, step: float = 0.1, min_step: float = 0.005) -> tuple[np.ndarray, float]:
+    """Local polish by compass (pattern) search (Kolda, Lewis & Torczon 2003, SIAM Review 45:385).
+
+    Each iteration evaluates the centre, its 2N neighbours ``x +/- s_i e_i`` and one pattern move
+    (the sum of last iteration's improving coordinate steps, as in Hooke & Jeeves 1961) in one
+    batched run, moves to the best if it improves, otherwise halves the steps; it stops when every
+    step is below ``min_step`` of its range. Derivative-free and convergent on the smooth losses that common
+    random numbers give; chosen over scipy's Nelder-Mead because all 2N + 1 points of an iteration
+    run together in one model, which a sequential simplex cannot do.
+    """
+    lo = np.array([b[0] for b in bounds])
+    hi = np.array([b[1] for b in bounds])
+    x = np.clip(np.asarray(x0, dtype=float), lo, hi)
+    steps = step * (hi - lo)
+    n = len(x)
+    pattern = np.zeros(n)
+    best = None
+    for _ in range(maxiter):
+        cand = np.repeat(x[None, :], 2 * n + 2, axis=0)
+        cand[1 : n + 1][np.arange(n), np.arange(n)] += steps
+        cand[n + 1 : 2 * n + 1][np.arange(n), np.arange(n)] -= steps
+        cand[-1] += pattern
+        cand = np.clip(cand, lo, hi)
+        losses = loss_batch(problem, cand)
+        centre = losses[0] if best is None else min(best, losses[0])
+        up, down = losses[1 : n + 1], losses[n + 1 : 2 * n + 1]
+        pattern = np.where((up < centre) & (up <= down), steps, np.where(down < centre, -steps, 0.0))
+        j = int(np.argmin(losses))
+        if losses[j] < centre - 1e-12:
+            x, best = cand[j], float(losses[j])
+        else:
+            best = centre
+            steps = steps / 2
+        if np.all(steps < min_step * (hi - lo)):
+            break
+    return x, float(best)
+
+
+def _bootstrap_replicate(args) -> np.ndarray:
     problem, x0, bounds, maxiter = args
-    res = optimize.minimize(loss, x0, args=(problem,), method="Nelder-Mead", bounds=bounds,
-                            options={"maxiter": maxiter, "xatol": 1e-3, "fatol": 1e-4,
-                                     "initial_simplex": _simplex(x0, bounds)})
-    return res.x
-
-
-def _simplex(x0: np.ndarray, bounds: list[tuple[float, float]]) -> np.ndarray:
-    """A starting simplex of 10 % of each parameter's range around x0, inside the bounds."""
-    x0 = np.asarray(x0, dtype=float)
-    simplex = [x0]
-    for i, (lo, hi) in enumerate(bounds):
-        x = x0.copy()
-        step = 0.1 * (hi - lo)
-        x[i] = x[i] + step if x[i] + step <= hi else x[i] - step
-        simplex.append(x)
-    return np.array(simplex)
+    return compass_search(problem, x0, bounds, maxiter, step=0.05)[0]
 
 
 def calibrate(cc: CalibrationConfig, events: pd.DataFrame | None = None,
@@ -262,42 +315,40 @@ def calibrate(cc: CalibrationConfig, events: pd.DataFrame | None = None,
                                       else observed_lag)
     bounds = [(p.lower, p.upper) for p in cc.parameters]
     opt = cc.optimiser
-    bar = _progress(cc.progress, opt.maxiter + 1, "differential evolution (generations)")
+    bar = _progress(cc.progress, opt.maxiter, "differential evolution (generations)")
 
     def on_generation(intermediate_result):
         bar.update(1)
         bar.set_postfix(loss=f"{intermediate_result.fun:.4f}")
 
-    with _pool(opt.workers) as pool:
-        mapper = pool.map if hasattr(pool, "map") else map
-        de = optimize.differential_evolution(
-            loss, bounds, args=(problem,), popsize=opt.popsize, maxiter=opt.maxiter, seed=opt.seed,
-            polish=False, init="sobol", updating="deferred", workers=mapper, tol=1e-3,
-            callback=on_generation,
-        )
-        bar.close()
-        if cc.progress:
-            print(f"  polishing from loss {de.fun:.4f} (Nelder-Mead, up to {opt.polish_maxiter} "
-                  "iterations)", flush=True)
-        x_hat = _polish((problem, de.x, bounds, opt.polish_maxiter))
-        loss_hat = loss(x_hat, problem)
-        if loss_hat > de.fun:  # the polish may not improve on a lucky population member
-            x_hat, loss_hat = de.x, float(de.fun)
-        replicates = []
-        if opt.bootstrap > 0:
-            rng = np.random.default_rng(opt.seed + 7)
-            jobs = []
-            for b in range(opt.bootstrap):
-                draw = rng.integers(0, len(problem.observed), len(problem.observed))
-                yw = tuple(np.bincount(draw, minlength=len(problem.observed)).astype(float))
-                pb = dataclasses.replace(problem, year_weights=yw,
-                                         base=problem.base.replace(seed=cc.seed + 1000 * (b + 1)))
-                jobs.append((pb, x_hat, bounds, opt.bootstrap_maxiter))
-            bar = _progress(cc.progress, len(jobs), "bootstrap replicates")
-            for x in mapper(_polish, jobs):
+    # The whole population of a generation runs as one batched model (vectorized=True).
+    de = optimize.differential_evolution(
+        lambda x: loss_batch(problem, np.asarray(x).T), bounds, popsize=opt.popsize,
+        maxiter=opt.maxiter, seed=opt.seed, polish=False, init="sobol", updating="deferred",
+        vectorized=True, tol=1e-3, callback=on_generation,
+    )
+    bar.close()
+    if cc.progress:
+        print(f"  polishing from loss {de.fun:.4f} (compass search, up to {opt.polish_maxiter} "
+              "iterations)", flush=True)
+    x_hat, loss_hat = compass_search(problem, de.x, bounds, opt.polish_maxiter)
+    replicates = []
+    if opt.bootstrap > 0:
+        rng = np.random.default_rng(opt.seed + 7)
+        jobs = []
+        for b in range(opt.bootstrap):
+            draw = rng.integers(0, len(problem.observed), len(problem.observed))
+            yw = tuple(np.bincount(draw, minlength=len(problem.observed)).astype(float))
+            pb = dataclasses.replace(problem, year_weights=yw,
+                                     base=problem.base.replace(seed=cc.seed + 1000 * (b + 1)))
+            jobs.append((pb, x_hat, bounds, opt.bootstrap_maxiter))
+        bar = _progress(cc.progress, len(jobs), "bootstrap replicates")
+        with _pool(min(opt.workers, len(jobs))) as pool:
+            mapper = pool.imap if hasattr(pool, "imap") else map
+            for x in mapper(_bootstrap_replicate, jobs):
                 replicates.append(np.asarray(x))
                 bar.update(1)
-            bar.close()
+        bar.close()
     yearly, lag, timeseries = simulate_moments(problem.config(x_hat))
     default_yearly, default_lag, _ = simulate_moments(problem.base)
     reps = np.array(replicates) if replicates else np.empty((0, len(x_hat)))

@@ -7,6 +7,7 @@ line on stderr and exit code 2, before anything is written.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -143,7 +144,38 @@ def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
             raise ConfigError(f"'{sweeps[0]}' lists several values: add -m to run a sweep")
         return [overrides]
     batches = BasicSweeper.split_arguments(parsed, None)
-    return [list(job) for batch in batches for job in batch]
+    jobs = [list(job) for batch in batches for job in batch]
+    if not jobs:
+        raise ConfigError("the sweep has no points: give every swept key at least one value")
+    return jobs
+
+
+def _config_sweeps(compose, name: str, overrides: list[str]) -> list[str]:
+    """The grid that the composed config declares in ``hydra.sweeper.params`` (for keys the command
+    line does not sweep itself), as override strings."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"cannot read the overrides: {_first_line(exc)}") from None
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    given = {o.key_or_group for o in parsed}
+    try:
+        cfg = compose(config_name=name, overrides=fixed, return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(explain(exc)) from None
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    out = []
+    for key, value in params.items():
+        if key in given:
+            continue
+        if value is None or str(value).strip() == "":
+            raise ConfigError(f"the sweep has no points: hydra.sweeper.params.{key} is empty")
+        out.append(f"{key}={value}")
+    return out
 
 
 def preflight(argv: list[str], config_name: str = "config", cls: type = RunConfig) -> list:
@@ -157,14 +189,16 @@ def preflight(argv: list[str], config_name: str = "config", cls: type = RunConfi
     overrides, options, multirun = _split_argv(argv)
     name = options.get("-cn") or options.get("--config-name") or config_name
     user_overrides = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
-    try:
-        jobs = job_overrides(user_overrides, multirun)
-    except ConfigError:
-        raise
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"cannot read the overrides: {_first_line(exc)}") from None
     configs = []
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="dsim"):
+        if multirun:  # a named experiment may define its grid in hydra.sweeper.params
+            user_overrides = user_overrides + _config_sweeps(compose, name, user_overrides)
+        try:
+            jobs = job_overrides(user_overrides, multirun)
+        except ConfigError:
+            raise
+        except (HydraException, OmegaConfBaseException) as exc:
+            raise ConfigError(f"cannot read the overrides: {_first_line(exc)}") from None
         for job in jobs:
             try:
                 cfg = compose(config_name=name, overrides=job)
@@ -186,8 +220,15 @@ def run_job(cfg: DictConfig) -> dict:
     except ConfigError as exc:
         print(f"dsim: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
+    if hc.mode is not None and hc.mode.name == "MULTIRUN":
+        from .sweep import point_complete
+
+        if point_complete(out_dir, config.to_dict()):  # resume: this point is already done
+            log.info("skipping complete point %s", out_dir.name)
+            return json.loads((out_dir / "summary.json").read_text())
     results = run(config, progress=config.progress)
     summary = write_run(results, out_dir)
     m = summary["metrics"]

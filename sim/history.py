@@ -7,10 +7,14 @@ schedules, as exogenous inputs:
 * every combined exercise of the record at its dates and documented scale (0 = suspended);
 * every consultation (EDSCG, SCM, NCG, ministerial commitments);
 * the DPRK's eras, with their documented start dates and a weapons drive per era (fitted by the
-  calibration, the 2022-23 era being the reference, drive 1) and a diplomacy flag (1 in 2018-19).
+  calibration, the 2022-23 era being the reference, drive 1; 2018 and the post-Hanoi 2019 are
+  separate eras) and a diplomacy flag (1 in 2018 and 2019).
 
-What stays endogenous: every DPRK action, US surges (the posture is ``reactive``, as in 2016),
-allied responses, beliefs, tension. The behavioural parameters are shared across eras.
+* the documented US posture by period (reactive 2016, regular deployments 2017, none recorded
+  2018-21, reactive 2022, regular again after the Washington Declaration of April 2023).
+
+What stays endogenous: every DPRK action, US surges and the timing of arrivals, allied responses,
+beliefs, tension. The behavioural parameters are shared across eras.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import pandas as pd
 import yaml
 
 from .events import load_events
-from .params import DatedEvent, Era, ScenarioConfig
+from .params import DatedEvent, Era, Posture, PosturePeriod, ScenarioConfig
 
 START = "2016-01-04"  # the Monday of the week of the 6 Jan 2016 nuclear test
 END = "2023-12-31"
@@ -34,13 +38,32 @@ YEARS = list(range(2016, 2024))
 ERAS = (
     Era(name="test_campaign_2016_17", start_date="2016-01-01", weapons_drive=1.0, diplomacy=0.0),
     # Kim Jong Un's New Year address of 1 Jan 2018 offered talks; summits followed (events.csv).
-    Era(name="diplomacy_2018_19", start_date="2018-01-01", weapons_drive=1.0, diplomacy=1.0),
+    Era(name="diplomacy_2018", start_date="2018-01-01", weapons_drive=1.0, diplomacy=1.0),
+    # The Hanoi summit ended without a deal (28 Feb 2019); short-range launches resumed on 4 May
+    # while leader-level contact went on (Panmunjom, 30 Jun 2019).
+    Era(name="after_hanoi_2019", start_date="2019-03-01", weapons_drive=1.0, diplomacy=1.0),
     # The Dec 2019 party plenum dropped the test moratorium pledge; the border closed in Jan 2020.
     Era(name="lull_2020_21", start_date="2020-01-01", weapons_drive=1.0, diplomacy=0.0),
     # The five-year defence plan of the 8th Party Congress (Jan 2021) drove the 2022-23 surge.
     Era(name="surge_2022_23", start_date="2022-01-01", weapons_drive=1.0, diplomacy=0.0),
 )
-ERA_DRIVE_PARAMS = ("era_drive_2016_17", "era_drive_2018_19", "era_drive_2020_21")
+ERA_DRIVE_PARAMS = ("era_drive_2016_17", "era_drive_2018", "era_drive_2019", "era_drive_2020_21")
+# The calibration parameter that sets each era's drive, by era name (the last era is the reference).
+ERA_OF_PARAM = dict(zip(ERA_DRIVE_PARAMS, (e.name for e in ERAS), strict=False))
+
+# Documented US postures (the posture's cadence and costs come from the policy config).
+POSTURE_PERIODS = (
+    # 2016: bombers flown in after each nuclear test (B-52 in Jan, B-1B in Sep; seeds 000, 002).
+    PosturePeriod(name="reactive_2016", start_date="2016-01-01", posture=Posture.reactive),
+    # The first EDSCG (20 Dec 2016) committed the US to regularly deploy strategic assets (seed 002).
+    PosturePeriod(name="regular_2017", start_date="2017-01-01", posture=Posture.rotational),
+    # From the 2018 talks to 2021 no strategic-asset deployment to the peninsula is recorded.
+    PosturePeriod(name="paused_2018_21", start_date="2018-01-01", posture=Posture.none),
+    # Deployments resumed in response to the 2022 launches (events.csv).
+    PosturePeriod(name="reactive_2022", start_date="2022-01-01", posture=Posture.reactive),
+    # The Washington Declaration (26 Apr 2023) promised regular visibility of strategic assets.
+    PosturePeriod(name="regular_2023", start_date="2023-04-26", posture=Posture.rotational),
+)
 
 
 def calendar_from_events(events: pd.DataFrame, start: str = START, end: str = END) -> list[DatedEvent]:
@@ -89,6 +112,7 @@ def historical_scenario(events: pd.DataFrame, drives: dict[str, float] | None = 
         consultations=[],
         dated_events=calendar_from_events(events),
         eras=eras,
+        posture_periods=list(POSTURE_PERIODS),
     )
 
 
@@ -111,7 +135,7 @@ def write_historical_scenario(path: str | Path, events_path: str | Path,
         "Historical replay 2016-2023, GENERATED from data/events.csv by sim.history "
         "(do not edit by hand).\n"
         "Exogenous inputs: the dated combined exercises (scale 0 = suspended) and consultations of\n"
-        "the record, and the DPRK eras (weapons drive, diplomacy). Use with policy=reactive.\n"
+        "the record, the DPRK eras (weapons drive, diplomacy) and the US posture periods.\n"
         + (note + "\n" if note else "")
     )
     path = Path(path)

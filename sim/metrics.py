@@ -38,32 +38,41 @@ def proportion_interval(successes: int, n: int, level: float = 0.95) -> dict:
     return {"estimate": successes / n, "ci95": [float(ci.low), float(ci.high)], "n": int(n)}
 
 
-def headline_metrics(replications: pd.DataFrame) -> dict:
-    """The metrics of ``summary.json`` (see README, 'What dsim writes')."""
+def replication_metrics(replications: pd.DataFrame) -> pd.DataFrame:
+    """One row per replication, one column per headline metric (rates per year; 0/1 indicators for
+    the probabilities). Summaries and paired policy comparisons are both computed from this."""
     per = per_replication(replications)
     years = per["weeks"].to_numpy() / WEEKS_PER_YEAR
     years = np.where(years > 0, years, np.nan)
-    n = len(per)
 
     def rate(col: str) -> np.ndarray:
         return np.nan_to_num(per[col].to_numpy() / years)
 
-    out = {
-        "dprk_launch_days_per_year": mean_interval(rate("dprk_launch_days")),
-        "dprk_missiles_per_year": mean_interval(rate("dprk_missiles")),
-        "dprk_nuclear_tests_per_year": mean_interval(rate("dprk_nuclear_test")),
-        "us_deployments_per_year": mean_interval(rate("us_deployments")),
-        "us_deployment_cost": mean_interval(per["us_cost"].to_numpy()),
-        "us_deployment_cost_per_year": mean_interval(rate("us_cost")),
-        "rok_strike_drills_per_year": mean_interval(rate("rok_strike_drill")),
-        "final_dprk_belief": mean_interval(per["final_dprk_belief"].to_numpy()),
-        "p_kinetic_clash": proportion_interval(int(per["first_clash_week"].notna().sum()), n),
-    }
+    out = pd.DataFrame({
+        "dprk_launch_days_per_year": rate("dprk_launch_days"),
+        "dprk_missiles_per_year": rate("dprk_missiles"),
+        "dprk_nuclear_tests_per_year": rate("dprk_nuclear_test"),
+        "us_deployments_per_year": rate("us_deployments"),
+        "us_deployment_cost": per["us_cost"].to_numpy(),
+        "us_deployment_cost_per_year": rate("us_cost"),
+        "rok_strike_drills_per_year": rate("rok_strike_drill"),
+        "final_dprk_belief": per["final_dprk_belief"].to_numpy(dtype=float),
+        "p_kinetic_clash": per["first_clash_week"].notna().to_numpy(dtype=float),
+    }, index=per.index)
     for k, slug in enumerate(RUNG_SLUGS):
-        if k == 0:
-            continue
-        out[f"p_reach_{slug}"] = proportion_interval(int((per["max_rung"] >= k).sum()), n)
+        if k > 0:
+            out[f"p_reach_{slug}"] = (per["max_rung"].to_numpy() >= k).astype(float)
     return out
+
+
+def headline_metrics(replications: pd.DataFrame) -> dict:
+    """The metrics of ``summary.json`` (see README, 'What dsim writes')."""
+    per = replication_metrics(replications)
+    return {
+        name: (proportion_interval(int(per[name].sum()), len(per)) if name.startswith("p_")
+               else mean_interval(per[name].to_numpy()))
+        for name in per.columns
+    }
 
 
 METRIC_UNITS = {

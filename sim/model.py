@@ -9,6 +9,7 @@ stores ensemble statistics. See ``docs/model.md`` for the full ODD description.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import mesa
@@ -33,7 +34,7 @@ from .agents import (
     Japan,
 )
 from .calendar import event_start_weeks, week_of, week_years
-from .params import CalendarEvent, DatedEvent, Era, Posture, RunConfig
+from .params import CalendarEvent, ConfigError, DatedEvent, Era, ModelParams, Posture, RunConfig
 from .recording import Recorder, Results
 
 # Offset of calendar events before the step of their week: week k's step runs at Mesa time k + 1,
@@ -76,8 +77,33 @@ class EraHandler:
         self.era = era
 
     def begin(self) -> None:
-        self.model.weapons_drive = self.era.weapons_drive
+        self.model.weapons_drive = self.model.era_drive(self.era)
         self.model.diplomacy = self.era.diplomacy
+
+
+class PostureHandler:
+    """Mesa event callback that puts a posture in force from its first week to ``end_week``."""
+
+    def __init__(self, model: DeterrenceModel, posture: Posture, end_week: int) -> None:
+        self.model = model
+        self.posture = posture
+        self.end_week = end_week
+
+    def begin(self) -> None:
+        m, pol = self.model, self.model.policy
+        m.policy_name = self.posture.value
+        m.surge_allowed = self.posture != Posture.none
+        start = m.time + 0.25  # this week's calendar slot
+        if self.posture == Posture.rotational:
+            if start + pol.rotation_offset_weeks < self.end_week:
+                m.schedule_recurring(m.us.rotation_arrival,
+                                     Schedule(interval=pol.rotation_interval_weeks,
+                                              start=start + pol.rotation_offset_weeks,
+                                              end=self.end_week))
+        elif self.posture == Posture.permanent:
+            m.schedule_event(m.us.permanent_arrival, at=start)
+            if self.end_week < m.n_weeks:
+                m.schedule_event(m.us.rotation_departure, at=self.end_week + EVENT_OFFSET - 0.1)
 
 
 class DeterrenceModel(mesa.Model):
@@ -85,20 +111,30 @@ class DeterrenceModel(mesa.Model):
 
     Args:
         config: the full run configuration (:class:`sim.params.RunConfig`).
+        batch: optional parameter points to run side by side, ``{name: values}`` with one value per
+            point (all of the same length S). Names are ``ModelParams`` fields (see
+            :data:`NOT_BATCHABLE` for the exceptions) or ``era:<era name>`` for an era's weapons
+            drive. The model then runs S blocks of ``config.replications`` replications; every
+            block sees the same random numbers (common random numbers), so block j reproduces
+            exactly the run of point j alone. Calibration evaluates a whole population this way.
+        weekly: record the weekly ensemble statistics (``Results.timeseries``); calibration, which
+            needs only the per-replication counts, turns them off.
 
     Use :meth:`run` to simulate the scenario's horizon and get :class:`sim.recording.Results`.
     """
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(self, config: RunConfig, batch: dict[str, np.ndarray] | None = None,
+                 weekly: bool = True) -> None:
         root = np.random.SeedSequence(config.seed)
         seqs = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
         super().__init__(rng=np.random.default_rng(seqs["model"]))
         self.config = config
-        self.params = config.params
+        self.base_replications = config.replications
+        self.blocks, self.params, self._era_drives = _unpack_batch(config, batch)
         self.policy = config.policy
         self.scenario_cfg = config.scenario
         self.credibility = config.credibility
-        self.replications = n = config.replications
+        self.replications = n = config.replications * self.blocks
         self.n_weeks = config.scenario.weeks
         self.policy_name = config.policy.name.value
         self.credibility_rule = config.params.credibility_rule.value
@@ -136,7 +172,7 @@ class DeterrenceModel(mesa.Model):
         p = self.params
         self._dprk_tension = np.array([0.0, p.tension_talks, p.tension_rhetoric, p.tension_srbm,
                                        p.tension_lrbm, p.tension_nuclear, p.tension_border])
-        self.recorder = Recorder(self)
+        self.recorder = Recorder(self, weekly=weekly)
 
     # ------------------------------------------------------------------ scheduling
     def _schedule_calendar(self) -> None:
@@ -164,16 +200,24 @@ class DeterrenceModel(mesa.Model):
                 self.schedule_event(handler.begin, at=k + EVENT_OFFSET - 0.25)
 
     def _schedule_posture(self) -> None:
-        """The posture's scheduled arrivals (see :func:`sim.calendar.posture_schedule`)."""
-        pol = self.policy
-        if pol.name == Posture.rotational and pol.rotation_offset_weeks < self.n_weeks:
-            self.schedule_recurring(
-                self.us.rotation_arrival,
-                Schedule(interval=pol.rotation_interval_weeks,
-                         start=pol.rotation_offset_weeks + EVENT_OFFSET, end=self.n_weeks),
-            )
-        elif pol.name == Posture.permanent:
-            self.schedule_event(self.us.permanent_arrival, at=EVENT_OFFSET)
+        """The posture's scheduled arrivals (see :func:`sim.calendar.posture_schedule`).
+
+        With the scenario's ``posture_periods`` (a replay), each period schedules its own posture
+        from its first week until the next period begins.
+        """
+        sc = self.scenario_cfg
+        periods = [(0, self.policy.name)]
+        if sc.posture_periods:
+            starts = [max(0, week_of(sc.start, dt.date.fromisoformat(p.start_date)))
+                      for p in sc.posture_periods]
+            periods = sorted(zip(starts, (p.posture for p in sc.posture_periods), strict=True))
+        for i, (k0, posture) in enumerate(periods):
+            k1 = periods[i + 1][0] if i + 1 < len(periods) else self.n_weeks
+            if k0 >= min(k1, self.n_weeks):
+                continue
+            handler = PostureHandler(self, posture, k1)
+            self._handlers.append(handler)
+            self.schedule_event(handler.begin, at=k0 + EVENT_OFFSET - 0.25)
 
     def _log_likelihood_ratios(self) -> dict[str, float]:
         p = self.params
@@ -266,7 +310,7 @@ class DeterrenceModel(mesa.Model):
             + p.tension_trilateral * trilateral
         )
         tension = rules.tension_step(self.tension, impulse, p.tension_decay)
-        draws = self._world_rng.random((2, self.replications))
+        draws = np.stack([self.uniforms(self._world_rng), self.uniforms(self._world_rng)])
         unintended = draws[0] < rules.clash_probability(tension, p.clash_intercept, p.clash_slope)
         rung = DPRK_RUNG[dprk.choice]
         self.clash = ((rung >= 4) | unintended) & self.alive
@@ -280,6 +324,19 @@ class DeterrenceModel(mesa.Model):
                                          self.first_clash_week)
         self.war_week = np.where(war, week, self.war_week)
         self.alive &= ~war
+
+    # ------------------------------------------------------------------ randomness
+    def uniforms(self, rng: np.random.Generator) -> np.ndarray:
+        """One uniform per replication from ``rng``; in a batch, the same ones for every block."""
+        return self.tile(rng.random(self.base_replications))
+
+    def tile(self, values: np.ndarray) -> np.ndarray:
+        """Repeat per-base-replication values for every block of a batch (identity without one)."""
+        return values if self.blocks == 1 else np.tile(values, self.blocks)
+
+    def era_drive(self, era: Era):
+        """The era's weapons drive: its configured value, or the batch's per-replication values."""
+        return self._era_drives.get(era.name, era.weapons_drive)
 
     # ------------------------------------------------------------------ running
     def run(self, progress: bool = False) -> Results:
@@ -297,6 +354,53 @@ class DeterrenceModel(mesa.Model):
     @property
     def week_years(self) -> np.ndarray:
         return week_years(self.scenario_cfg.start, self.n_weeks)
+
+
+# Parameters that a batch cannot vary: scalars by construction (precisions, the signal likelihood
+# table, the DPRK action tension table, the gamma shape of salvos, the rule switch).
+NOT_BATCHABLE = frozenset({
+    "dprk_precision", "us_precision", "ally_precision", "credibility_rule", "salvo_dispersion",
+    "tension_talks", "tension_rhetoric", "tension_srbm", "tension_lrbm", "tension_nuclear",
+    "tension_border",
+} | {f.name for f in dataclasses.fields(ModelParams) if f.name.startswith("lik_")})
+
+
+class ParamView:
+    """ModelParams with some fields replaced by per-replication arrays (a batch)."""
+
+    def __init__(self, params: ModelParams, overrides: dict[str, np.ndarray]) -> None:
+        self._params = params
+        self._overrides = overrides
+
+    def __getattr__(self, name: str):
+        overrides = self.__dict__["_overrides"]
+        if name in overrides:
+            return overrides[name]
+        return getattr(self.__dict__["_params"], name)
+
+
+def _unpack_batch(config: RunConfig, batch: dict | None):
+    if not batch:
+        return 1, config.params, {}
+    sizes = {len(np.atleast_1d(v)) for v in batch.values()}
+    if len(sizes) != 1:
+        raise ConfigError("batch: every parameter needs one value per point (equal lengths)")
+    blocks = sizes.pop()
+    r = config.replications
+    fields = {f.name for f in dataclasses.fields(ModelParams)}
+    eras = {e.name for e in config.scenario.eras}
+    params, drives = {}, {}
+    for name, values in batch.items():
+        per_rep = np.repeat(np.asarray(values, dtype=float), r)
+        if name.startswith("era:") and name[4:] in eras:
+            drives[name[4:]] = per_rep
+        elif name in fields and name not in NOT_BATCHABLE:
+            params[name] = per_rep
+        else:
+            raise ConfigError(f"batch: '{name}' cannot be varied in a batch: use a ModelParams field "
+                              "other than precisions, likelihoods and the DPRK tension table, or "
+                              "era:<era name>")
+    return blocks, ParamView(config.params, params), drives
 
 
 def run(config: RunConfig, progress: bool = False) -> Results:

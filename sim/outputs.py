@@ -111,7 +111,8 @@ def write_run(results: Results, out_dir: str | os.PathLike) -> dict:
         summary = summary_dict(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         plot_escalation(results.timeseries, run_title(results), staging / "escalation.png")
-        for name in RUN_FILES:
+        # summary.json goes last: its presence marks a complete point (sim.sweep.point_complete)
+        for name in sorted(RUN_FILES, key=lambda n: n == "summary.json"):
             os.replace(staging / name, out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

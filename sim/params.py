@@ -150,6 +150,29 @@ class Era:
         _unit(f"era '{self.name}': diplomacy", self.diplomacy)
 
 
+@dataclass(frozen=True)
+class PosturePeriod:
+    """From ``start_date`` until the next period, the US posture is ``posture`` (for replays).
+
+    The posture's cadence and costs still come from the ``policy`` config group.
+    """
+
+    name: str = "period"
+    start_date: str = "2016-01-01"
+    posture: Posture = Posture.reactive
+
+    def __post_init__(self) -> None:
+        if isinstance(self.posture, str):
+            try:
+                object.__setattr__(self, "posture", Posture(self.posture))
+            except ValueError:
+                pass
+        _check(isinstance(self.posture, Posture),
+               f"posture period '{self.name}': posture={self.posture!r} is unknown: choose "
+               "rotational, permanent, reactive or none")
+        _iso_date(f"posture period '{self.name}': start_date", self.start_date)
+
+
 def _default_exercises() -> List[CalendarEvent]:
     # Spring: Key Resolve/Foal Eagle, since 2019 renamed (Dong Maeng, Freedom Shield), held in March.
     # Summer: Ulchi Freedom Guardian / Ulchi Freedom Shield, held in the second half of August.
@@ -240,6 +263,8 @@ class ScenarioConfig:
     # One-off dated events and eras, for replaying a historical period (empty in forward scenarios).
     dated_events: List[DatedEvent] = field(default_factory=list)
     eras: List[Era] = field(default_factory=list)
+    # Documented changes of US posture (replays); empty = the `policy` posture throughout.
+    posture_periods: List[PosturePeriod] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _iso_date("scenario.start_date", self.start_date)
@@ -497,7 +522,8 @@ def run_config_from_dict(data: dict) -> RunConfig:
         pol["name"] = Posture(pol["name"])
     scen = dict(data.pop("scenario", {}))
     for key, cls in (("exercises", CalendarEvent), ("consultations", CalendarEvent),
-                     ("dated_events", DatedEvent), ("eras", Era)):
+                     ("dated_events", DatedEvent), ("eras", Era),
+                     ("posture_periods", PosturePeriod)):
         if key in scen:
             scen[key] = [cls(**e) for e in scen[key]]
     par = dict(data.pop("params", {}))

@@ -60,8 +60,9 @@ WEEKLY_COLUMNS = tuple(_weekly_columns())
 class Recorder:
     """Fills preallocated arrays once a week; :meth:`results` turns them into DataFrames."""
 
-    def __init__(self, model: DeterrenceModel) -> None:
+    def __init__(self, model: DeterrenceModel, weekly: bool = True) -> None:
         self.model = model
+        self.weekly_on = weekly
         n, weeks = model.replications, model.n_weeks
         years = model.week_years
         self.years, self.year_index = np.unique(years, return_inverse=True)
@@ -77,7 +78,9 @@ class Recorder:
         self._n_actions = len(ACTION_COLUMNS)
         # Response lags: weeks from a major provocation to the next US arrival (calibration target).
         self._pending = np.full(n, -1, dtype=np.int64)
-        self.lag_histogram = np.zeros(MAX_LAG_WEEKS + 2, dtype=np.int64)  # last bin: no response
+        # one histogram per batch block; last bin: no response within MAX_LAG_WEEKS
+        self.lag_histogram = np.zeros((model.blocks, MAX_LAG_WEEKS + 2), dtype=np.int64)
+        self._block_offset = (np.arange(n) // model.base_replications) * (MAX_LAG_WEEKS + 2)
 
     def record(self, week: int) -> None:
         m = self.model
@@ -100,6 +103,8 @@ class Recorder:
         cy[e["weeks"]] += live
 
         self._record_lags(arrival, alive)
+        if not self.weekly_on:
+            return
 
         # weekly ensemble statistics
         row = self.weekly[week]
@@ -135,14 +140,16 @@ class Recorder:
         major = (DPRK_SEVERITY[m.dprk.choice] >= MAJOR_SEVERITY) & alive
         pending[major & (pending < 0)] = 0
         answered = np.broadcast_to(arrival, pending.shape) & (pending >= 0)
-        self.lag_histogram[: MAX_LAG_WEEKS + 1] += np.bincount(pending[answered],
-                                                                minlength=MAX_LAG_WEEKS + 1)
-        pending[answered] = -1
         waiting = pending >= 0
         pending[waiting] += 1
         expired = pending > MAX_LAG_WEEKS
-        self.lag_histogram[-1] += int(expired.sum())
-        pending[expired] = -1
+        # answered: bin = lag (before the increment); expired: the last bin
+        bins = np.where(answered, pending - 1, MAX_LAG_WEEKS + 1)
+        hit = answered | expired
+        if hit.any():
+            flat = self.lag_histogram.reshape(-1)
+            flat += np.bincount(self._block_offset[hit] + bins[hit], minlength=flat.size)
+        pending[hit] = -1
 
     def results(self) -> Results:
         m = self.model
@@ -154,7 +161,10 @@ class Recorder:
         by_rep = self.counts.transpose(2, 0, 1).reshape(n * n_years, -1)
         reps = pd.DataFrame(by_rep, columns=list(COUNT_COLUMNS))
         reps.insert(0, "year", np.tile(self.years, n))
-        reps.insert(0, "replication", np.repeat(np.arange(n), n_years))
+        r = m.base_replications
+        reps.insert(0, "replication", np.repeat(np.arange(n) % r, n_years))
+        if m.blocks > 1:  # a batch: which parameter point each row belongs to
+            reps.insert(0, "block", np.repeat(np.arange(n) // r, n_years))
         per_rep = {
             "us_resolute": m.us.resolute,
             "max_rung": m.max_rung,
@@ -168,7 +178,8 @@ class Recorder:
         for name in ("first_clash_week", "war_week"):  # -1 (never) becomes a null
             reps[name] = reps[name].where(reps[name] >= 0).astype("Int64")
         return Results(config=m.config, timeseries=ts, replications=reps,
-                       meta={"response_lag_histogram": self.lag_histogram.tolist()})
+                       meta={"response_lag_histogram": self.lag_histogram.sum(axis=0).tolist(),
+                             "response_lag_histogram_by_block": self.lag_histogram.tolist()})
 
 
 @dataclass

@@ -330,9 +330,15 @@ def test_current_calculus_belief_closed_form():
     assert got == pytest.approx(expected, rel=1e-12)
 
 
+def _salvo(rng, tension, extra=0.8, gain=0.1, dispersion=0.5):
+    n = tension.size
+    return rules.salvo_size(rng.gamma(dispersion, 1.0, n), rng.random(n), tension, extra, gain,
+                            dispersion)
+
+
 def test_salvo_draw_at_least_one_missile():
     rng = np.random.default_rng(99)
-    x = rules.salvo_draw(rng, np.full(50_000, 3.0), 0.8, 0.1, 0.5)
+    x = _salvo(rng, np.full(50_000, 3.0))
     assert x.min() >= 1
     assert np.issubdtype(x.dtype, np.integer)
 
@@ -343,7 +349,7 @@ def test_salvo_mean_increases_with_tension():
     n = 200_000
     means, ses = [], []
     for tension in (0.0, 5.0, 20.0):
-        x = rules.salvo_draw(rng, np.full(n, tension), 0.8, 0.1, 0.5)
+        x = _salvo(rng, np.full(n, tension))
         assert x.min() >= 1
         means.append(x.mean())
         ses.append(x.std(ddof=1) / np.sqrt(n))

@@ -1,0 +1,89 @@
+"""Batched parameter points (the calibration's fast path) against the plain one-point path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sim import ConfigError, DeterrenceModel, Posture, RunConfig, rules
+from sim.calendar import week_of
+from sim.params import Era, PosturePeriod
+
+
+def _plain(cfg, **params):
+    return DeterrenceModel(cfg.replace(params=params)).run()
+
+
+def test_each_block_of_a_batch_reproduces_its_plain_run_exactly():
+    """Seed 3, R=60 per point, 150 weeks, reactive posture: block j of a 3-point batch equals the
+    plain run at point j, row for row, and so does its response-lag histogram."""
+    cfg = RunConfig(replications=60, seed=3, progress=False).replace(
+        policy={"name": Posture.reactive}, scenario={"weeks": 150})
+    points = {"dprk_cost_srbm": [0.5, 1.0, 2.5], "salvo_extra": [0.3, 1.0, 2.0],
+              "spiral_weight": [0.0, 0.5, 1.0]}
+    batch = DeterrenceModel(cfg, batch=points).run()
+    for j in range(3):
+        plain = _plain(cfg, **{k: v[j] for k, v in points.items()})
+        block = batch.replications[batch.replications["block"] == j].drop(columns="block")
+        pd.testing.assert_frame_equal(block.reset_index(drop=True), plain.replications)
+        assert batch.meta["response_lag_histogram_by_block"][j] == plain.meta["response_lag_histogram"]
+
+
+def test_era_drive_in_a_batch_matches_the_configured_era():
+    """An era's drive given through the batch equals the same drive written in the scenario."""
+    eras = [Era("early", "2025-01-01", 1.0, 0.0), Era("late", "2027-01-01", 1.0, 0.0)]
+    cfg = RunConfig(replications=40, seed=5, progress=False).replace(scenario={"eras": eras, "weeks": 160})
+    batch = DeterrenceModel(cfg, batch={"era:late": [0.2, 2.5]}).run()
+    for j, drive in enumerate((0.2, 2.5)):
+        conf = cfg.replace(scenario={"eras": [eras[0], Era("late", "2027-01-01", drive, 0.0)]})
+        plain = DeterrenceModel(conf).run()
+        block = batch.replications[batch.replications["block"] == j].drop(columns="block")
+        pd.testing.assert_frame_equal(block.reset_index(drop=True), plain.replications)
+
+
+def test_batch_rejects_scalar_only_parameters():
+    cfg = RunConfig(replications=5, progress=False)
+    with pytest.raises(ConfigError, match="cannot be varied"):
+        DeterrenceModel(cfg, batch={"dprk_precision": [1.0, 2.0]})
+    with pytest.raises(ConfigError, match="equal lengths"):
+        DeterrenceModel(cfg, batch={"dprk_cost_srbm": [1.0, 2.0], "salvo_extra": [1.0]})
+
+
+def test_posture_periods_switch_the_schedule():
+    """A rotational period followed by none: arrivals only inside the rotational period."""
+    cfg = RunConfig(replications=10, seed=1, progress=False).replace(
+        scenario={"weeks": 60, "posture_periods": [
+            PosturePeriod("rot", "2026-01-05", Posture.rotational),
+            PosturePeriod("off", "2026-05-04", Posture.none)]})
+    ts = DeterrenceModel(cfg).run().timeseries
+    switch = week_of(cfg.scenario.start, pd.Timestamp("2026-05-04").date())
+    arrivals = np.flatnonzero(ts["scheduled_arrival"].to_numpy())
+    assert arrivals.size > 0 and arrivals.max() < switch
+    assert ts["us_surge_deployment"].iloc[switch:].sum() == 0  # `none` allows no surges
+    assert ts["scheduled_on_station"].iloc[switch + cfg.policy.rotation_duration_weeks:].sum() == 0
+
+
+def test_salvo_size_is_the_negative_binomial():
+    """200k draws (seed 0) of the gamma-Poisson salvo match numpy's negative binomial law
+    (chi-square over counts 0..14 and a tail bin, alpha 0.001)."""
+    rng = np.random.default_rng(0)
+    n, dispersion, extra = 200_000, 0.5, 1.5
+    draws = rules.salvo_size(rng.gamma(dispersion, 1.0, n), rng.random(n), np.zeros(n), extra, 0.0,
+                             dispersion) - 1
+    p = dispersion / (dispersion + extra)
+    expected = stats.nbinom.pmf(np.arange(15), dispersion, p)
+    expected = np.append(expected, 1 - expected.sum()) * n
+    observed = np.append(np.bincount(np.minimum(draws, 15), minlength=16)[:15],
+                         (draws >= 15).sum())
+    assert stats.chisquare(observed, expected).pvalue > 0.001
+
+
+def test_poisson_quantile_is_the_inverse_cdf():
+    rng = np.random.default_rng(1)
+    lam = rng.uniform(0, 30, 5000)
+    u = rng.random(5000)
+    k = rules.poisson_quantile(u, lam)
+    assert np.all(stats.poisson.cdf(k, lam) >= u - 1e-12)
+    assert np.all((k == 0) | (stats.poisson.cdf(k - 1, lam) < u + 1e-12))
