@@ -1,8 +1,9 @@
 """The four actors as Mesa agents. Each holds its state as numpy arrays of length R (replications).
 
-An agent's ``step`` gathers the inputs of its utilities from the model, asks the quantal-response
-rule (:func:`sim.rules.quantal_response`) for choice probabilities and draws one action per
-replication from its own random stream. No agent loops over replications; R = 1 is the same code.
+An agent's ``step`` gathers the inputs of its utilities from the model and draws one action per
+replication by the quantal-response rule (:func:`sim.rules.sample_quantal`, the fast form of
+:func:`sim.rules.quantal_response`) from its own random stream. No agent loops over
+replications; R = 1 is the same code.
 Equations live in :mod:`sim.rules`; the utility of each action is written out in the agent's
 ``utilities`` method with its source, and in ``docs/model.md``.
 """
@@ -152,6 +153,8 @@ class DPRK(EnsembleAgent):
         u = -self._punish * punish_scale
         u += _SEVERITY_COLUMN * (w * p.spiral_gain * pressure)
         u += self._cost + m.weapons_drive * self._dev
+        if m.nuclear_moratorium:  # a declared halt of nuclear testing (scenario era)
+            u[NUCLEAR] = -np.inf
         u[TALKS] += (p.dprk_talks_outreach_gain * m.rok.outreach_last
                         + p.dprk_talks_diplomacy_gain * m.diplomacy
                         - p.dprk_talks_tension_loss * m.tension)
@@ -226,6 +229,7 @@ class US(EnsembleAgent):
         self.surge_arrival = np.zeros(self.n, dtype=bool)
         self.cost = np.zeros(self.n)
         self.scheduled_present = False
+        self.present_until = -np.inf
         self.scheduled_arrival = False
         self.setup_signal = False
 
@@ -234,20 +238,33 @@ class US(EnsembleAgent):
         """A rotational deployment arrives; it leaves after ``rotation_duration_weeks``."""
         self.scheduled_arrival = True
         self.scheduled_present = True
+        stay = self.model.policy.rotation_duration_weeks
+        self.present_until = self.model.time + stay
         self.cost += self.model.alive * self.model.policy.transit_cost
-        self.model.schedule_event(self.rotation_departure, after=self.model.policy.rotation_duration_weeks)
+        self.model.schedule_event(self.rotation_departure, after=stay)
 
     def rotation_departure(self) -> None:
-        """The rotational asset leaves: a gap opens until the next arrival."""
-        self.scheduled_present = False
+        """The rotational asset leaves: a gap opens until the next arrival.
+
+        A departure only ends the presence it was scheduled for: an asset that arrived since (a
+        new posture period) stays.
+        """
+        if self.model.time >= self.present_until - 1e-9:
+            self.scheduled_present = False
 
     def permanent_arrival(self) -> None:
         """Permanent basing begins: a one-time sunk cost and signal, then continuous presence."""
         self.scheduled_arrival = True
         self.scheduled_present = True
+        self.present_until = np.inf
         self.setup_signal = True
         self.cost += self.model.alive * (self.model.policy.permanent_setup_cost
                                          + self.model.policy.transit_cost)
+
+    def permanent_departure(self) -> None:
+        """A permanent posture's period ends (replays): the based asset leaves."""
+        self.present_until = self.model.time
+        self.scheduled_present = False
 
     def utilities(self, need: np.ndarray) -> np.ndarray:
         """Utility of hold, statement, threat and surge given the need to respond, shape (4, R).

@@ -29,6 +29,12 @@ def week_of(start: dt.date, day: dt.date) -> int:
     return (day - start).days // 7
 
 
+def first_week_from(start: dt.date, day: dt.date) -> int:
+    """Index of the first week that begins on or after ``day`` (for eras and posture periods, so
+    that a change dated 1 January counts in the new year, not the old year's last week)."""
+    return -(-(day - start).days // 7)
+
+
 def event_start_weeks(start: dt.date, n_weeks: int, event: CalendarEvent) -> list[int]:
     """Weeks in which a yearly calendar event begins, one per simulated year that holds its date."""
     first_year = start.year

@@ -38,11 +38,31 @@ from .params import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig
 from .recording import median_from_histogram
 
 TARGET_GROUPS = ("dprk_launch_weeks", "dprk_missiles", "dprk_nuclear_tests", "us_deployments",
-                 "response_lag_weeks")
+                 "kinetic_incidents", "response_lag_weeks", "p_war")
+# yearly target -> the per replication-year column of the model that it is compared with
 SIM_COLUMNS = {"dprk_launch_weeks": "dprk_launch_days", "dprk_missiles": "dprk_missiles",
-               "dprk_nuclear_tests": "dprk_nuclear_test", "us_deployments": "us_deployments"}
+               "dprk_nuclear_tests": "dprk_nuclear_test", "us_deployments": "us_deployments",
+               "kinetic_incidents": "clashes"}
 FLOORS = {"dprk_launch_weeks": 2.0, "dprk_missiles": 4.0, "dprk_nuclear_tests": 1.0,
-          "us_deployments": 2.0, "response_lag_weeks": 1.0}
+          "us_deployments": 2.0, "kinetic_incidents": 1.0, "response_lag_weeks": 1.0, "p_war": 0.05}
+# No war broke out in 2016-2023: the share of replications that reach war is fitted to 0.
+OBSERVED_P_WAR = 0.0
+
+
+@dataclass
+class Moments:
+    """Simulated moments of one parameter point."""
+
+    yearly: pd.DataFrame  # index year, columns SIM_COLUMNS keys: means over replications
+    lag: float  # median response lag, weeks
+    p_war: float  # share of replications that reached war
+
+
+def _moments(reps: pd.DataFrame, lag_histogram) -> Moments:
+    yearly = reps.groupby("year")[list(SIM_COLUMNS.values())].mean()
+    yearly.columns = list(SIM_COLUMNS)
+    first = reps.groupby("replication")["war_week"].first()
+    return Moments(yearly, median_from_histogram(lag_histogram[:-1]), float(first.notna().mean()))
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,7 @@ def _default_parameters() -> List[ParameterSpec]:
         ParameterSpec("salvo_extra", 0.1, 4.0),
         ParameterSpec("us_surge_cost", 1.0, 8.0),
         ParameterSpec("spiral_weight", 0.0, 1.0),
+        ParameterSpec("clash_intercept", -14.0, -6.0),
         ParameterSpec("era_drive_2016_17", 0.0, 3.0),
         ParameterSpec("era_drive_2018", 0.0, 3.0),
         ParameterSpec("era_drive_2019", 0.0, 3.0),
@@ -81,7 +102,7 @@ def _default_parameters() -> List[ParameterSpec]:
 
 def _default_weights() -> Dict[str, float]:
     return {"dprk_launch_weeks": 1.0, "dprk_missiles": 1.0, "dprk_nuclear_tests": 0.5,
-            "us_deployments": 0.5, "response_lag_weeks": 0.5}
+            "us_deployments": 0.5, "kinetic_incidents": 0.5, "response_lag_weeks": 0.5, "p_war": 1.0}
 
 
 @dataclass(frozen=True)
@@ -89,10 +110,10 @@ class OptimiserConfig:
     """Differential evolution, then a compass-search polish, then the bootstrap."""
 
     popsize: int = 5  # scipy's multiplier: population = popsize * number of parameters
-    maxiter: int = 16  # generations of differential evolution
-    polish_maxiter: int = 20  # compass-search iterations (each one batched run of 2N + 2 points)
+    maxiter: int = 20  # generations of differential evolution
+    polish_maxiter: int = 12  # compass-search iterations (each one batched run of 2N + 2 points)
     bootstrap: int = 6  # bootstrap replicates (0: no uncertainty)
-    bootstrap_maxiter: int = 14
+    bootstrap_maxiter: int = 10
     workers: int = 2  # processes for the bootstrap replicates
     seed: int = 1  # the optimiser's own seed (not the model's)
 
@@ -191,29 +212,26 @@ class Problem:
         return cfg
 
 
-def simulate_moments(cfg: RunConfig) -> tuple[pd.DataFrame, float, pd.DataFrame]:
-    """Simulated yearly means, median response lag, and the weekly series of one configuration."""
+def simulate_moments(cfg: RunConfig) -> tuple[Moments, pd.DataFrame]:
+    """Simulated moments and the weekly series of one configuration."""
     results = DeterrenceModel(cfg).run()
-    yearly = results.replications.groupby("year")[list(SIM_COLUMNS.values())].mean()
-    yearly.columns = list(SIM_COLUMNS)
-    return yearly, results.median_response_lag(), results.timeseries
+    return _moments(results.replications, results.meta["response_lag_histogram"]), results.timeseries
 
 
-def simulate_batch(problem: Problem, points: np.ndarray) -> list[tuple[pd.DataFrame, float]]:
-    """Yearly means and median lag at each of S parameter points (rows of ``points``), simulated
-    side by side in one model with common random numbers (:class:`sim.model.DeterrenceModel`)."""
+def simulate_batch(problem: Problem, points: np.ndarray) -> list[Moments]:
+    """Moments at each of S parameter points (rows of ``points``), simulated side by side in one
+    model with common random numbers (:class:`sim.model.DeterrenceModel`, ``batch``)."""
     points = np.atleast_2d(points)
     model = DeterrenceModel(problem.base, batch=problem.batch(points), weekly=False)
     results = model.run()
-    means = results.replications.groupby(["block", "year"])[list(SIM_COLUMNS.values())].mean() \
-        if model.blocks > 1 else \
-        results.replications.assign(block=0).groupby(["block", "year"])[list(SIM_COLUMNS.values())].mean()
-    means.columns = list(SIM_COLUMNS)
+    reps = results.replications
+    if model.blocks == 1:
+        reps = reps.assign(block=0)
     hists = results.meta["response_lag_histogram_by_block"]
-    return [(means.loc[j], median_from_histogram(hists[j][:-1])) for j in range(len(points))]
+    return [_moments(block, hists[j]) for j, block in reps.groupby("block", sort=True)]
 
 
-def loss_terms(problem: Problem, yearly: pd.DataFrame, lag: float) -> dict[str, float]:
+def loss_terms(problem: Problem, m: Moments) -> dict[str, float]:
     obs = problem.observed
     yw = np.ones(len(obs)) if problem.year_weights is None else np.asarray(problem.year_weights)
     terms = {}
@@ -222,11 +240,13 @@ def loss_terms(problem: Problem, yearly: pd.DataFrame, lag: float) -> dict[str, 
             o = problem.observed_lag
             if np.isnan(o):
                 continue
-            s = lag if not np.isnan(lag) else 3 * max(o, FLOORS[group])  # no responses: far off
+            s = m.lag if not np.isnan(m.lag) else 3 * max(o, FLOORS[group])  # no responses: far off
             terms[group] = w * ((s - o) / max(o, FLOORS[group])) ** 2
+        elif group == "p_war":
+            terms[group] = w * ((m.p_war - OBSERVED_P_WAR) / FLOORS[group]) ** 2
         else:
             o = obs[group].to_numpy()
-            s = yearly.reindex(obs.index)[group].to_numpy()
+            s = m.yearly.reindex(obs.index)[group].to_numpy()
             rel = (s - o) / np.maximum(o, FLOORS[group])
             terms[group] = w * float(np.sum(yw * rel**2) / yw.sum())
     return terms
@@ -234,8 +254,7 @@ def loss_terms(problem: Problem, yearly: pd.DataFrame, lag: float) -> dict[str, 
 
 def loss_batch(problem: Problem, points: np.ndarray) -> np.ndarray:
     """The SMM loss at each row of ``points`` (same seed at every point: common random numbers)."""
-    return np.array([sum(loss_terms(problem, y, lag).values())
-                     for y, lag in simulate_batch(problem, points)])
+    return np.array([sum(loss_terms(problem, m).values()) for m in simulate_batch(problem, points)])
 
 
 def loss(theta: np.ndarray, problem: Problem) -> float:
@@ -349,8 +368,8 @@ def calibrate(cc: CalibrationConfig, events: pd.DataFrame | None = None,
                 replicates.append(np.asarray(x))
                 bar.update(1)
         bar.close()
-    yearly, lag, timeseries = simulate_moments(problem.config(x_hat))
-    default_yearly, default_lag, _ = simulate_moments(problem.base)
+    fitted_moments, timeseries = simulate_moments(problem.config(x_hat))
+    default_moments, _ = simulate_moments(problem.base)
     reps = np.array(replicates) if replicates else np.empty((0, len(x_hat)))
     fitted = dict(zip(problem.names, map(float, x_hat), strict=True))
     return {
@@ -365,8 +384,8 @@ def calibrate(cc: CalibrationConfig, events: pd.DataFrame | None = None,
             for i, name in enumerate(problem.names)
         },
         "loss": loss_hat,
-        "loss_terms": loss_terms(problem, yearly, lag),
-        "loss_at_defaults": float(sum(loss_terms(problem, default_yearly, default_lag).values())),
+        "loss_terms": loss_terms(problem, fitted_moments),
+        "loss_at_defaults": float(sum(loss_terms(problem, default_moments).values())),
         "differential_evolution": {"loss": float(de.fun), "evaluations": int(de.nfev),
                                    "generations": int(de.nit)},
         "targets": _target_table(problem, problem.config(x_hat)),
@@ -393,6 +412,9 @@ def _target_table(problem: Problem, cfg: RunConfig) -> list[dict]:
                                           float(np.quantile(values, 0.95))]})
     rows.append({"target": "response_lag_weeks", "year": None, "observed": problem.observed_lag,
                  "simulated": results.median_response_lag(), "simulated_90": None})
+    war = reps.groupby("replication")["war_week"].first().notna()
+    rows.append({"target": "p_war", "year": None, "observed": OBSERVED_P_WAR,
+                 "simulated": float(war.mean()), "simulated_90": None})
     return rows
 
 

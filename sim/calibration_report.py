@@ -57,13 +57,14 @@ def simulated_month_shares(timeseries: pd.DataFrame) -> np.ndarray:
 
 def plot_fit(targets: list[dict], path: Path, title: str) -> None:
     """Observed vs simulated per target and year, with the simulated 90 % interval."""
-    groups = [g for g in ("dprk_launch_weeks", "dprk_missiles", "dprk_nuclear_tests", "us_deployments")]
     labels = {"dprk_launch_weeks": "DPRK launch weeks / year (weeks with a launch day)",
               "dprk_missiles": "DPRK missiles / year",
               "dprk_nuclear_tests": "DPRK nuclear tests / year",
-              "us_deployments": "US strategic-asset deployments / year"}
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
-    for ax, group in zip(axes.flat, groups, strict=True):
+              "us_deployments": "US strategic-asset deployments / year",
+              "kinetic_incidents": "DMZ/NLL incidents (model: clashes) / year"}
+    groups = list(labels)
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5), constrained_layout=True)
+    for ax, group in zip(axes.flat, groups, strict=False):
         rows = [r for r in targets if r["target"] == group]
         years = [r["year"] for r in rows]
         sim = np.array([r["simulated"] for r in rows])
@@ -77,9 +78,17 @@ def plot_fit(targets: list[dict], path: Path, title: str) -> None:
         ax.set_ylabel("count per year")
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=9)
-    lag = [r for r in targets if r["target"] == "response_lag_weeks"][0]
-    fig.suptitle(f"{title}\nmedian weeks from a major provocation to the next US deployment: "
-                 f"observed {lag['observed']}, simulated {lag['simulated']}", fontsize=11)
+    lag = next(r for r in targets if r["target"] == "response_lag_weeks")
+    war = next(r for r in targets if r["target"] == "p_war")
+    text = axes.flat[-1]
+    text.axis("off")
+    text.text(0.0, 0.9, "Other targets", fontsize=12, weight="bold", va="top")
+    text.text(0.0, 0.7, f"median weeks from a major provocation\nto the next US deployment:\n"
+                        f"observed {lag['observed']:g}, simulated {lag['simulated']:g}",
+              fontsize=11, va="top")
+    text.text(0.0, 0.3, f"share of replications reaching war\nby 2023: observed {war['observed']:g}, "
+                        f"simulated {war['simulated']:.3f}", fontsize=11, va="top")
+    fig.suptitle(title, fontsize=12)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

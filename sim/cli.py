@@ -150,7 +150,7 @@ def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     return jobs
 
 
-def _config_sweeps(compose, name: str, overrides: list[str]) -> list[str]:
+def _config_sweeps(compose, name: str, overrides: list[str], sweeper: list[str]) -> list[str]:
     """The grid that the composed config declares in ``hydra.sweeper.params`` (for keys the command
     line does not sweep itself), as override strings."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -164,7 +164,7 @@ def _config_sweeps(compose, name: str, overrides: list[str]) -> list[str]:
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     given = {o.key_or_group for o in parsed}
     try:
-        cfg = compose(config_name=name, overrides=fixed, return_hydra_config=True)
+        cfg = compose(config_name=name, overrides=fixed + sweeper, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(explain(exc)) from None
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
@@ -192,7 +192,8 @@ def preflight(argv: list[str], config_name: str = "config", cls: type = RunConfi
     configs = []
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="dsim"):
         if multirun:  # a named experiment may define its grid in hydra.sweeper.params
-            user_overrides = user_overrides + _config_sweeps(compose, name, user_overrides)
+            sweeper = [o for o in overrides if o.startswith("hydra.sweeper.")]
+            user_overrides = user_overrides + _config_sweeps(compose, name, user_overrides, sweeper)
         try:
             jobs = job_overrides(user_overrides, multirun)
         except ConfigError:

@@ -141,6 +141,7 @@ def yearly_counts(events: pd.DataFrame, years: list[int], week_start: str | None
     out["dprk_missiles"] = per_year(launch, events["count"])
     out["dprk_nuclear_tests"] = per_year(dprk & (events["type"] == "nuclear_test"))
     out["us_deployments"] = per_year(events["type"] == "asset_deployment")
+    out["kinetic_incidents"] = per_year(dprk & (events["type"] == "border_incident"))
     if week_start is not None:
         origin = pd.Timestamp(week_start)
         first_day = origin + pd.to_timedelta(7 * ((events.loc[launch, "date"] - origin).dt.days // 7),
@@ -161,18 +162,27 @@ def is_major_provocation(events: pd.DataFrame) -> pd.Series:
 def median_response_lag_weeks(events: pd.DataFrame, start: str, end: str, max_weeks: int = 8) -> float:
     """Median weeks from a major provocation to the next US strategic-asset deployment.
 
-    Provocations with no deployment within ``max_weeks`` are left out (no response). Weeks are
-    whole weeks, ``floor(days / 7)``, as in the weekly model.
+    The model's definition (:meth:`sim.recording.Recorder._record_lags`): a clock starts at a
+    major provocation when none is running and stops at the next deployment; the lag is in whole
+    weeks, ``floor(days / 7)``; no deployment within ``max_weeks`` counts as no response and is
+    left out; the median is the lower median of the lags.
     """
+    from .recording import median_from_histogram
+
     window = (events["date"] >= pd.Timestamp(start)) & (events["date"] <= pd.Timestamp(end))
     ev = events[window]
-    provocations = ev.loc[is_major_provocation(ev), "date"].to_numpy()
+    provocations = np.sort(ev.loc[is_major_provocation(ev), "date"].to_numpy())
     deployments = np.sort(ev.loc[ev["type"] == "asset_deployment", "date"].to_numpy())
     lags = []
+    clock_until = None  # provocations before this date fall while a clock is running
     for day in provocations:
+        if clock_until is not None and day < clock_until:
+            continue
         i = np.searchsorted(deployments, day, side="left")
-        if i < len(deployments):
-            weeks = int((deployments[i] - day) / np.timedelta64(7, "D"))
-            if weeks <= max_weeks:
-                lags.append(weeks)
-    return float(np.median(lags)) if lags else float("nan")
+        limit = day + np.timedelta64(7 * (max_weeks + 1), "D")
+        if i < len(deployments) and deployments[i] < limit:
+            lags.append(int((deployments[i] - day) / np.timedelta64(7, "D")))
+            clock_until = deployments[i]
+        else:
+            clock_until = limit
+    return median_from_histogram(np.bincount(lags)) if lags else float("nan")

@@ -8,8 +8,7 @@ schedules, as exogenous inputs:
 * every consultation (EDSCG, SCM, NCG, ministerial commitments);
 * the DPRK's eras, with their documented start dates and a weapons drive per era (fitted by the
   calibration, the 2022-23 era being the reference, drive 1; 2018 and the post-Hanoi 2019 are
-  separate eras) and a diplomacy flag (1 in 2018 and 2019).
-
+  separate eras) and a diplomacy flag (1 in 2018 and 2019);
 * the documented US posture by period (reactive 2016, regular deployments 2017, none recorded
   2018-21, reactive 2022, regular again after the Washington Declaration of April 2023).
 
@@ -19,6 +18,7 @@ beliefs, tension. The behavioural parameters are shared across eras.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from pathlib import Path
@@ -34,18 +34,25 @@ END = "2023-12-31"
 YEARS = list(range(2016, 2024))
 
 # Era boundaries with the documented turning point each rests on. `weapons_drive` here is the
-# uncalibrated default; the calibration fits the first three relative to the last.
+# uncalibrated default; the calibration fits every era's drive relative to the last (2022-23 = 1).
 ERAS = (
     Era(name="test_campaign_2016_17", start_date="2016-01-01", weapons_drive=1.0, diplomacy=0.0),
     # Kim Jong Un's New Year address of 1 Jan 2018 offered talks; summits followed (events.csv).
-    Era(name="diplomacy_2018", start_date="2018-01-01", weapons_drive=1.0, diplomacy=1.0),
+    # The nuclear-test halt declared on 20 Apr 2018 (Punggye-ri demolished in May) held through
+    # 2023: no nuclear test is recorded after Sep 2017, so the moratorium is an input from 2018 on
+    # (applied from 1 Jan 2018, three months early; no test fell in between).
+    Era(name="diplomacy_2018", start_date="2018-01-01", weapons_drive=1.0, diplomacy=1.0,
+        nuclear_moratorium=True),
     # The Hanoi summit ended without a deal (28 Feb 2019); short-range launches resumed on 4 May
     # while leader-level contact went on (Panmunjom, 30 Jun 2019).
-    Era(name="after_hanoi_2019", start_date="2019-03-01", weapons_drive=1.0, diplomacy=1.0),
-    # The Dec 2019 party plenum dropped the test moratorium pledge; the border closed in Jan 2020.
-    Era(name="lull_2020_21", start_date="2020-01-01", weapons_drive=1.0, diplomacy=0.0),
+    Era(name="after_hanoi_2019", start_date="2019-03-01", weapons_drive=1.0, diplomacy=1.0,
+        nuclear_moratorium=True),
+    # The Dec 2019 party plenum dropped the ICBM-test pledge; the border closed in Jan 2020.
+    Era(name="lull_2020_21", start_date="2020-01-01", weapons_drive=1.0, diplomacy=0.0,
+        nuclear_moratorium=True),
     # The five-year defence plan of the 8th Party Congress (Jan 2021) drove the 2022-23 surge.
-    Era(name="surge_2022_23", start_date="2022-01-01", weapons_drive=1.0, diplomacy=0.0),
+    Era(name="surge_2022_23", start_date="2022-01-01", weapons_drive=1.0, diplomacy=0.0,
+        nuclear_moratorium=True),
 )
 ERA_DRIVE_PARAMS = ("era_drive_2016_17", "era_drive_2018", "era_drive_2019", "era_drive_2020_21")
 # The calibration parameter that sets each era's drive, by era name (the last era is the reference).
@@ -94,8 +101,7 @@ def historical_scenario(events: pd.DataFrame, drives: dict[str, float] | None = 
     eras = []
     for era, name in zip(ERAS, (*ERA_DRIVE_PARAMS, None), strict=True):
         drive = drives.get(name, era.weapons_drive) if name else era.weapons_drive
-        eras.append(Era(name=era.name, start_date=era.start_date, weapons_drive=float(drive),
-                        diplomacy=era.diplomacy))
+        eras.append(dataclasses.replace(era, weapons_drive=float(drive)))
     weeks = (dt.date.fromisoformat(END) - dt.date.fromisoformat(START)).days // 7 + 1
     return ScenarioConfig(
         name="historical",

@@ -1,7 +1,8 @@
 """The deterrence-signalling model: one Mesa model that runs R replications at once.
 
 Each week (a Mesa step on a real calendar date) the actors move in a fixed order:
-allied calendar events fire (Mesa events at half-weeks, before the step) -> DPRK chooses -> US
+eras and posture periods switch, then allied calendar events fire (Mesa events at half-weeks, before
+the step) -> DPRK chooses -> US
 responds -> ROK and Japan respond -> the DPRK updates its belief from the US signals, the allies
 their assurance -> pressure, tension, unintended clashes and the ladder advance -> the recorder
 stores ensemble statistics. See ``docs/model.md`` for the full ODD description.
@@ -33,7 +34,7 @@ from .agents import (
     US_THREAT,
     Japan,
 )
-from .calendar import event_start_weeks, week_of, week_years
+from .calendar import event_start_weeks, first_week_from, week_of, week_years
 from .params import CalendarEvent, ConfigError, DatedEvent, Era, ModelParams, Posture, RunConfig
 from .recording import Recorder, Results
 
@@ -79,6 +80,7 @@ class EraHandler:
     def begin(self) -> None:
         self.model.weapons_drive = self.model.era_drive(self.era)
         self.model.diplomacy = self.era.diplomacy
+        self.model.nuclear_moratorium = self.era.nuclear_moratorium
 
 
 class PostureHandler:
@@ -103,7 +105,7 @@ class PostureHandler:
         elif self.posture == Posture.permanent:
             m.schedule_event(m.us.permanent_arrival, at=start)
             if self.end_week < m.n_weeks:
-                m.schedule_event(m.us.rotation_departure, at=self.end_week + EVENT_OFFSET - 0.1)
+                m.schedule_event(m.us.permanent_departure, at=self.end_week + EVENT_OFFSET - 0.1)
 
 
 class DeterrenceModel(mesa.Model):
@@ -157,6 +159,7 @@ class DeterrenceModel(mesa.Model):
         self.consultation_now = False
         self.weapons_drive = config.scenario.weapons_drive
         self.diplomacy = 0.0
+        self.nuclear_moratorium = False
 
         prior = config.scenario.dprk_prior
         self.us = US(self, seqs["us"], config.credibility)
@@ -190,10 +193,12 @@ class DeterrenceModel(mesa.Model):
                 handler = CalendarHandler(self, dated, dated.kind)
                 self._handlers.append(handler)
                 self.schedule_event(handler.begin, at=k + EVENT_OFFSET)
-        for era in sc.eras:
-            # An era that began before the start is in force from week 0; eras switch just before
-            # the week's other calendar events.
-            k = max(0, week_of(sc.start, dt.date.fromisoformat(era.start_date)))
+        # In date order, so that of eras that began before the start the latest is in force at
+        # week 0 (same-time Mesa events run in the order they were scheduled). An era takes effect
+        # in the first week that begins on or after its date, just before that week's other
+        # calendar events.
+        for era in sorted(sc.eras, key=lambda e: dt.date.fromisoformat(e.start_date)):
+            k = max(0, first_week_from(sc.start, dt.date.fromisoformat(era.start_date)))
             if k < self.n_weeks:
                 handler = EraHandler(self, era)
                 self._handlers.append(handler)
@@ -208,9 +213,12 @@ class DeterrenceModel(mesa.Model):
         sc = self.scenario_cfg
         periods = [(0, self.policy.name)]
         if sc.posture_periods:
-            starts = [max(0, week_of(sc.start, dt.date.fromisoformat(p.start_date)))
+            starts = [max(0, first_week_from(sc.start, dt.date.fromisoformat(p.start_date)))
                       for p in sc.posture_periods]
-            periods = sorted(zip(starts, (p.posture for p in sc.posture_periods), strict=True))
+            # by start week; a later-listed period starting the same week replaces an earlier one
+            by_week = dict(sorted(zip(starts, (p.posture for p in sc.posture_periods), strict=True),
+                                  key=lambda item: item[0]))
+            periods = sorted(by_week.items(), key=lambda item: item[0])
         for i, (k0, posture) in enumerate(periods):
             k1 = periods[i + 1][0] if i + 1 < len(periods) else self.n_weeks
             if k0 >= min(k1, self.n_weeks):
@@ -391,7 +399,13 @@ def _unpack_batch(config: RunConfig, batch: dict | None):
     eras = {e.name for e in config.scenario.eras}
     params, drives = {}, {}
     for name, values in batch.items():
-        per_rep = np.repeat(np.asarray(values, dtype=float), r)
+        values = np.asarray(values, dtype=float)
+        if name in fields and name not in NOT_BATCHABLE:
+            for v in (values.min(), values.max()):  # the schema's range checks, at the extremes
+                dataclasses.replace(config.params, **{name: float(v)})
+        elif name.startswith("era:") and (not np.all(np.isfinite(values)) or values.min() < 0):
+            raise ConfigError(f"batch: {name} values must be finite and >= 0")
+        per_rep = np.repeat(values, r)
         if name.startswith("era:") and name[4:] in eras:
             drives[name[4:]] = per_rep
         elif name in fields and name not in NOT_BATCHABLE:

@@ -135,7 +135,8 @@ class Era:
     """A period of the DPRK's exogenous drivers, from ``start_date`` until the next era begins.
 
     ``weapons_drive`` scales the development value of tests (a weapons plan in force); ``diplomacy``
-    in [0, 1] marks a period of summitry that makes talks more attractive. Both are inputs of the
+    in [0, 1] marks a period of summitry that makes talks more attractive; ``nuclear_moratorium``
+    removes nuclear tests from the DPRK's options (the April 2018 declaration). Both are inputs of the
     scenario, not outcomes of the model (DESIGN.md, 'Data and calibration').
     """
 
@@ -143,6 +144,8 @@ class Era:
     start_date: str = "2016-01-01"
     weapons_drive: float = 1.0
     diplomacy: float = 0.0
+    # a declared halt of nuclear testing is in force: the nuclear_test action is unavailable
+    nuclear_moratorium: bool = False
 
     def __post_init__(self) -> None:
         _iso_date(f"era '{self.name}': start_date", self.start_date)

@@ -13,15 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .agents import (
-    DPRK_ACTIONS,
-    DPRK_SEVERITY,
-    JAPAN_ACTIONS,
-    MAJOR_SEVERITY,
-    ROK_ACTIONS,
-    RUNGS,
-    US_ACTIONS,
-)
+from .agents import DPRK_ACTIONS, JAPAN_ACTIONS, LRBM, NUCLEAR, ROK_ACTIONS, RUNGS, US_ACTIONS
 from .calendar import week_dates
 
 if TYPE_CHECKING:
@@ -132,12 +124,13 @@ class Recorder:
         row[w["scheduled_on_station"]] = float(m.us.scheduled_present)
 
     def _record_lags(self, arrival: np.ndarray, alive: np.ndarray) -> None:
-        """Weeks from a major provocation (long-range launch, nuclear test, border incident) to the
-        next US strategic-asset arrival; a response in the same week is a lag of 0. No arrival within
-        ``MAX_LAG_WEEKS`` counts as no response, as in :func:`sim.events.median_response_lag_weeks`."""
+        """Weeks from a major provocation (long-range launch or nuclear test) to the next US
+        strategic-asset arrival; a response in the same week is a lag of 0. A clock starts only when
+        none is running, and no arrival within ``MAX_LAG_WEEKS`` counts as no response: the same
+        definition as :func:`sim.events.median_response_lag_weeks` applies to the record."""
         m = self.model
         pending = self._pending
-        major = (DPRK_SEVERITY[m.dprk.choice] >= MAJOR_SEVERITY) & alive
+        major = ((m.dprk.choice == LRBM) | (m.dprk.choice == NUCLEAR)) & alive
         pending[major & (pending < 0)] = 0
         answered = np.broadcast_to(arrival, pending.shape) & (pending >= 0)
         waiting = pending >= 0
@@ -202,7 +195,8 @@ class Results:
 
 def per_replication(replications: pd.DataFrame) -> pd.DataFrame:
     """Collapse replication-year rows to one row per replication."""
-    g = replications.groupby("replication", sort=True)
+    keys = ["block", "replication"] if "block" in replications.columns else "replication"
+    g = replications.groupby(keys, sort=True)
     totals = g[list(COUNT_COLUMNS)].sum()
     firsts = g[["us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost",
                 "final_dprk_belief"]].first()

@@ -40,8 +40,8 @@ def test_parameter_recovery_from_synthetic_targets(events):
     synth_cc = CalibrationConfig(years=[2016, 2017], replications=2000, seed=7, parameters=specs,
                                  weights=weights, progress=False)
     problem = build_problem(synth_cc, events)
-    yearly, _, _ = simulate_moments(problem.config(np.array([truth[s.name] for s in specs])))
-    observed = yearly.reindex(problem.observed.index)
+    moments, _ = simulate_moments(problem.config(np.array([truth[s.name] for s in specs])))
+    observed = moments.yearly.reindex(problem.observed.index)
 
     cc = dataclasses.replace(
         synth_cc, replications=300, seed=11, write_params="", write_scenario="",

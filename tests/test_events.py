@@ -106,5 +106,11 @@ def test_response_lag_counts_whole_weeks_and_drops_unanswered():
         "type": ["nuclear_test", "asset_deployment", "launch_day", "asset_deployment", "nuclear_test"],
         "kind": ["", "bomber", "icbm", "bomber", ""],
     })
-    # lags: 9 days -> 1 week, 15 days -> 2 weeks; the September test is never answered
-    assert median_response_lag_weeks(ev, "2016-01-01", "2016-12-31") == 1.5
+    # lags: 9 days -> 1 week, 15 days -> 2 weeks; the September test is never answered;
+    # the lower median of (1, 2) is 1, as in the model's recorder
+    assert median_response_lag_weeks(ev, "2016-01-01", "2016-12-31") == 1.0
+    # a provocation while a clock runs starts no clock of its own
+    extra = pd.DataFrame({"date": pd.to_datetime(["2016-01-03"]), "actor": ["DPRK"],
+                          "type": ["launch_day"], "kind": ["icbm"]})
+    both = pd.concat([ev, extra]).sort_values("date").reset_index(drop=True)
+    assert median_response_lag_weeks(both, "2016-01-01", "2016-12-31") == 1.0

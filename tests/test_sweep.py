@@ -1,0 +1,156 @@
+"""Sweeps end to end: multirun, aggregation, figures, resume, launchers, bad sweep input."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.sweep import SWEEP_FILES, SweepError, aggregate, point_complete
+
+SMALL = ["replications=40", "scenario.weeks=52", "progress=false"]
+
+
+def _script(name: str) -> list[str]:
+    script = Path(sys.executable).parent / name
+    return [str(script)] if script.is_file() else [shutil.which(name) or name]
+
+
+def dsim(tmp: Path, *argv: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(_script("dsim") + list(argv), cwd=tmp, capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ))
+
+
+def point_dirs(sweep: Path) -> list[Path]:
+    return sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+@pytest.fixture(scope="module")
+def four_point(tmp_path_factory):
+    """A 2 x 2 sweep (posture x credibility) with the basic launcher."""
+    tmp = tmp_path_factory.mktemp("sweep4")
+    sweep = tmp / "sweep"
+    res = dsim(tmp, "-m", "policy=rotational,permanent", "credibility=0.2,0.8", *SMALL,
+               f"hydra.sweep.dir={sweep}")
+    assert res.returncode == 0, res.stderr[-2000:]
+    return tmp, sweep
+
+
+def test_four_point_sweep_aggregates_and_draws(four_point):
+    _, sweep = four_point
+    assert len(point_dirs(sweep)) == 4
+    for name in SWEEP_FILES:
+        assert (sweep / name).stat().st_size > 0, name
+    table = pd.read_parquet(sweep / "sweep.parquet")
+    assert {"policy", "credibility", "metric", "value", "ci_low", "ci_high"} <= set(table.columns)
+    assert table.groupby(["policy", "credibility"]).ngroups == 4
+    assert table["metric"].nunique() * 4 == len(table)  # one row per point x metric
+    comp = pd.read_csv(sweep / "comparison.csv")
+    assert set(comp["comparison"]) == {"permanent - rotational"}
+    assert set(comp["credibility"]) == {0.2, 0.8}
+    assert comp["paired"].all()  # same seed and R at every point: paired replications
+    assert (comp["ci_low"] <= comp["difference"]).all() and (comp["difference"] <= comp["ci_high"]).all()
+    cost = comp[comp["metric"] == "us_deployment_cost_per_year"]
+    assert (cost["mean_a"] == cost["cost_per_year_a"]).all()
+
+
+def test_paired_difference_matches_the_point_files(four_point):
+    """The comparison's difference is the difference of the two points' replication means."""
+    from sim.metrics import replication_metrics
+
+    _, sweep = four_point
+    comp = pd.read_csv(sweep / "comparison.csv")
+    row = comp[(comp["metric"] == "dprk_launch_days_per_year") & (comp["credibility"] == 0.8)].iloc[0]
+    a = replication_metrics(pd.read_parquet(sweep / "credibility=0.8,policy=permanent,replications=40,"
+                                            "scenario.weeks=52" / Path("replications.parquet")))
+    b = replication_metrics(pd.read_parquet(sweep / "credibility=0.8,policy=rotational,replications=40,"
+                                            "scenario.weeks=52" / Path("replications.parquet")))
+    diff = a["dprk_launch_days_per_year"].mean() - b["dprk_launch_days_per_year"].mean()
+    assert row["difference"] == pytest.approx(diff, rel=1e-5)
+
+
+def test_resume_skips_done_points_and_redoes_a_corrupted_one(four_point):
+    tmp, sweep = four_point
+    points = point_dirs(sweep)
+    before = {p.name: (p / "summary.json").stat().st_mtime_ns for p in points}
+    corrupt = points[0]
+    (corrupt / "replications.parquet").write_bytes(b"not a parquet file")
+    assert not point_complete(corrupt, {})
+    res = dsim(tmp, "-m", "policy=rotational,permanent", "credibility=0.2,0.8", *SMALL,
+               f"hydra.sweep.dir={sweep}")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.count("skipping complete point") + res.stderr.count("skipping complete point") == 3
+    after = {p.name: (p / "summary.json").stat().st_mtime_ns for p in point_dirs(sweep)}
+    for name, mtime in before.items():
+        assert (after[name] != mtime) == (name == corrupt.name), name
+    pd.read_parquet(corrupt / "replications.parquet")  # rewritten and readable
+
+
+def test_report_redoes_the_files_and_rejects_a_bad_folder(four_point, tmp_path):
+    _, sweep = four_point
+    (sweep / "comparison.csv").unlink()
+    paths = aggregate(sweep)
+    assert paths["comparison.csv"].stat().st_size > 0
+    res = subprocess.run(_script("dsim-report") + [str(tmp_path / "nowhere")], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0 and "dsim-report: error:" in res.stderr
+    with pytest.raises(SweepError, match="no complete sweep points"):
+        aggregate(tmp_path)
+
+
+def test_joblib_launcher_gives_the_same_results_as_basic(tmp_path):
+    """Two points with hydra/launcher=joblib (2 processes) and with the basic launcher."""
+    args = ["-m", "policy=rotational,none", *SMALL]
+    basic = dsim(tmp_path, *args, f"hydra.sweep.dir={tmp_path / 'basic'}")
+    joblib = dsim(tmp_path, *args, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                  f"hydra.sweep.dir={tmp_path / 'joblib'}")
+    assert basic.returncode == 0 and joblib.returncode == 0, joblib.stderr[-2000:]
+    names = [p.name for p in point_dirs(tmp_path / "basic")]
+    assert names == [p.name for p in point_dirs(tmp_path / "joblib")] and len(names) == 2
+    for name in names:
+        for f in ("replications.parquet", "timeseries.parquet"):
+            pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "basic" / name / f),
+                                          pd.read_parquet(tmp_path / "joblib" / name / f))
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["-m", "experiment=bogus"], "experiment=bogus is not a known experiment"),
+        (["-m", "policy=rotational,bogus"], "policy=bogus is not a known policy"),
+        (["-m", "experiment=rotational_vs_permanent", "hydra.sweeper.params.credibility="],
+         "the sweep has no points"),
+    ],
+)
+def test_bad_sweep_input_is_one_line(tmp_path, argv, fragment):
+    import sim.cli
+
+    with pytest.raises(sim.cli.ConfigError, match=fragment):
+        sim.cli.preflight(argv)
+
+
+def test_bad_sweep_input_through_the_script(tmp_path):
+    res = dsim(tmp_path, "-m", "experiment=bogus", f"hydra.sweep.dir={tmp_path / 'x'}")
+    assert res.returncode == 2
+    assert res.stderr.strip().startswith("dsim: error:") and "\n" not in res.stderr.strip()
+    assert "Traceback" not in res.stderr and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None,
+                    reason="hydra-ray-launcher not installed (uv sync --group cluster)")
+def test_two_point_sweep_on_a_local_ray(tmp_path):
+    """The cluster launcher, on a local Ray started by the launcher itself."""
+    res = dsim(tmp_path, "-m", "policy=rotational,permanent", *SMALL, "hydra/launcher=ray",
+               "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false",
+               f"hydra.sweep.dir={tmp_path / 'ray'}", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert len(point_dirs(tmp_path / "ray")) == 2
+    assert (tmp_path / "ray" / "comparison.csv").stat().st_size > 0
