@@ -9,19 +9,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import yaml
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-
-from .calibrate import CalibrationConfig, calibrate  # noqa: E402
-from .events import EventDataError, load_events  # noqa: E402
-from .history import END, ERA_DRIVE_PARAMS, START, write_historical_scenario  # noqa: E402
-from .outputs import code_version  # noqa: E402
-from .params import _plain  # noqa: E402
+from .calibrate import CalibrationConfig, calibrate
+from .events import EventDataError, load_events
+from .history import END, ERA_DRIVE_PARAMS, START, write_historical_scenario
+from .outputs import code_version
+from .params import _plain
 
 CALIBRATION_FILES = ("calibration.json", "fit.png", "seasonality.png")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -57,6 +57,14 @@ _SKIP_FLAGS = {"-h", "--help", "--hydra-help", "--version", "--shell-completion"
                "--info", "-i", "--experimental-rerun"}
 
 
+def use_file_backend() -> None:
+    """Command lines draw into files: matplotlib's Agg backend (the library leaves the backend to
+    the caller, so that notebooks keep their inline figures)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def config_dir() -> Path:
     """The ``configs/`` folder: bundled in the wheel as ``sim/configs``, or the repository's own."""
     here = Path(__file__).resolve().parent
@@ -213,6 +221,7 @@ def run_job(cfg: DictConfig) -> dict:
     """Hydra task: run one configuration and write its files into Hydra's output folder."""
     from hydra.core.hydra_config import HydraConfig
 
+    use_file_backend()  # launcher workers (joblib, Ray) start without the command line's setting
     from .model import run
     from .outputs import write_run
 
@@ -244,6 +253,7 @@ def run_job(cfg: DictConfig) -> dict:
 
 def _launch(program: str, config_name: str, cls: type, task) -> None:
     """Validate the command line (one line and exit 2 on a mistake), then hand it to Hydra."""
+    use_file_backend()
     try:
         preflight(sys.argv[1:], config_name=config_name, cls=cls)
         cdir = config_dir()

@@ -13,16 +13,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import matplotlib
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .agents import RUNGS  # noqa: E402
-from .metrics import METRIC_UNITS, headline_metrics  # noqa: E402
-from .recording import RUNG_SLUGS, Results  # noqa: E402
+from .agents import RUNGS
+from .metrics import METRIC_UNITS, headline_metrics
+from .recording import RUNG_SLUGS, Results
 
 RUN_FILES = ("timeseries.parquet", "replications.parquet", "summary.json", "escalation.png")
 

@@ -24,19 +24,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import yaml
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-import yaml  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from .metrics import METRIC_UNITS, replication_metrics  # noqa: E402
-from .outputs import RUN_FILES  # noqa: E402
+from .metrics import METRIC_UNITS, replication_metrics
+from .outputs import RUN_FILES
 
 log = logging.getLogger("dsim")
 
@@ -327,6 +324,9 @@ def aggregate(sweep_dir: str | os.PathLike) -> dict[str, Path]:
 
 def report_main() -> None:
     """``dsim-report SWEEP_DIR``: redo the aggregation and figures of an existing sweep folder."""
+    from .cli import use_file_backend
+
+    use_file_backend()
     args = sys.argv[1:]
     if len(args) != 1 or args[0] in ("-h", "--help"):
         print("usage: dsim-report SWEEP_DIR  (the folder of a `dsim -m` run, e.g. multirun/<date>/<time>)",
