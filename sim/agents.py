@@ -139,7 +139,8 @@ class DPRK(EnsembleAgent):
           model, weight w; Bernhardt & Sukin 2021 find exercise-linked aggression, Cha, Lee & Lim
           2016 little).
         * Development value of tests under the regime's weapons plan (exogenous ``drive``, set by
-          the scenario and its eras); talks gain ``g_dip * diplomacy`` in eras of summitry.
+          the scenario and its eras); talks gain ``g_dip * diplomacy`` in eras of summitry; an era's
+          declared nuclear-test moratorium makes the nuclear test unavailable (-inf).
         """
         m = self.model
         p = m.params
@@ -212,7 +213,7 @@ class US(EnsembleAgent):
     State: ``resolute`` (drawn once with probability ``credibility``), ``surge_left`` (weeks a
     surged asset stays), ``cost`` (the posture's cost account). The posture's scheduled arrivals are
     Mesa events that call :meth:`rotation_arrival`, :meth:`rotation_departure` and
-    :meth:`permanent_arrival`.
+    :meth:`permanent_arrival` and (at the end of a permanent posture period) :meth:`permanent_departure`.
     """
 
     actions = US_ACTIONS

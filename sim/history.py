@@ -141,7 +141,8 @@ def write_historical_scenario(path: str | Path, events_path: str | Path,
         "Historical replay 2016-2023, GENERATED from data/events.csv by sim.history "
         "(do not edit by hand).\n"
         "Exogenous inputs: the dated combined exercises (scale 0 = suspended) and consultations of\n"
-        "the record, the DPRK eras (weapons drive, diplomacy) and the US posture periods.\n"
+        "the record, the DPRK eras (weapons drive, diplomacy, nuclear moratorium) and the US posture\n"
+        "periods.\n"
         + (note + "\n" if note else "")
     )
     path = Path(path)

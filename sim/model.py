@@ -213,11 +213,12 @@ class DeterrenceModel(mesa.Model):
         sc = self.scenario_cfg
         periods = [(0, self.policy.name)]
         if sc.posture_periods:
+            ordered = sorted(sc.posture_periods, key=lambda p: dt.date.fromisoformat(p.start_date))
             starts = [max(0, first_week_from(sc.start, dt.date.fromisoformat(p.start_date)))
-                      for p in sc.posture_periods]
-            # by start week; a later-listed period starting the same week replaces an earlier one
-            by_week = dict(sorted(zip(starts, (p.posture for p in sc.posture_periods), strict=True),
-                                  key=lambda item: item[0]))
+                      for p in ordered]
+            # by start week; of periods starting in the same week the later-dated one is kept
+            # (in date order, so that of periods before the start the latest-dated is in force)
+            by_week = dict(zip(starts, (p.posture for p in ordered), strict=True))
             periods = sorted(by_week.items(), key=lambda item: item[0])
         for i, (k0, posture) in enumerate(periods):
             k1 = periods[i + 1][0] if i + 1 < len(periods) else self.n_weeks

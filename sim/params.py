@@ -136,8 +136,8 @@ class Era:
 
     ``weapons_drive`` scales the development value of tests (a weapons plan in force); ``diplomacy``
     in [0, 1] marks a period of summitry that makes talks more attractive; ``nuclear_moratorium``
-    removes nuclear tests from the DPRK's options (the April 2018 declaration). Both are inputs of the
-    scenario, not outcomes of the model (DESIGN.md, 'Data and calibration').
+    removes nuclear tests from the DPRK's options (the April 2018 declaration). All three are inputs
+    of the scenario, not outcomes of the model (DESIGN.md, 'Data and calibration').
     """
 
     name: str = "era"

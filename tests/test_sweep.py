@@ -22,9 +22,9 @@ def _script(name: str) -> list[str]:
     return [str(script)] if script.is_file() else [shutil.which(name) or name]
 
 
-def dsim(tmp: Path, *argv: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def dsim(tmp: Path, *argv: str, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(_script("dsim") + list(argv), cwd=tmp, capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ))
+                          timeout=timeout, env={**os.environ, **env})
 
 
 def point_dirs(sweep: Path) -> list[Path]:
@@ -150,11 +150,14 @@ def test_two_point_sweep_on_a_local_ray(tmp_path):
     """The cluster launcher, on a local Ray started by the launcher itself.
 
     Ray ships the working folder to its workers and puts it first on their path: a folder there
-    named `ray` would shadow the ray package itself, hence the sweep folder's name.
+    named `ray` would shadow the ray package itself, hence the sweep folder's name. Under `uv run`,
+    Ray would start its workers with `uv run` too, outside this project (no ray there): the README
+    says to set RAY_ENABLE_UV_RUN_RUNTIME_ENV=0, as here.
     """
     res = dsim(tmp_path, "-m", "policy=rotational,permanent", *SMALL, "hydra/launcher=ray",
                "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false",
-               f"hydra.sweep.dir={tmp_path / 'sweep_on_ray'}", timeout=400)
+               f"hydra.sweep.dir={tmp_path / 'sweep_on_ray'}", timeout=400,
+               RAY_ENABLE_UV_RUN_RUNTIME_ENV="0")
     assert res.returncode == 0, res.stderr[-3000:]
     assert len(point_dirs(tmp_path / "sweep_on_ray")) == 2
     assert (tmp_path / "sweep_on_ray" / "comparison.csv").stat().st_size > 0
