@@ -55,7 +55,7 @@ CREDIBILITIES = (0.2, 0.5, 0.9)
 print(f"replications per run: {R} (one run per posture and credibility level {CREDIBILITIES})")
 
 # %%
-# Importing sim.sweep switched matplotlib to its file backend (Agg); show figures inline again.
+# Figures inline (the library leaves the matplotlib backend to the caller).
 # %matplotlib inline
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402

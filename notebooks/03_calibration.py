@@ -54,7 +54,7 @@ R = int(os.environ.get("DSIM_NOTEBOOK_REPLICATIONS", "2000"))
 print(f"replications per run: {R}")
 
 # %%
-# Importing sim.calibration_report switched matplotlib to its file backend (Agg); show figures inline.
+# Figures inline (the library leaves the matplotlib backend to the caller).
 # %matplotlib inline
 import matplotlib.pyplot as plt  # noqa: E402
 
