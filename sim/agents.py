@@ -16,7 +16,7 @@ import mesa
 import numpy as np
 from scipy.special import expit, logit
 
-from . import rules
+from . import kernels, rules
 
 if TYPE_CHECKING:
     from .model import DeterrenceModel
@@ -75,10 +75,16 @@ class EnsembleAgent(mesa.Agent):
         self._rng = np.random.default_rng(seed_sequence)
         self.n = model.replications
         self.choice = np.zeros(self.n, dtype=np.int64)
+        # The compiled engine's buffer of (scaled, then exponentiated) utilities, reused every week.
+        self._z = np.empty((len(self.actions), self.n)) if model.engine == "numba" else None
 
     @property
     def rng(self) -> np.random.Generator:  # noqa: D102 - overrides Mesa's model-wide generator
         return self._rng
+
+    def exponentiate(self) -> np.ndarray:
+        """``exp`` of the compiled engine's scaled utilities, in place (numpy's vectorised exp)."""
+        return np.exp(self._z, out=self._z)
 
     def choose(self, utilities: np.ndarray, precision: float) -> np.ndarray:
         """Quantal-response draw from utilities of shape (actions, R).
@@ -165,16 +171,24 @@ class DPRK(EnsembleAgent):
         """Choose this week's action; fire missiles on a launch day; learn from long-range tests."""
         m = self.model
         p = m.params
+        if m.engine == "numba":  # the same rules compiled (sim.kernels.dprk_week), same draws
+            r = m.base_replications
+            kernels.dprk_utilities(m.param_table, r, self._z, self.belief, m.on_station, m.pressure,
+                                   m.tension, m.rok.outreach_last, m.drive_by_block(), float(m.diplomacy),
+                                   bool(m.nuclear_moratorium), m.scratch)
+            kernels.dprk_act(m.param_table, r, self.exponentiate(), self._rng.random(r), m.alive,
+                             self.choice, self.missiles, self.capability, m.tension,
+                             self._salvo_rng.random(r), m.scratch)
+            return
         self.choose(self.utilities(), p.dprk_precision)
         self.choice[~m.alive] = RESTRAINT
         # Salvo variates for every replication each week (a fixed use of the salvo stream: common
         # random numbers), turned into missiles only where the DPRK launches.
-        gamma = m.tile(self._salvo_rng.gamma(p.salvo_dispersion, 1.0, m.base_replications))
         u = m.uniforms(self._salvo_rng)
         launch = np.flatnonzero((self.choice == SRBM) | (self.choice == LRBM))
         self.missiles = np.zeros(self.n, dtype=np.int64)
         self.missiles[launch] = rules.salvo_size(
-            gamma[launch], u[launch], m.tension[launch], _take(p.salvo_extra, launch),
+            u[launch], m.tension[launch], _take(p.salvo_extra, launch),
             _take(p.salvo_tension_gain, launch), p.salvo_dispersion)
         # Learning by testing: each long-range or nuclear test closes part of the capability gap.
         gain = (p.capability_learning * (self.choice == LRBM)
@@ -297,15 +311,24 @@ class US(EnsembleAgent):
         """
         m = self.model
         p = m.params
+        pol = m.policy
+        scheduled_cost = (pol.permanent_station_cost_per_week if m.policy_name == "permanent"
+                          else pol.station_cost_per_week)
+        if m.engine == "numba":  # the same rules compiled (sim.kernels.us_week), same draws
+            r = m.base_replications
+            kernels.us_utilities(m.param_table, r, self._z, self._type_factor, m.dprk.choice, m.rok.choice,
+                                 m.on_station, bool(m.surge_allowed), m.scratch[0])
+            kernels.us_act(r, self.exponentiate(), self._rng.random(r), m.alive, self.choice,
+                           self.surge_arrival, self.surge_left, self.cost, int(pol.surge_duration_weeks),
+                           float(pol.transit_cost), float(scheduled_cost), bool(self.scheduled_present),
+                           float(pol.station_cost_per_week), m.scratch)
+            return
         # The ROK moves after the US within a week, so `m.rok.choice` is still last week's request.
         need = DPRK_SEVERITY[m.dprk.choice] + p.us_request_weight * (m.rok.choice == ROK_REQUEST)
         self.choose(self.utilities(need), p.us_precision)
         self.choice[~m.alive] = US_HOLD
         self.surge_arrival = self.choice == US_SURGE
-        pol = m.policy
         self.surge_left = np.where(self.surge_arrival, pol.surge_duration_weeks, self.surge_left)
-        scheduled_cost = (pol.permanent_station_cost_per_week if m.policy_name == "permanent"
-                          else pol.station_cost_per_week)
         # Cost account: arrivals, then every asset-week on station (a surge on top of a scheduled
         # asset is a second asset). Ended (war) replications accrue nothing.
         self.cost += m.alive * (self.surge_arrival * pol.transit_cost
@@ -351,6 +374,13 @@ class ROK(EnsembleAgent):
 
     def step(self) -> None:
         m = self.model
+        if m.engine == "numba":  # the same rules compiled (sim.kernels.rok_week), same draws
+            r = m.base_replications
+            kernels.rok_utilities(m.param_table, r, self._z, self.assurance, m.dprk.choice, m.tension,
+                                  m.scratch[0])
+            kernels.choose(r, self.exponentiate(), self._rng.random(r), m.alive, self.choice, m.scratch)
+            self.outreach_last[:] = self.choice == ROK_OUTREACH
+            return
         self.choose(self.utilities(DPRK_SEVERITY[m.dprk.choice]), m.params.ally_precision)
         self.choice[~m.alive] = ROK_HOLD
         self.outreach_last = (self.choice == ROK_OUTREACH).astype(float)
@@ -383,5 +413,10 @@ class Japan(EnsembleAgent):
 
     def step(self) -> None:
         m = self.model
+        if m.engine == "numba":  # the same rules compiled (sim.kernels.japan_week), same draws
+            r = m.base_replications
+            kernels.japan_utilities(m.param_table, r, self._z, self.assurance, m.dprk.choice, m.scratch[0])
+            kernels.choose(r, self.exponentiate(), self._rng.random(r), m.alive, self.choice, m.scratch)
+            return
         self.choose(self.utilities(DPRK_SEVERITY[m.dprk.choice]), m.params.ally_precision)
         self.choice[~m.alive] = JP_HOLD

@@ -16,8 +16,9 @@ import datetime as dt
 import mesa
 import numpy as np
 from mesa.time import Schedule
+from scipy.special import logit
 
-from . import rules
+from . import kernels, rules
 from .agents import (
     DPRK,
     DPRK_RUNG,
@@ -121,18 +122,28 @@ class DeterrenceModel(mesa.Model):
             exactly the run of point j alone. Calibration evaluates a whole population this way.
         weekly: record the weekly ensemble statistics (``Results.timeseries``); calibration, which
             needs only the per-replication counts, turns them off.
+        engine: ``"numba"`` (default) runs each phase of the week as a compiled kernel
+            (:mod:`sim.kernels`); ``"numpy"`` runs the reference engine, the agents' vectorised
+            ``utilities`` and :mod:`sim.rules`. Both draw the same random numbers and give the same
+            results (``tests/test_engine.py``); the compiled one is several times faster.
 
     Use :meth:`run` to simulate the scenario's horizon and get :class:`sim.recording.Results`.
     """
 
     def __init__(self, config: RunConfig, batch: dict[str, np.ndarray] | None = None,
-                 weekly: bool = True) -> None:
+                 weekly: bool = True, engine: str = "numba") -> None:
+        if engine not in ENGINES:
+            raise ConfigError(f"engine '{engine}' is unknown: use one of {', '.join(ENGINES)}")
         root = np.random.SeedSequence(config.seed)
         seqs = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
         super().__init__(rng=np.random.default_rng(seqs["model"]))
         self.config = config
         self.base_replications = config.replications
-        self.blocks, self.params, self._era_drives = _unpack_batch(config, batch)
+        self.engine = engine
+        self.blocks, self.params, self._era_drives, by_block = _unpack_batch(config, batch)
+        self.param_table = kernels.param_table(config.params, self.blocks, by_block)
+        # work space of the compiled kernels, reused every week (no per-step allocation)
+        self.scratch = np.empty((3, config.replications * self.blocks))
         self.policy = config.policy
         self.scenario_cfg = config.scenario
         self.credibility = config.credibility
@@ -172,6 +183,9 @@ class DeterrenceModel(mesa.Model):
         self._schedule_calendar()
         self._schedule_posture()
         self._llr = self._log_likelihood_ratios()
+        self._llr_vector = np.array([self._llr[s] for s in ("deploy", "permanent", "presence", "consult",
+                                                            "threat", "statement", "inaction")])
+        self._cc_logit_credibility = float(logit(float(np.clip(config.credibility, 1e-4, 1 - 1e-4))))
         p = self.params
         self._dprk_tension = np.array([0.0, p.tension_talks, p.tension_rhetoric, p.tension_srbm,
                                        p.tension_lrbm, p.tension_nuclear, p.tension_border])
@@ -258,6 +272,15 @@ class DeterrenceModel(mesa.Model):
         """Signals of the week -> DPRK belief (Bayes) and ROK/Japan assurance (two audiences)."""
         p, llr = self.params, self._llr
         us, dprk = self.us, self.dprk
+        if self.engine == "numba":  # the same rules compiled (sim.kernels.beliefs_week)
+            kernels.beliefs_week(
+                self.param_table, self.base_replications, self._llr_vector, dprk.log_odds, dprk.belief,
+                dprk.prior_log_odds, self.credibility_rule == "current_calculus",
+                self._cc_logit_credibility, float(self.exercise_intensity), dprk.capability,
+                self.presence_weeks, self.on_station, bool(us.scheduled_arrival), bool(us.setup_signal),
+                us.surge_arrival, us.choice, dprk.choice, self.japan.choice, bool(self.consultation_now),
+                self.rok.assurance, self.japan.assurance, self.alive)
+            return
         arrival = us.scheduled_arrival | us.surge_arrival
         continuing = self.on_station & ~arrival
         h = rules.habituation(self.presence_weeks, p.habituation_weeks)
@@ -295,6 +318,16 @@ class DeterrenceModel(mesa.Model):
         """Allied pressure, tension, unintended clashes, war and the escalation ladder."""
         p = self.params
         us, dprk, rok, japan = self.us, self.dprk, self.rok, self.japan
+        if self.engine == "numba":  # the same rules compiled (sim.kernels.escalation_week), same draws
+            r = self.base_replications
+            u_clash = self._world_rng.random(r)
+            u_war = self._world_rng.random(r)
+            kernels.escalation_week(
+                self.param_table, r, week, self.pressure, self.tension, float(self.exercise_intensity),
+                self.on_station, bool(us.scheduled_arrival), us.surge_arrival, us.choice, rok.choice,
+                japan.choice, dprk.choice, dprk.missiles, u_clash, u_war, self.clash, self.alive,
+                self.max_rung, self.first_clash_week, self.war_week)
+            return
         arrival = us.scheduled_arrival | us.surge_arrival
         threat = us.choice == US_THREAT
         strike = rok.choice == ROK_STRIKE
@@ -343,6 +376,13 @@ class DeterrenceModel(mesa.Model):
         """Repeat per-base-replication values for every block of a batch (identity without one)."""
         return values if self.blocks == 1 else np.tile(values, self.blocks)
 
+    def drive_by_block(self) -> np.ndarray:
+        """The weapons drive in force, one value per batch block (the compiled engine's form)."""
+        drive = np.asarray(self.weapons_drive, dtype=float)
+        if drive.ndim == 0:
+            return np.full(self.blocks, float(drive))
+        return np.ascontiguousarray(drive[:: self.base_replications])
+
     def era_drive(self, era: Era):
         """The era's weapons drive: its configured value, or the batch's per-replication values."""
         return self._era_drives.get(era.name, era.weapons_drive)
@@ -364,6 +404,8 @@ class DeterrenceModel(mesa.Model):
     def week_years(self) -> np.ndarray:
         return week_years(self.scenario_cfg.start, self.n_weeks)
 
+
+ENGINES = ("numba", "numpy")
 
 # Parameters that a batch cannot vary: scalars by construction (precisions, the signal likelihood
 # table, the DPRK action tension table, the gamma shape of salvos, the rule switch).
@@ -390,7 +432,7 @@ class ParamView:
 
 def _unpack_batch(config: RunConfig, batch: dict | None):
     if not batch:
-        return 1, config.params, {}
+        return 1, config.params, {}, {}
     sizes = {len(np.atleast_1d(v)) for v in batch.values()}
     if len(sizes) != 1:
         raise ConfigError("batch: every parameter needs one value per point (equal lengths)")
@@ -398,7 +440,7 @@ def _unpack_batch(config: RunConfig, batch: dict | None):
     r = config.replications
     fields = {f.name for f in dataclasses.fields(ModelParams)}
     eras = {e.name for e in config.scenario.eras}
-    params, drives = {}, {}
+    params, drives, by_block = {}, {}, {}
     for name, values in batch.items():
         values = np.asarray(values, dtype=float)
         if name in fields and name not in NOT_BATCHABLE:
@@ -411,11 +453,12 @@ def _unpack_batch(config: RunConfig, batch: dict | None):
             drives[name[4:]] = per_rep
         elif name in fields and name not in NOT_BATCHABLE:
             params[name] = per_rep
+            by_block[name] = values
         else:
             raise ConfigError(f"batch: '{name}' cannot be varied in a batch: use a ModelParams field "
                               "other than precisions, likelihoods and the DPRK tension table, or "
                               "era:<era name>")
-    return blocks, ParamView(config.params, params), drives
+    return blocks, ParamView(config.params, params), drives, by_block
 
 
 def run(config: RunConfig, progress: bool = False) -> Results:

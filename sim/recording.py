@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from . import kernels
 from .agents import DPRK_ACTIONS, JAPAN_ACTIONS, LRBM, NUCLEAR, ROK_ACTIONS, RUNGS, US_ACTIONS
 from .calendar import week_dates
 
@@ -73,10 +74,45 @@ class Recorder:
         # one histogram per batch block; last bin: no response within MAX_LAG_WEEKS
         self.lag_histogram = np.zeros((model.blocks, MAX_LAG_WEEKS + 2), dtype=np.int64)
         self._block_offset = (np.arange(n) // model.base_replications) * (MAX_LAG_WEEKS + 2)
+        self._extra_index = np.array([self._extra[c] for c in EXTRA_COUNTS[:4]] + [self._extra["weeks"]])
+        # Ranks of the order statistics that the weekly quantiles interpolate between (numpy's
+        # 'linear' method): virtual index h = (n - 1) q, then floor(h) and floor(h) + 1.
+        h = (n - 1) * np.asarray(QUANTILES)
+        below = np.floor(h)
+        self._q_weight = h - below
+        self._q_ranks = np.stack([below, np.minimum(below + 1, n - 1)], axis=1).astype(np.int64)
+        self._rank_order = self._q_ranks.reshape(-1)
+        self._order_stats = np.empty(self._rank_order.size)
+        self._bins = np.empty(n, dtype=np.int32)
+        self._tallies = np.zeros(len(ACTION_COLUMNS), dtype=np.int64)
+        self._rung_counts = np.zeros(len(RUNGS), dtype=np.int64)
 
     def record(self, week: int) -> None:
         m = self.model
         alive = m.active  # not ended by war at the start of this week: its actions count
+        if m.engine == "numba":  # the same counts and lags compiled (sim.kernels.record_week)
+            kernels.record_week(self.counts[self.year_index[week]], self._offsets, m.dprk.choice,
+                                m.us.choice, m.rok.choice, m.japan.choice, m.dprk.missiles, alive,
+                                bool(m.us.scheduled_arrival), m.us.surge_arrival, m.clash, LRBM, NUCLEAR,
+                                self._pending, self.lag_histogram, m.base_replications, MAX_LAG_WEEKS,
+                                self._extra_index)
+        else:
+            self._record_counts(week, alive)
+        if self.weekly_on:
+            self._record_weekly(week, alive)
+
+    def _quantiles(self, x: np.ndarray) -> np.ndarray:
+        """``np.quantile(x, QUANTILES)`` from exact order statistics, in linear time."""
+        if self.model.engine != "numba":
+            return np.quantile(x, QUANTILES)
+        kernels.order_statistics(x, self._rank_order, self._order_stats, self._bins)
+        lo, hi = self._order_stats.reshape(-1, 2).T
+        t = self._q_weight
+        diff = hi - lo  # numpy's _lerp, so that the values agree with np.quantile
+        return np.where(t >= 0.5, hi - diff * (1 - t), lo + diff * t)
+
+    def _record_counts(self, week: int, alive: np.ndarray) -> None:
+        m = self.model
         live = alive.astype(np.int32)
         arrival = m.us.scheduled_arrival | m.us.surge_arrival
         launch = m.dprk.missiles > 0
@@ -95,28 +131,35 @@ class Recorder:
         cy[e["weeks"]] += live
 
         self._record_lags(arrival, alive)
-        if not self.weekly_on:
-            return
 
-        # weekly ensemble statistics
+    def _record_weekly(self, week: int, alive: np.ndarray) -> None:
+        """Weekly ensemble statistics: means and quantiles, action shares, ladder, calendar."""
+        m = self.model
+        n = m.replications
         row = self.weekly[week]
-        state = np.stack([m.tension, m.dprk.belief, m.rok.assurance, m.japan.assurance])
-        q = np.quantile(state, QUANTILES, axis=1)  # (3, 4)
-        means = state.mean(axis=1)
-        for j, c in enumerate(self._state_cols):
-            row[c] = means[j]
-            row[c + 1 : c + 1 + len(QUANTILES)] = q[:, j]
+        state = (m.tension, m.dprk.belief, m.rok.assurance, m.japan.assurance)
+        for values, c in zip(state, self._state_cols, strict=True):
+            row[c] = values.mean()
+            row[c + 1 : c + 1 + len(QUANTILES)] = self._quantiles(values)
         start = self._wcol[ACTION_COLUMNS[0]]
-        for agent, off in zip((m.dprk, m.us, m.rok, m.japan), self._offsets, strict=True):
-            k = len(agent.actions)
-            row[start + off : start + off + k] = np.bincount(agent.choice[alive], minlength=k) / n
+        agents = (m.dprk, m.us, m.rok, m.japan)
+        if m.engine == "numba":
+            kernels.action_tallies(tuple(a.choice for a in agents), self._offsets, alive, m.max_rung,
+                                   self._tallies, self._rung_counts)
+            row[start : start + len(ACTION_COLUMNS)] = self._tallies / n
+            rung_counts = self._rung_counts
+        else:
+            for agent, off in zip(agents, self._offsets, strict=True):
+                k = len(agent.actions)
+                row[start + off : start + off + k] = np.bincount(agent.choice[alive], minlength=k) / n
+            rung_counts = np.bincount(m.max_rung, minlength=len(RUNGS))
         w = self._wcol
         row[w["dprk_missiles"]] = m.dprk.missiles.mean()
         row[w["clash"]] = m.clash.mean()
         row[w["war"]] = 1.0 - m.alive.mean()
         row[w["asset_on_station"]] = m.on_station.mean()
         row[w["us_cost_cumulative"]] = m.us.cost.mean()
-        reached = np.bincount(m.max_rung, minlength=len(RUNGS))[::-1].cumsum()[::-1] / n
+        reached = rung_counts[::-1].cumsum()[::-1] / n
         row[w["p_reached_rhetoric"] : w["p_reached_rhetoric"] + len(RUNGS) - 1] = reached[1:]
         row[w["exercise_intensity"]] = m.exercise_intensity
         row[w["consultation"]] = float(m.consultation_now)

@@ -170,44 +170,49 @@ def clash_probability(tension: np.ndarray, intercept: float, slope: float) -> np
     return expit(intercept + slope * np.asarray(tension, dtype=float))
 
 
-def salvo_size(
-    gamma: np.ndarray, uniforms: np.ndarray, tension: np.ndarray, extra, tension_gain, dispersion: float
-) -> np.ndarray:
+def salvo_size(uniforms: np.ndarray, tension: np.ndarray, extra, tension_gain,
+               dispersion: float) -> np.ndarray:
     """Missiles on a launch day: ``1 + NegBin(size=dispersion, mean=extra * (1 + gain * T))``.
 
     Heavy-tailed for small ``dispersion``: most launch days fire one or two missiles, a few fire a
     barrage (more than 20 on 2 Nov 2022, seed 001), more often when tension is high.
 
-    Drawn as the gamma-Poisson mixture that defines the negative binomial: ``G ~ Gamma(dispersion,
-    1)`` and a uniform ``u`` are pre-drawn for every replication (a fixed use of the stream, so that
-    common random numbers hold across parameters and policies), and the count is the Poisson
-    quantile of ``u`` at mean ``m G / dispersion``.
+    Drawn by inverse CDF (:func:`negative_binomial_quantile`) from one uniform per replication,
+    pre-drawn for every replication each week whether or not it launches: a fixed use of the stream,
+    so that common random numbers hold across parameters and policies.
     """
     mean = extra * (1.0 + tension_gain * np.asarray(tension, dtype=float))
-    return 1 + poisson_quantile(uniforms, mean * gamma / dispersion)
+    return 1 + negative_binomial_quantile(uniforms, mean, dispersion)
 
 
-def poisson_quantile(uniforms: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Smallest k with ``P(Poisson(lam) <= k) >= u``, elementwise, by summing the pmf upwards.
+MAX_QUANTILE_TERMS = 10_000  # a draw stops here (10,000 missiles: never reached at sane means)
 
-    Exact inverse-CDF sampling (used instead of ``Generator.poisson``, whose use of the stream
-    depends on ``lam``). Each pass only touches the entries still below their uniform, so the cost
-    grows with the largest count, not with the array size times it.
+
+def negative_binomial_quantile(uniforms: np.ndarray, mean, size: float) -> np.ndarray:
+    """Smallest k with ``P(X <= k) >= u`` for ``X ~ NegBin(size, mean)``, elementwise.
+
+    Exact inverse-CDF sampling, summing the pmf upwards from ``P(0) = (size / (size + mean))^size``
+    with ``P(k + 1) = P(k) (k + size) / (k + 1) * mean / (size + mean)``. Each pass only touches the
+    entries still below their uniform, so the cost grows with the largest count, not with the array
+    size times it. The compiled engine runs the same recursion per value
+    (:func:`sim.kernels.negative_binomial_quantile`).
     """
     u = np.asarray(uniforms, dtype=float)
-    lam = np.broadcast_to(np.minimum(np.asarray(lam, dtype=float), 700.0), u.shape)  # exp(-700) > 0
+    mean = np.broadcast_to(np.asarray(mean, dtype=float), u.shape)
     k = np.zeros(u.shape, dtype=np.int64)
-    pmf = np.exp(-lam)
+    ratio = mean / (size + mean)
+    pmf = np.exp(-np.minimum(size * np.log1p(mean / size), 700.0))  # exp(-700) > 0
     idx = np.flatnonzero(pmf < u)  # the rest stop at k = 0
-    u_a, lam_a, pmf_a = u[idx], lam[idx], pmf[idx]
+    u_a, ratio_a, pmf_a = u[idx], ratio[idx], pmf[idx]
     cdf_a = pmf_a.copy()
     j = 0
-    while idx.size and j < 10_000:
+    while idx.size and j < MAX_QUANTILE_TERMS:
+        pmf_a = pmf_a * ((j + size) / (j + 1)) * ratio_a
         j += 1
-        pmf_a = pmf_a * lam_a / j
         cdf_a = cdf_a + pmf_a
         # stop where the cdf reached u, or no longer grows (u within rounding of 1)
         go_on = (cdf_a < u_a) & (pmf_a > 0)
         k[idx[~go_on]] = j
-        idx, u_a, lam_a, pmf_a, cdf_a = idx[go_on], u_a[go_on], lam_a[go_on], pmf_a[go_on], cdf_a[go_on]
+        idx, u_a, ratio_a, pmf_a, cdf_a = idx[go_on], u_a[go_on], ratio_a[go_on], pmf_a[go_on], cdf_a[go_on]
+    k[idx] = j  # the cap
     return k

@@ -1,0 +1,478 @@
+"""Compiled (numba) weekly kernels: the model's fast engine.
+
+Each kernel runs one phase of a week for every replication in a single loop, with no temporary
+arrays: the DPRK's choice and salvo, the US response, the ROK and Japan responses, beliefs and
+assurance, escalation, and the recorder's counts. They implement the same equations as the numpy
+reference engine (the agents' ``utilities`` methods and :mod:`sim.rules`, where each rule cites its
+source) in the same order of operations, and draw the same random numbers: the numpy generators
+of the agents still draw one array of uniforms per week, which the kernels read. ``tests/test_engine.py``
+checks that both engines give the same results, and the rules' own tests check the rules.
+
+Parameters reach a kernel as a record array ``pt`` with one record per batch block (see
+:func:`param_table`); replication ``i`` belongs to block ``i // r`` and reads the pre-drawn random
+numbers at ``i % r`` (common random numbers across the blocks of a batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from numba import njit
+
+from .params import ModelParams
+from .rules import MAX_QUANTILE_TERMS
+
+LOGIT_BOUND = 12.0  # as sim.rules.LOGIT_BOUND
+
+# Action codes (the same as sim.agents; repeated here as compile-time constants).
+RESTRAINT, TALKS, RHETORIC, SRBM, LRBM, NUCLEAR, BORDER = range(7)
+US_HOLD, US_STATEMENT, US_THREAT, US_SURGE = range(4)
+ROK_HOLD, ROK_STRIKE, ROK_REQUEST, ROK_OUTREACH = range(4)
+JP_HOLD, JP_PROTEST, JP_ALERT, JP_TRILATERAL = range(4)
+_SEVERITY = np.array([0.0, 0.0, 0.2, 0.5, 1.0, 1.5, 1.5])  # sim.agents.DPRK_SEVERITY
+_RUNG = np.array([0, 0, 1, 2, 2, 3, 4], dtype=np.int8)  # sim.agents.DPRK_RUNG
+_MAJOR = 1.0  # sim.agents.MAJOR_SEVERITY
+
+PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(ModelParams) if f.name != "credibility_rule")
+
+
+def param_table(params: ModelParams, blocks: int, overrides: dict[str, np.ndarray]) -> np.ndarray:
+    """One record of the numeric ``ModelParams`` per batch block; ``overrides`` gives per-block values."""
+    table = np.zeros(blocks, dtype=[(name, "f8") for name in PARAM_FIELDS])
+    for name in PARAM_FIELDS:
+        table[name] = overrides[name] if name in overrides else getattr(params, name)
+    return table
+
+
+@njit(cache=True, inline="always")
+def _expit(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@njit(cache=True, inline="always")
+def _scale_and_shift(z, precision, top):
+    """``z <- lambda U - max(lambda U)`` over the actions (rows) of ``z`` (actions, r): the part of
+    sim.rules.sample_quantal before its exponential. Row by row, so that the loops vectorise; ``top``
+    is scratch of length r."""
+    a, n = z.shape
+    for k in range(a):
+        zk = z[k]
+        if precision > 0:
+            for i in range(n):
+                zk[i] = precision * zk[i]
+        else:
+            for i in range(n):
+                zk[i] = -np.inf if zk[i] == -np.inf else 0.0
+    z0 = z[0]
+    for i in range(n):
+        top[i] = z0[i]
+    for k in range(1, a):
+        zk = z[k]
+        for i in range(n):
+            top[i] = max(top[i], zk[i])
+    for k in range(a):
+        zk = z[k]
+        for i in range(n):
+            zk[i] = zk[i] - top[i]
+
+
+@njit(cache=True)
+def choose(r, z, u, alive, choice, scratch):
+    """Quantal-response draw (McKelvey & Palfrey 1995) from exponentiated weights ``z`` (actions, R).
+
+    The second half of :func:`sim.rules.sample_quantal`: the action is the number of running sums
+    ``e_0 + ... + e_a`` at or below ``u * sum(e)``. Ended (war) replications take action 0.
+    ``scratch`` is a (3, R) work array; ``u`` holds one uniform per base replication (the same for
+    every block of a batch).
+    """
+    a, n = z.shape
+    threshold, running, count = scratch[0], scratch[1], scratch[2]
+    z0 = z[0]
+    for i in range(n):
+        threshold[i] = z0[i]
+        running[i] = 0.0
+        count[i] = 0.0
+    for k in range(1, a):
+        zk = z[k]
+        for i in range(n):
+            threshold[i] += zk[i]
+    for b in range(n // r):
+        th = threshold[b * r:(b + 1) * r]
+        for j in range(r):
+            th[j] = u[j] * th[j]
+    for k in range(a - 1):
+        zk = z[k]
+        for i in range(n):
+            running[i] += zk[i]
+            count[i] += running[i] <= threshold[i]
+    for i in range(n):
+        choice[i] = int(count[i]) if alive[i] else 0
+
+
+@njit(cache=True)
+def negative_binomial_quantile(u, mean, size):
+    """Smallest k with P(X <= k) >= u, X ~ NegBin(size, mean): sim.rules.negative_binomial_quantile."""
+    ratio = mean / (size + mean)
+    pmf = math.exp(-min(size * math.log1p(mean / size), 700.0))
+    if not pmf < u:
+        return 0
+    cdf = pmf
+    j = 0
+    while j < MAX_QUANTILE_TERMS:
+        pmf = pmf * ((j + size) / (j + 1)) * ratio
+        j += 1
+        cdf = cdf + pmf
+        if not ((cdf < u) and (pmf > 0)):
+            return j
+    return j
+
+
+@njit(cache=True)
+def dprk_utilities(pt, r, z, belief, on_station, pressure, tension, outreach_last, drive, diplomacy,
+                   moratorium, scratch):
+    """The DPRK's utilities (sim.agents.DPRK.utilities, where the sources are), scaled for the draw.
+
+    Each batch block works on slices of the arrays (loops from 0 over contiguous views vectorise).
+    """
+    for b in range(pt.size):
+        q = pt[b]
+        lo, hi = b * r, (b + 1) * r
+        w = q.spiral_weight
+        cost = np.array([0.0, -q.dprk_cost_talks, -q.dprk_cost_rhetoric, -q.dprk_cost_srbm,
+                         -q.dprk_cost_lrbm, -q.dprk_cost_nuclear, -q.dprk_cost_border])
+        dev = np.array([0.0, 0.0, 0.0, q.dprk_dev_srbm, q.dprk_dev_lrbm, q.dprk_dev_nuclear, 0.0])
+        punish = np.array([0.0, 0.0, q.dprk_punish_rhetoric, q.dprk_punish_srbm, q.dprk_punish_lrbm,
+                           q.dprk_punish_nuclear, q.dprk_punish_border])
+        base = cost + drive[b] * dev
+        pd, dg, sg = q.presence_deterrence, q.deterrence_gain, q.spiral_gain
+        scale, spiral = scratch[0, lo:hi], scratch[1, lo:hi]
+        bel, on, pr = belief[lo:hi], on_station[lo:hi], pressure[lo:hi]
+        for i in range(r):
+            scale[i] = bel[i] * (1.0 + pd * on[i]) * (1.0 + (1.0 - w) * dg * pr[i])
+            spiral[i] = w * sg * pr[i]
+        zb = z[:, lo:hi]
+        for k in range(7):
+            pk, sk, bk = -punish[k], _SEVERITY[k], base[k]
+            zk = z[k, lo:hi]
+            for i in range(r):
+                zk[i] = (pk * scale[i] + sk * spiral[i]) + bk
+        if moratorium:
+            z[NUCLEAR, lo:hi] = -np.inf
+        zt, out, ten = z[TALKS, lo:hi], outreach_last[lo:hi], tension[lo:hi]
+        go, gd, lt = q.dprk_talks_outreach_gain, q.dprk_talks_diplomacy_gain, q.dprk_talks_tension_loss
+        for i in range(r):
+            zt[i] += go * out[i] + gd * diplomacy - lt * ten[i]
+        _scale_and_shift(zb, q.dprk_precision, scratch[2, lo:hi])
+
+
+@njit(cache=True)
+def dprk_act(pt, r, z, u_choice, alive, choice, missiles, capability, tension, u_salvo, scratch):
+    """The DPRK's draw, its salvo on a launch day and learning by testing (sim.agents.DPRK.step)."""
+    choose(r, z, u_choice, alive, choice, scratch)
+    for b in range(pt.size):
+        q = pt[b]
+        lo, hi = b * r, (b + 1) * r
+        c_b, m_b, k_b, t_b = choice[lo:hi], missiles[lo:hi], capability[lo:hi], tension[lo:hi]
+        for j in range(r):
+            c = c_b[j]
+            if c == SRBM or c == LRBM:
+                mean = q.salvo_extra * (1.0 + q.salvo_tension_gain * t_b[j])
+                m_b[j] = 1 + negative_binomial_quantile(u_salvo[j], mean, q.salvo_dispersion)
+            else:
+                m_b[j] = 0
+            if c == LRBM:
+                k_b[j] += q.capability_learning * (1.0 - k_b[j])
+            elif c == NUCLEAR:
+                k_b[j] += q.capability_learning_nuclear * (1.0 - k_b[j])
+
+
+@njit(cache=True)
+def us_utilities(pt, r, z, type_factor, dprk_choice, rok_choice, on_station, surge_allowed, top):
+    """The US's utilities (sim.agents.US.utilities, where the sources are), scaled for the draw."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo, hi = b * r, (b + 1) * r
+        z1, z2, z3 = z[US_STATEMENT, lo:hi], z[US_THREAT, lo:hi], z[US_SURGE, lo:hi]
+        tf, d, rc, on = type_factor[lo:hi], dprk_choice[lo:hi], rok_choice[lo:hi], on_station[lo:hi]
+        z[US_HOLD, lo:hi] = 0.0
+        for i in range(r):
+            need = _SEVERITY[d[i]] + q.us_request_weight * (rc[i] == ROK_REQUEST)
+            z1[i] = q.us_statement_gain * need - q.us_statement_cost
+            z2[i] = tf[i] * q.us_threat_gain * need - q.us_threat_cost
+            if surge_allowed:
+                z3[i] = tf[i] * q.us_surge_gain * need - q.us_surge_cost - q.us_surge_redundancy * on[i]
+            else:
+                z3[i] = -np.inf
+        _scale_and_shift(z[:, lo:hi], q.us_precision, top[lo:hi])
+
+
+@njit(cache=True)
+def us_act(r, z, u, alive, choice, surge_arrival, surge_left, cost, surge_weeks, transit_cost,
+           scheduled_cost, scheduled_present, station_cost, scratch):
+    """The US's draw, its surges and its cost account (sim.agents.US.step)."""
+    choose(r, z, u, alive, choice, scratch)
+    for i in range(choice.size):
+        surge = choice[i] == US_SURGE
+        surge_arrival[i] = surge
+        if surge:
+            surge_left[i] = surge_weeks
+        if alive[i]:
+            cost[i] += (surge * transit_cost + scheduled_cost * scheduled_present
+                        + station_cost * (surge_left[i] > 0))
+
+
+@njit(cache=True)
+def rok_utilities(pt, r, z, assurance, dprk_choice, tension, top):
+    """The ROK's utilities (sim.agents.ROK.utilities, where the sources are), scaled for the draw."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo, hi = b * r, (b + 1) * r
+        z1, z2, z3 = z[ROK_STRIKE, lo:hi], z[ROK_REQUEST, lo:hi], z[ROK_OUTREACH, lo:hi]
+        a_b, d, t_b = assurance[lo:hi], dprk_choice[lo:hi], tension[lo:hi]
+        z[ROK_HOLD, lo:hi] = 0.0
+        for i in range(r):
+            need = _SEVERITY[d[i]]
+            a = a_b[i]
+            z1[i] = (-q.rok_strike_cost + q.rok_hedge_gain * max(q.rok_hedge_threshold - a, 0.0)
+                     + q.rok_strike_response * need)
+            z2[i] = -q.rok_request_cost + q.rok_request_gain * (1.0 - a) * need
+            z3[i] = (-q.rok_outreach_cost + q.rok_outreach_talks_gain * (d[i] == TALKS)
+                     - q.rok_outreach_tension_loss * t_b[i])
+        _scale_and_shift(z[:, lo:hi], q.ally_precision, top[lo:hi])
+
+
+@njit(cache=True)
+def japan_utilities(pt, r, z, assurance, dprk_choice, top):
+    """Japan's utilities (sim.agents.Japan.utilities, where the sources are), scaled for the draw."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo, hi = b * r, (b + 1) * r
+        z1, z2, z3 = z[JP_PROTEST, lo:hi], z[JP_ALERT, lo:hi], z[JP_TRILATERAL, lo:hi]
+        a_b, d = assurance[lo:hi], dprk_choice[lo:hi]
+        z[JP_HOLD, lo:hi] = 0.0
+        for i in range(r):
+            need = _SEVERITY[d[i]]
+            z1[i] = -q.japan_protest_cost + q.japan_protest_gain * need
+            z2[i] = -q.japan_alert_cost + q.japan_alert_gain * (d[i] == LRBM)
+            z3[i] = (-q.japan_trilateral_cost + q.japan_trilateral_gain * need
+                     + q.japan_trilateral_assurance_gain * (1.0 - a_b[i]))
+        _scale_and_shift(z[:, lo:hi], q.ally_precision, top[lo:hi])
+
+
+@njit(cache=True, inline="always")
+def _assurance_step(a, gain, shock, anchor, reversion):
+    """sim.rules.assurance_step for one value (Snyder 1984; decoupling)."""
+    x = a + min(gain, 1.0) * (1.0 - a)
+    x = x - min(shock, 1.0) * x
+    x = x + reversion * (anchor - x)
+    return min(max(x, 0.0), 1.0)
+
+
+@njit(cache=True)
+def beliefs_week(pt, r, llr, log_odds, belief, prior_log_odds, current_calculus, cc_logit_credibility,
+                 exercise_intensity, capability, presence_weeks, on_station, scheduled_arrival,
+                 setup_signal, surge_arrival, us_choice, dprk_choice, jp_choice, consultation,
+                 rok_assurance, jp_assurance, alive):
+    """Signals of the week -> DPRK belief and allied assurance (the model's _update_beliefs_and_assurance).
+
+    ``llr`` holds the log-likelihood ratios of deploy, permanent, presence, consult, threat,
+    statement and inaction, in that order.
+    """
+    for b in range(pt.size):
+        q = pt[b]
+        lo, hi = b * r, (b + 1) * r
+        lo_b, bel, cap, pw, on = (log_odds[lo:hi], belief[lo:hi], capability[lo:hi],
+                                  presence_weeks[lo:hi], on_station[lo:hi])
+        sa, uc, dc, jc = surge_arrival[lo:hi], us_choice[lo:hi], dprk_choice[lo:hi], jp_choice[lo:hi]
+        ra, ja, al = rok_assurance[lo:hi], jp_assurance[lo:hi], alive[lo:hi]
+        hab, memory = q.habituation_weeks, q.belief_memory
+        ad, ap, ac, at, ast = (q.assure_deploy, q.assure_presence, q.assure_consult, q.assure_threat,
+                               q.assure_statement)
+        shock_lr, anchor0, dec, rev = q.decoupling_shock, q.assure_anchor, q.decoupling, q.assure_reversion
+        tri = q.assure_trilateral
+        for i in range(r):
+            arrival = scheduled_arrival or sa[i]
+            continuing = on[i] and not arrival
+            threat = uc[i] == US_THREAT
+            statement = uc[i] == US_STATEMENT
+            d = dc[i]
+            inaction = _SEVERITY[d] >= _MAJOR and not arrival and not threat
+            if current_calculus:  # Press 2005: capability and interest, not past behaviour
+                if al[i]:
+                    x = (q.cc_intercept + q.cc_interest * cc_logit_credibility
+                         + q.cc_presence * on[i] + q.cc_exercise * exercise_intensity
+                         - q.cc_decoupling * cap[i])
+                    bel[i] = _expit(x)
+                    bb = min(max(bel[i], 1e-12), 1 - 1e-12)
+                    lo_b[i] = math.log(bb / (1.0 - bb))
+            else:
+                h = math.exp(-pw[i] / hab)
+                evidence = ((llr[1] if setup_signal else arrival * llr[0])
+                            + continuing * h * llr[2] + consultation * llr[3] + threat * llr[4]
+                            + statement * llr[5] + inaction * llr[6])
+                if al[i]:
+                    x = prior_log_odds + memory * (lo_b[i] - prior_log_odds) + evidence
+                    lo_b[i] = min(max(x, -LOGIT_BOUND), LOGIT_BOUND)
+                bel[i] = _expit(lo_b[i])
+            pw[i] = pw[i] + 1.0 if on[i] else 0.0
+            if al[i]:
+                gain = (arrival * ad + continuing * ap + consultation * ac + threat * at + statement * ast)
+                shock = (d == LRBM or d == NUCLEAR) * shock_lr
+                anchor = anchor0 - dec * cap[i]
+                ra[i] = _assurance_step(ra[i], gain, shock, anchor, rev)
+                jp_gain = gain + (jc[i] == JP_TRILATERAL) * tri
+                ja[i] = _assurance_step(ja[i], jp_gain, shock, anchor, rev)
+
+
+@njit(cache=True)
+def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_station, scheduled_arrival,
+                    surge_arrival, us_choice, rok_choice, jp_choice, dprk_choice, missiles, u_clash, u_war,
+                    clash, alive, max_rung, first_clash_week, war_week):
+    """Pressure, tension, unintended clashes, war and the ladder (DeterrenceModel._advance_escalation)."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo, hi = b * r, (b + 1) * r
+        tension_of = np.array([0.0, q.tension_talks, q.tension_rhetoric, q.tension_srbm, q.tension_lrbm,
+                               q.tension_nuclear, q.tension_border])
+        pm, pe, pa, ps, pth, psd, ptr = (q.pressure_memory, q.pressure_exercise, q.pressure_asset,
+                                         q.pressure_surge, q.pressure_threat, q.pressure_strike_drill,
+                                         q.pressure_trilateral)
+        tpm, te, td, tt, tsd, to, ttr = (q.tension_per_missile, q.tension_exercise, q.tension_deploy,
+                                         q.tension_threat, q.tension_strike_drill, q.tension_outreach,
+                                         q.tension_trilateral)
+        decay, ci, cs, tc, wi, ws = (q.tension_decay, q.clash_intercept, q.clash_slope, q.tension_clash,
+                                     q.war_intercept, q.war_slope)
+        pr, ten, on, sa = pressure[lo:hi], tension[lo:hi], on_station[lo:hi], surge_arrival[lo:hi]
+        uc, rc, jc, dc, mis = (us_choice[lo:hi], rok_choice[lo:hi], jp_choice[lo:hi], dprk_choice[lo:hi],
+                               missiles[lo:hi])
+        cl, al, mr, fcw, ww = (clash[lo:hi], alive[lo:hi], max_rung[lo:hi], first_clash_week[lo:hi],
+                               war_week[lo:hi])
+        for i in range(r):
+            arrival = scheduled_arrival or sa[i]
+            threat = uc[i] == US_THREAT
+            strike = rc[i] == ROK_STRIKE
+            trilateral = jc[i] == JP_TRILATERAL
+            d = dc[i]
+            pr[i] = (pm * pr[i] + pe * exercise_intensity + pa * on[i] + ps * sa[i] + pth * threat
+                     + psd * strike + ptr * trilateral)
+            impulse = (tension_of[d] + tpm * mis[i] + te * exercise_intensity + td * arrival
+                       + tt * threat + tsd * strike + to * (rc[i] == ROK_OUTREACH) + ttr * trilateral)
+            t = max(decay * ten[i] + impulse, 0.0)
+            unintended = u_clash[i] < _expit(ci + cs * t)
+            rung = _RUNG[d]
+            is_clash = (rung >= 4 or unintended) and al[i]
+            cl[i] = is_clash
+            t = t + is_clash * tc
+            war = is_clash and u_war[i] < _expit(wi + ws * t)
+            if al[i]:
+                ten[i] = t
+                if is_clash and rung < 4:
+                    rung = 4
+                if war:
+                    rung = 5
+                if rung > mr[i]:
+                    mr[i] = rung
+            if is_clash and fcw[i] < 0:
+                fcw[i] = week
+            if war:
+                ww[i] = week
+                al[i] = False
+
+
+@njit(cache=True)
+def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, missiles, active,
+                scheduled_arrival, surge_arrival, clash, dprk_lrbm, dprk_nuclear, pending, lag_histogram,
+                r, max_lag, extra):
+    """One week of per replication-year counts and response lags (sim.recording.Recorder.record).
+
+    ``counts`` is this year's (column, R) block; ``extra`` the columns of launch days, missiles,
+    deployments, clashes and weeks.
+    """
+    n = dprk_choice.size
+    for i in range(n):
+        arrival = scheduled_arrival or surge_arrival[i]
+        if active[i]:
+            counts[offsets[0] + dprk_choice[i], i] += 1
+            counts[offsets[1] + us_choice[i], i] += 1
+            counts[offsets[2] + rok_choice[i], i] += 1
+            counts[offsets[3] + jp_choice[i], i] += 1
+            counts[extra[4], i] += 1
+            if arrival:
+                counts[extra[2], i] += 1
+        if missiles[i] > 0:
+            counts[extra[0], i] += 1
+            counts[extra[1], i] += missiles[i]
+        if clash[i]:
+            counts[extra[3], i] += 1
+        # Response lags: see Recorder._record_lags for the definition.
+        d = dprk_choice[i]
+        if (d == dprk_lrbm or d == dprk_nuclear) and active[i] and pending[i] < 0:
+            pending[i] = 0
+        if pending[i] >= 0:
+            answered = arrival
+            pending[i] += 1
+            if answered:
+                lag_histogram[i // r, pending[i] - 1] += 1
+                pending[i] = -1
+            elif pending[i] > max_lag:
+                lag_histogram[i // r, max_lag + 1] += 1
+                pending[i] = -1
+
+
+@njit(cache=True)
+def order_statistics(x, ranks, out, bins):
+    """The ``ranks``-th smallest values of ``x`` (0-based, ascending ranks), exactly, in O(n).
+
+    A histogram pass locates the bin of each rank (``bins`` is int scratch of x's length); a
+    selection (``np.partition``) among the values of that bin then gives the value. The same values
+    as sorting ``x``; ``tests/test_engine.py`` checks the quantiles against ``np.quantile``.
+    """
+    n = x.size
+    lo = x[0]
+    hi = x[0]
+    for i in range(1, n):
+        lo = min(lo, x[i])
+        hi = max(hi, x[i])
+    if not hi > lo:  # all equal (or NaN: let it propagate)
+        for k in range(ranks.size):
+            out[k] = hi if hi == lo else np.nan
+        return
+    nbins = max(16, min(4096, n // 4))
+    scale = nbins / (hi - lo)
+    counts = np.zeros(nbins + 1, dtype=np.int64)
+    for i in range(n):
+        b = min(int((x[i] - lo) * scale), nbins - 1)
+        bins[i] = b
+        counts[b + 1] += 1
+    for k in range(nbins):
+        counts[k + 1] += counts[k]  # counts[k] = number of values in bins below k
+    k = 0
+    while k < ranks.size:
+        target = np.searchsorted(counts, ranks[k], side="right") - 1
+        members = np.empty(counts[target + 1] - counts[target])
+        m = 0
+        for i in range(n):
+            if bins[i] == target:
+                members[m] = x[i]
+                m += 1
+        while k < ranks.size and ranks[k] < counts[target + 1]:
+            local = ranks[k] - counts[target]
+            out[k] = np.partition(members, local)[local]
+            k += 1
+
+
+@njit(cache=True)
+def action_tallies(choices, offsets, active, max_rung, out, rungs):
+    """This week's number of each action among active replications (``out``, all actors side by side)
+    and of replications at each ladder rung so far (``rungs``)."""
+    out[:] = 0
+    rungs[:] = 0
+    for a in range(len(choices)):
+        choice = choices[a]
+        for i in range(choice.size):
+            if active[i]:
+                out[offsets[a] + choice[i]] += 1
+    for i in range(max_rung.size):
+        rungs[max_rung[i]] += 1
