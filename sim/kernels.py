@@ -464,15 +464,66 @@ def order_statistics(x, ranks, out, bins):
 
 
 @njit(cache=True)
-def action_tallies(choices, offsets, active, max_rung, out, rungs):
-    """This week's number of each action among active replications (``out``, all actors side by side)
-    and of replications at each ladder rung so far (``rungs``)."""
-    out[:] = 0
-    rungs[:] = 0
-    for a in range(len(choices)):
+def _mean(x):
+    total = 0.0
+    for i in range(x.size):
+        total += x[i]
+    return total / x.size
+
+
+@njit(cache=True)
+def weekly_statistics(row, cols, tension, belief, rok_assurance, jp_assurance, ranks, weights, order, bins,
+                      dprk_choice, us_choice, rok_choice, jp_choice, offsets, active, missiles, clash,
+                      alive, on_station, cost, max_rung, n_rungs):
+    """One row of the weekly ensemble statistics (sim.recording.Recorder._record_weekly) in one call.
+
+    ``cols`` holds the row's columns of the four state means (each followed by its quantiles), then
+    the first action share, DPRK missiles, clash, war, asset on station, US cost and the first
+    ladder rung reached. Quantiles interpolate the order statistics at ``ranks`` with ``weights``
+    as numpy's 'linear' method does.
+    """
+    n = tension.size
+    state = (tension, belief, rok_assurance, jp_assurance)
+    nq = weights.size
+    for v in range(4):
+        x = state[v]
+        c = cols[v]
+        row[c] = _mean(x)
+        order_statistics(x, ranks, order, bins)
+        for k in range(nq):
+            lo, hi, t = order[2 * k], order[2 * k + 1], weights[k]
+            diff = hi - lo
+            row[c + 1 + k] = hi - diff * (1 - t) if t >= 0.5 else lo + diff * t
+    start = cols[4]
+    for k in range(start, start + offsets[3] + 4):
+        row[k] = 0.0
+    choices = (dprk_choice, us_choice, rok_choice, jp_choice)
+    for a in range(4):
         choice = choices[a]
-        for i in range(choice.size):
+        base = start + offsets[a]
+        for i in range(n):
             if active[i]:
-                out[offsets[a] + choice[i]] += 1
-    for i in range(max_rung.size):
-        rungs[max_rung[i]] += 1
+                row[base + choice[i]] += 1.0
+    for k in range(start, start + offsets[3] + 4):
+        row[k] /= n
+    launched = 0.0
+    clashes = 0.0
+    living = 0.0
+    present = 0.0
+    for i in range(n):
+        launched += missiles[i]
+        clashes += clash[i]
+        living += alive[i]
+        present += on_station[i]
+    row[cols[5]] = launched / n
+    row[cols[6]] = clashes / n
+    row[cols[7]] = 1.0 - living / n
+    row[cols[8]] = present / n
+    row[cols[9]] = _mean(cost)
+    reached = np.zeros(n_rungs)
+    for i in range(n):
+        reached[max_rung[i]] += 1.0
+    for k in range(n_rungs - 2, -1, -1):
+        reached[k] += reached[k + 1]
+    for k in range(1, n_rungs):
+        row[cols[10] + k - 1] = reached[k] / n

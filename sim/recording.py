@@ -84,8 +84,9 @@ class Recorder:
         self._rank_order = self._q_ranks.reshape(-1)
         self._order_stats = np.empty(self._rank_order.size)
         self._bins = np.empty(n, dtype=np.int32)
-        self._tallies = np.zeros(len(ACTION_COLUMNS), dtype=np.int64)
-        self._rung_counts = np.zeros(len(RUNGS), dtype=np.int64)
+        self._cols = np.array(self._state_cols + [col[c] for c in (
+            ACTION_COLUMNS[0], "dprk_missiles", "clash", "war", "asset_on_station", "us_cost_cumulative",
+            "p_reached_rhetoric")])
 
     def record(self, week: int) -> None:
         m = self.model
@@ -100,16 +101,6 @@ class Recorder:
             self._record_counts(week, alive)
         if self.weekly_on:
             self._record_weekly(week, alive)
-
-    def _quantiles(self, x: np.ndarray) -> np.ndarray:
-        """``np.quantile(x, QUANTILES)`` from exact order statistics, in linear time."""
-        if self.model.engine != "numba":
-            return np.quantile(x, QUANTILES)
-        kernels.order_statistics(x, self._rank_order, self._order_stats, self._bins)
-        lo, hi = self._order_stats.reshape(-1, 2).T
-        t = self._q_weight
-        diff = hi - lo  # numpy's _lerp, so that the values agree with np.quantile
-        return np.where(t >= 0.5, hi - diff * (1 - t), lo + diff * t)
 
     def _record_counts(self, week: int, alive: np.ndarray) -> None:
         m = self.model
@@ -137,34 +128,33 @@ class Recorder:
         m = self.model
         n = m.replications
         row = self.weekly[week]
+        w = self._wcol
+        row[w["exercise_intensity"]] = m.exercise_intensity
+        row[w["consultation"]] = float(m.consultation_now)
+        row[w["scheduled_arrival"]] = float(m.us.scheduled_arrival)
+        row[w["scheduled_on_station"]] = float(m.us.scheduled_present)
+        if m.engine == "numba":  # the same statistics in one compiled call
+            kernels.weekly_statistics(
+                row, self._cols, m.tension, m.dprk.belief, m.rok.assurance, m.japan.assurance,
+                self._rank_order, self._q_weight, self._order_stats, self._bins, m.dprk.choice,
+                m.us.choice, m.rok.choice, m.japan.choice, self._offsets, alive, m.dprk.missiles, m.clash,
+                m.alive, m.on_station, m.us.cost, m.max_rung, len(RUNGS))
+            return
         state = (m.tension, m.dprk.belief, m.rok.assurance, m.japan.assurance)
         for values, c in zip(state, self._state_cols, strict=True):
             row[c] = values.mean()
-            row[c + 1 : c + 1 + len(QUANTILES)] = self._quantiles(values)
+            row[c + 1 : c + 1 + len(QUANTILES)] = np.quantile(values, QUANTILES)
         start = self._wcol[ACTION_COLUMNS[0]]
-        agents = (m.dprk, m.us, m.rok, m.japan)
-        if m.engine == "numba":
-            kernels.action_tallies(tuple(a.choice for a in agents), self._offsets, alive, m.max_rung,
-                                   self._tallies, self._rung_counts)
-            row[start : start + len(ACTION_COLUMNS)] = self._tallies / n
-            rung_counts = self._rung_counts
-        else:
-            for agent, off in zip(agents, self._offsets, strict=True):
-                k = len(agent.actions)
-                row[start + off : start + off + k] = np.bincount(agent.choice[alive], minlength=k) / n
-            rung_counts = np.bincount(m.max_rung, minlength=len(RUNGS))
-        w = self._wcol
+        for agent, off in zip((m.dprk, m.us, m.rok, m.japan), self._offsets, strict=True):
+            k = len(agent.actions)
+            row[start + off : start + off + k] = np.bincount(agent.choice[alive], minlength=k) / n
         row[w["dprk_missiles"]] = m.dprk.missiles.mean()
         row[w["clash"]] = m.clash.mean()
         row[w["war"]] = 1.0 - m.alive.mean()
         row[w["asset_on_station"]] = m.on_station.mean()
         row[w["us_cost_cumulative"]] = m.us.cost.mean()
-        reached = rung_counts[::-1].cumsum()[::-1] / n
+        reached = np.bincount(m.max_rung, minlength=len(RUNGS))[::-1].cumsum()[::-1] / n
         row[w["p_reached_rhetoric"] : w["p_reached_rhetoric"] + len(RUNGS) - 1] = reached[1:]
-        row[w["exercise_intensity"]] = m.exercise_intensity
-        row[w["consultation"]] = float(m.consultation_now)
-        row[w["scheduled_arrival"]] = float(m.us.scheduled_arrival)
-        row[w["scheduled_on_station"]] = float(m.us.scheduled_present)
 
     def _record_lags(self, arrival: np.ndarray, alive: np.ndarray) -> None:
         """Weeks from a major provocation (long-range launch or nuclear test) to the next US
