@@ -317,7 +317,7 @@ class US(EnsembleAgent):
         if m.engine == "numba":  # the same rules compiled (sim.kernels.us_week), same draws
             r = m.base_replications
             kernels.us_utilities(m.param_table, r, self._z, self._type_factor, m.dprk.choice, m.rok.choice,
-                                 m.on_station, bool(m.surge_allowed), m.scratch[0])
+                                 m.on_station, bool(m.surge_allowed))
             kernels.us_act(r, self.exponentiate(), self._rng.random(r), m.alive, self.choice,
                            self.surge_arrival, self.surge_left, self.cost, int(pol.surge_duration_weeks),
                            float(pol.transit_cost), float(scheduled_cost), bool(self.scheduled_present),
@@ -376,8 +376,7 @@ class ROK(EnsembleAgent):
         m = self.model
         if m.engine == "numba":  # the same rules compiled (sim.kernels.rok_week), same draws
             r = m.base_replications
-            kernels.rok_utilities(m.param_table, r, self._z, self.assurance, m.dprk.choice, m.tension,
-                                  m.scratch[0])
+            kernels.rok_utilities(m.param_table, r, self._z, self.assurance, m.dprk.choice, m.tension)
             kernels.choose(r, self.exponentiate(), self._rng.random(r), m.alive, self.choice, m.scratch)
             self.outreach_last[:] = self.choice == ROK_OUTREACH
             return
@@ -415,7 +414,7 @@ class Japan(EnsembleAgent):
         m = self.model
         if m.engine == "numba":  # the same rules compiled (sim.kernels.japan_week), same draws
             r = m.base_replications
-            kernels.japan_utilities(m.param_table, r, self._z, self.assurance, m.dprk.choice, m.scratch[0])
+            kernels.japan_utilities(m.param_table, r, self._z, self.assurance, m.dprk.choice)
             kernels.choose(r, self.exponentiate(), self._rng.random(r), m.alive, self.choice, m.scratch)
             return
         self.choose(self.utilities(DPRK_SEVERITY[m.dprk.choice]), m.params.ally_precision)

@@ -78,6 +78,20 @@ def _scale_and_shift(z, precision, top):
             zk[i] = zk[i] - top[i]
 
 
+@njit(cache=True, inline="always")
+def _shifted(u0, u1, u2, u3, precision):
+    """Four utilities as ``lambda U - max(lambda U)`` (the per-replication form of _scale_and_shift)."""
+    if precision > 0:
+        u0, u1, u2, u3 = precision * u0, precision * u1, precision * u2, precision * u3
+    else:
+        u0 = -np.inf if u0 == -np.inf else 0.0
+        u1 = -np.inf if u1 == -np.inf else 0.0
+        u2 = -np.inf if u2 == -np.inf else 0.0
+        u3 = -np.inf if u3 == -np.inf else 0.0
+    top = max(max(max(u0, u1), u2), u3)
+    return u0 - top, u1 - top, u2 - top, u3 - top
+
+
 @njit(cache=True)
 def choose(r, z, u, alive, choice, scratch):
     """Quantal-response draw (McKelvey & Palfrey 1995) from exponentiated weights ``z`` (actions, R).
@@ -189,23 +203,23 @@ def dprk_act(pt, r, z, u_choice, alive, choice, missiles, capability, tension, u
 
 
 @njit(cache=True)
-def us_utilities(pt, r, z, type_factor, dprk_choice, rok_choice, on_station, surge_allowed, top):
+def us_utilities(pt, r, z, type_factor, dprk_choice, rok_choice, on_station, surge_allowed):
     """The US's utilities (sim.agents.US.utilities, where the sources are), scaled for the draw."""
     for b in range(pt.size):
         q = pt[b]
         lo, hi = b * r, (b + 1) * r
-        z1, z2, z3 = z[US_STATEMENT, lo:hi], z[US_THREAT, lo:hi], z[US_SURGE, lo:hi]
+        z0, z1, z2, z3 = z[US_HOLD, lo:hi], z[US_STATEMENT, lo:hi], z[US_THREAT, lo:hi], z[US_SURGE, lo:hi]
         tf, d, rc, on = type_factor[lo:hi], dprk_choice[lo:hi], rok_choice[lo:hi], on_station[lo:hi]
-        z[US_HOLD, lo:hi] = 0.0
+        precision = q.us_precision
         for i in range(r):
             need = _SEVERITY[d[i]] + q.us_request_weight * (rc[i] == ROK_REQUEST)
-            z1[i] = q.us_statement_gain * need - q.us_statement_cost
-            z2[i] = tf[i] * q.us_threat_gain * need - q.us_threat_cost
             if surge_allowed:
-                z3[i] = tf[i] * q.us_surge_gain * need - q.us_surge_cost - q.us_surge_redundancy * on[i]
+                surge = tf[i] * q.us_surge_gain * need - q.us_surge_cost - q.us_surge_redundancy * on[i]
             else:
-                z3[i] = -np.inf
-        _scale_and_shift(z[:, lo:hi], q.us_precision, top[lo:hi])
+                surge = -np.inf
+            z0[i], z1[i], z2[i], z3[i] = _shifted(
+                0.0, q.us_statement_gain * need - q.us_statement_cost,
+                tf[i] * q.us_threat_gain * need - q.us_threat_cost, surge, precision)
 
 
 @njit(cache=True)
@@ -224,41 +238,43 @@ def us_act(r, z, u, alive, choice, surge_arrival, surge_left, cost, surge_weeks,
 
 
 @njit(cache=True)
-def rok_utilities(pt, r, z, assurance, dprk_choice, tension, top):
+def rok_utilities(pt, r, z, assurance, dprk_choice, tension):
     """The ROK's utilities (sim.agents.ROK.utilities, where the sources are), scaled for the draw."""
     for b in range(pt.size):
         q = pt[b]
         lo, hi = b * r, (b + 1) * r
-        z1, z2, z3 = z[ROK_STRIKE, lo:hi], z[ROK_REQUEST, lo:hi], z[ROK_OUTREACH, lo:hi]
+        z0, z1 = z[ROK_HOLD, lo:hi], z[ROK_STRIKE, lo:hi]
+        z2, z3 = z[ROK_REQUEST, lo:hi], z[ROK_OUTREACH, lo:hi]
         a_b, d, t_b = assurance[lo:hi], dprk_choice[lo:hi], tension[lo:hi]
-        z[ROK_HOLD, lo:hi] = 0.0
+        precision = q.ally_precision
         for i in range(r):
             need = _SEVERITY[d[i]]
             a = a_b[i]
-            z1[i] = (-q.rok_strike_cost + q.rok_hedge_gain * max(q.rok_hedge_threshold - a, 0.0)
-                     + q.rok_strike_response * need)
-            z2[i] = -q.rok_request_cost + q.rok_request_gain * (1.0 - a) * need
-            z3[i] = (-q.rok_outreach_cost + q.rok_outreach_talks_gain * (d[i] == TALKS)
-                     - q.rok_outreach_tension_loss * t_b[i])
-        _scale_and_shift(z[:, lo:hi], q.ally_precision, top[lo:hi])
+            z0[i], z1[i], z2[i], z3[i] = _shifted(
+                0.0,
+                (-q.rok_strike_cost + q.rok_hedge_gain * max(q.rok_hedge_threshold - a, 0.0)
+                 + q.rok_strike_response * need),
+                -q.rok_request_cost + q.rok_request_gain * (1.0 - a) * need,
+                (-q.rok_outreach_cost + q.rok_outreach_talks_gain * (d[i] == TALKS)
+                 - q.rok_outreach_tension_loss * t_b[i]), precision)
 
 
 @njit(cache=True)
-def japan_utilities(pt, r, z, assurance, dprk_choice, top):
+def japan_utilities(pt, r, z, assurance, dprk_choice):
     """Japan's utilities (sim.agents.Japan.utilities, where the sources are), scaled for the draw."""
     for b in range(pt.size):
         q = pt[b]
         lo, hi = b * r, (b + 1) * r
-        z1, z2, z3 = z[JP_PROTEST, lo:hi], z[JP_ALERT, lo:hi], z[JP_TRILATERAL, lo:hi]
+        z0, z1, z2, z3 = z[JP_HOLD, lo:hi], z[JP_PROTEST, lo:hi], z[JP_ALERT, lo:hi], z[JP_TRILATERAL, lo:hi]
         a_b, d = assurance[lo:hi], dprk_choice[lo:hi]
-        z[JP_HOLD, lo:hi] = 0.0
+        precision = q.ally_precision
         for i in range(r):
             need = _SEVERITY[d[i]]
-            z1[i] = -q.japan_protest_cost + q.japan_protest_gain * need
-            z2[i] = -q.japan_alert_cost + q.japan_alert_gain * (d[i] == LRBM)
-            z3[i] = (-q.japan_trilateral_cost + q.japan_trilateral_gain * need
-                     + q.japan_trilateral_assurance_gain * (1.0 - a_b[i]))
-        _scale_and_shift(z[:, lo:hi], q.ally_precision, top[lo:hi])
+            z0[i], z1[i], z2[i], z3[i] = _shifted(
+                0.0, -q.japan_protest_cost + q.japan_protest_gain * need,
+                -q.japan_alert_cost + q.japan_alert_gain * (d[i] == LRBM),
+                (-q.japan_trilateral_cost + q.japan_trilateral_gain * need
+                 + q.japan_trilateral_assurance_gain * (1.0 - a_b[i])), precision)
 
 
 @njit(cache=True, inline="always")
@@ -271,14 +287,16 @@ def _assurance_step(a, gain, shock, anchor, reversion):
 
 
 @njit(cache=True)
-def beliefs_week(pt, r, llr, log_odds, belief, prior_log_odds, current_calculus, cc_logit_credibility,
+def beliefs_week(pt, r, llr, habituation, log_odds, belief, prior_log_odds, current_calculus,
+                 cc_logit_credibility,
                  exercise_intensity, capability, presence_weeks, on_station, scheduled_arrival,
                  setup_signal, surge_arrival, us_choice, dprk_choice, jp_choice, consultation,
                  rok_assurance, jp_assurance, alive):
     """Signals of the week -> DPRK belief and allied assurance (the model's _update_beliefs_and_assurance).
 
     ``llr`` holds the log-likelihood ratios of deploy, permanent, presence, consult, threat,
-    statement and inaction, in that order.
+    statement and inaction, in that order; ``habituation[b, w]`` the weight of a presence after ``w``
+    weeks on station in block ``b`` (sim.rules.habituation, tabulated once per run).
     """
     for b in range(pt.size):
         q = pt[b]
@@ -287,7 +305,7 @@ def beliefs_week(pt, r, llr, log_odds, belief, prior_log_odds, current_calculus,
                                   presence_weeks[lo:hi], on_station[lo:hi])
         sa, uc, dc, jc = surge_arrival[lo:hi], us_choice[lo:hi], dprk_choice[lo:hi], jp_choice[lo:hi]
         ra, ja, al = rok_assurance[lo:hi], jp_assurance[lo:hi], alive[lo:hi]
-        hab, memory = q.habituation_weeks, q.belief_memory
+        hab, memory = habituation[b], q.belief_memory
         ad, ap, ac, at, ast = (q.assure_deploy, q.assure_presence, q.assure_consult, q.assure_threat,
                                q.assure_statement)
         shock_lr, anchor0, dec, rev = q.decoupling_shock, q.assure_anchor, q.decoupling, q.assure_reversion
@@ -308,7 +326,7 @@ def beliefs_week(pt, r, llr, log_odds, belief, prior_log_odds, current_calculus,
                     bb = min(max(bel[i], 1e-12), 1 - 1e-12)
                     lo_b[i] = math.log(bb / (1.0 - bb))
             else:
-                h = math.exp(-pw[i] / hab)
+                h = hab[int(pw[i])]
                 evidence = ((llr[1] if setup_signal else arrival * llr[0])
                             + continuing * h * llr[2] + consultation * llr[3] + threat * llr[4]
                             + statement * llr[5] + inaction * llr[6])

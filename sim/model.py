@@ -144,6 +144,10 @@ class DeterrenceModel(mesa.Model):
         self.param_table = kernels.param_table(config.params, self.blocks, by_block)
         # work space of the compiled kernels, reused every week (no per-step allocation)
         self.scratch = np.empty((3, config.replications * self.blocks))
+        # rules.habituation at 0, 1, ..., n_weeks weeks on station, per block (the same numpy exp)
+        weeks_on = np.arange(config.scenario.weeks + 1, dtype=float)
+        self._habituation = rules.habituation(weeks_on[None, :],
+                                              self.param_table["habituation_weeks"][:, None])
         self.policy = config.policy
         self.scenario_cfg = config.scenario
         self.credibility = config.credibility
@@ -274,7 +278,8 @@ class DeterrenceModel(mesa.Model):
         us, dprk = self.us, self.dprk
         if self.engine == "numba":  # the same rules compiled (sim.kernels.beliefs_week)
             kernels.beliefs_week(
-                self.param_table, self.base_replications, self._llr_vector, dprk.log_odds, dprk.belief,
+                self.param_table, self.base_replications, self._llr_vector, self._habituation,
+                dprk.log_odds, dprk.belief,
                 dprk.prior_log_odds, self.credibility_rule == "current_calculus",
                 self._cc_logit_credibility, float(self.exercise_intensity), dprk.capability,
                 self.presence_weeks, self.on_station, bool(us.scheduled_arrival), bool(us.setup_signal),
