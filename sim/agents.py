@@ -175,7 +175,7 @@ class DPRK(EnsembleAgent):
             r = m.base_replications
             kernels.dprk_utilities(m.param_table, r, self._z, self.belief, m.on_station, m.pressure,
                                    m.tension, m.rok.outreach_last, m.drive_by_block(), float(m.diplomacy),
-                                   bool(m.nuclear_moratorium), m.scratch)
+                                   bool(m.nuclear_moratorium))
             kernels.dprk_act(m.param_table, r, self.exponentiate(), self._rng.random(r), m.alive,
                              self.choice, self.missiles, self.capability, m.tension,
                              self._salvo_rng.random(r), m.scratch)

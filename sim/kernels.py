@@ -46,41 +46,14 @@ def param_table(params: ModelParams, blocks: int, overrides: dict[str, np.ndarra
     return table
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _expit(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
-@njit(cache=True, inline="always")
-def _scale_and_shift(z, precision, top):
-    """``z <- lambda U - max(lambda U)`` over the actions (rows) of ``z`` (actions, r): the part of
-    sim.rules.sample_quantal before its exponential. Row by row, so that the loops vectorise; ``top``
-    is scratch of length r."""
-    a, n = z.shape
-    for k in range(a):
-        zk = z[k]
-        if precision > 0:
-            for i in range(n):
-                zk[i] = precision * zk[i]
-        else:
-            for i in range(n):
-                zk[i] = -np.inf if zk[i] == -np.inf else 0.0
-    z0 = z[0]
-    for i in range(n):
-        top[i] = z0[i]
-    for k in range(1, a):
-        zk = z[k]
-        for i in range(n):
-            top[i] = max(top[i], zk[i])
-    for k in range(a):
-        zk = z[k]
-        for i in range(n):
-            zk[i] = zk[i] - top[i]
-
-
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _shifted(u0, u1, u2, u3, precision):
-    """Four utilities as ``lambda U - max(lambda U)`` (the per-replication form of _scale_and_shift)."""
+    """Four utilities as ``lambda U - max(lambda U)``: sim.rules.sample_quantal before its exponential."""
     if precision > 0:
         u0, u1, u2, u3 = precision * u0, precision * u1, precision * u2, precision * u3
     else:
@@ -92,7 +65,7 @@ def _shifted(u0, u1, u2, u3, precision):
     return u0 - top, u1 - top, u2 - top, u3 - top
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def choose(r, z, u, alive, choice, scratch):
     """Quantal-response draw (McKelvey & Palfrey 1995) from exponentiated weights ``z`` (actions, R).
 
@@ -125,7 +98,7 @@ def choose(r, z, u, alive, choice, scratch):
         choice[i] = int(count[i]) if alive[i] else 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def negative_binomial_quantile(u, mean, size):
     """Smallest k with P(X <= k) >= u, X ~ NegBin(size, mean): sim.rules.negative_binomial_quantile."""
     ratio = mean / (size + mean)
@@ -143,9 +116,9 @@ def negative_binomial_quantile(u, mean, size):
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dprk_utilities(pt, r, z, belief, on_station, pressure, tension, outreach_last, drive, diplomacy,
-                   moratorium, scratch):
+                   moratorium):
     """The DPRK's utilities (sim.agents.DPRK.utilities, where the sources are), scaled for the draw.
 
     Each batch block works on slices of the arrays (loops from 0 over contiguous views vectorise).
@@ -161,27 +134,42 @@ def dprk_utilities(pt, r, z, belief, on_station, pressure, tension, outreach_las
                            q.dprk_punish_nuclear, q.dprk_punish_border])
         base = cost + drive[b] * dev
         pd, dg, sg = q.presence_deterrence, q.deterrence_gain, q.spiral_gain
-        scale, spiral = scratch[0, lo:hi], scratch[1, lo:hi]
-        bel, on, pr = belief[lo:hi], on_station[lo:hi], pressure[lo:hi]
-        for i in range(r):
-            scale[i] = bel[i] * (1.0 + pd * on[i]) * (1.0 + (1.0 - w) * dg * pr[i])
-            spiral[i] = w * sg * pr[i]
-        zb = z[:, lo:hi]
-        for k in range(7):
-            pk, sk, bk = -punish[k], _SEVERITY[k], base[k]
-            zk = z[k, lo:hi]
-            for i in range(r):
-                zk[i] = (pk * scale[i] + sk * spiral[i]) + bk
-        if moratorium:
-            z[NUCLEAR, lo:hi] = -np.inf
-        zt, out, ten = z[TALKS, lo:hi], outreach_last[lo:hi], tension[lo:hi]
         go, gd, lt = q.dprk_talks_outreach_gain, q.dprk_talks_diplomacy_gain, q.dprk_talks_tension_loss
+        p0, p1, p2, p3 = -punish[0], -punish[1], -punish[2], -punish[3]
+        p4, p5, p6 = -punish[4], -punish[5], -punish[6]
+        s0, s1, s2, s3 = _SEVERITY[0], _SEVERITY[1], _SEVERITY[2], _SEVERITY[3]
+        s4, s5, s6 = _SEVERITY[4], _SEVERITY[5], _SEVERITY[6]
+        b0, b1, b2, b3, b4, b5, b6 = base[0], base[1], base[2], base[3], base[4], base[5], base[6]
+        precision = q.dprk_precision
+        bel, on, pr = belief[lo:hi], on_station[lo:hi], pressure[lo:hi]
+        out, ten = outreach_last[lo:hi], tension[lo:hi]
+        z0, z1, z2, z3 = z[0, lo:hi], z[1, lo:hi], z[2, lo:hi], z[3, lo:hi]
+        z4, z5, z6 = z[4, lo:hi], z[5, lo:hi], z[6, lo:hi]
         for i in range(r):
-            zt[i] += go * out[i] + gd * diplomacy - lt * ten[i]
-        _scale_and_shift(zb, q.dprk_precision, scratch[2, lo:hi])
+            p_i = pr[i]
+            scale = bel[i] * (1.0 + pd * on[i]) * (1.0 + (1.0 - w) * dg * p_i)
+            spiral = w * sg * p_i
+            # the same sums as the reference: (-punish * scale + severity * spiral) + base
+            u0 = (p0 * scale + s0 * spiral) + b0
+            u1 = (p1 * scale + s1 * spiral) + b1
+            u2 = (p2 * scale + s2 * spiral) + b2
+            u3 = (p3 * scale + s3 * spiral) + b3
+            u4 = (p4 * scale + s4 * spiral) + b4
+            u5 = -np.inf if moratorium else (p5 * scale + s5 * spiral) + b5
+            u6 = (p6 * scale + s6 * spiral) + b6
+            u1 += go * out[i] + gd * diplomacy - lt * ten[i]  # talks
+            if precision > 0:
+                u0, u1, u2, u3 = precision * u0, precision * u1, precision * u2, precision * u3
+                u4, u5, u6 = precision * u4, precision * u5, precision * u6
+            else:
+                u0, u1, u2, u3, u4, u6 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+                u5 = -np.inf if moratorium else 0.0
+            top = max(max(max(u0, u1), max(u2, u3)), max(max(u4, u5), u6))
+            z0[i], z1[i], z2[i], z3[i] = u0 - top, u1 - top, u2 - top, u3 - top
+            z4[i], z5[i], z6[i] = u4 - top, u5 - top, u6 - top
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dprk_act(pt, r, z, u_choice, alive, choice, missiles, capability, tension, u_salvo, scratch):
     """The DPRK's draw, its salvo on a launch day and learning by testing (sim.agents.DPRK.step)."""
     choose(r, z, u_choice, alive, choice, scratch)
@@ -202,7 +190,7 @@ def dprk_act(pt, r, z, u_choice, alive, choice, missiles, capability, tension, u
                 k_b[j] += q.capability_learning_nuclear * (1.0 - k_b[j])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def us_utilities(pt, r, z, type_factor, dprk_choice, rok_choice, on_station, surge_allowed):
     """The US's utilities (sim.agents.US.utilities, where the sources are), scaled for the draw."""
     for b in range(pt.size):
@@ -222,7 +210,7 @@ def us_utilities(pt, r, z, type_factor, dprk_choice, rok_choice, on_station, sur
                 tf[i] * q.us_threat_gain * need - q.us_threat_cost, surge, precision)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def us_act(r, z, u, alive, choice, surge_arrival, surge_left, cost, surge_weeks, transit_cost,
            scheduled_cost, scheduled_present, station_cost, scratch):
     """The US's draw, its surges and its cost account (sim.agents.US.step)."""
@@ -237,7 +225,7 @@ def us_act(r, z, u, alive, choice, surge_arrival, surge_left, cost, surge_weeks,
                         + station_cost * (surge_left[i] > 0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rok_utilities(pt, r, z, assurance, dprk_choice, tension):
     """The ROK's utilities (sim.agents.ROK.utilities, where the sources are), scaled for the draw."""
     for b in range(pt.size):
@@ -259,7 +247,7 @@ def rok_utilities(pt, r, z, assurance, dprk_choice, tension):
                  - q.rok_outreach_tension_loss * t_b[i]), precision)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def japan_utilities(pt, r, z, assurance, dprk_choice):
     """Japan's utilities (sim.agents.Japan.utilities, where the sources are), scaled for the draw."""
     for b in range(pt.size):
@@ -277,7 +265,7 @@ def japan_utilities(pt, r, z, assurance, dprk_choice):
                  + q.japan_trilateral_assurance_gain * (1.0 - a_b[i])), precision)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _assurance_step(a, gain, shock, anchor, reversion):
     """sim.rules.assurance_step for one value (Snyder 1984; decoupling)."""
     x = a + min(gain, 1.0) * (1.0 - a)
@@ -286,7 +274,7 @@ def _assurance_step(a, gain, shock, anchor, reversion):
     return min(max(x, 0.0), 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def beliefs_week(pt, r, llr, habituation, log_odds, belief, prior_log_odds, current_calculus,
                  cc_logit_credibility,
                  exercise_intensity, capability, presence_weeks, on_station, scheduled_arrival,
@@ -344,7 +332,7 @@ def beliefs_week(pt, r, llr, habituation, log_odds, belief, prior_log_odds, curr
                 ja[i] = _assurance_step(ja[i], jp_gain, shock, anchor, rev)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_station, scheduled_arrival,
                     surge_arrival, us_choice, rok_choice, jp_choice, dprk_choice, missiles, u_clash, u_war,
                     clash, alive, max_rung, first_clash_week, war_week):
@@ -399,7 +387,7 @@ def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_stati
                 al[i] = False
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, missiles, active,
                 scheduled_arrival, surge_arrival, clash, dprk_lrbm, dprk_nuclear, pending, lag_histogram,
                 r, max_lag, extra):
@@ -439,7 +427,7 @@ def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, 
                 pending[i] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def order_statistics(x, ranks, out, bins):
     """The ``ranks``-th smallest values of ``x`` (0-based, ascending ranks), exactly, in O(n).
 
@@ -481,7 +469,7 @@ def order_statistics(x, ranks, out, bins):
             k += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _mean(x):
     total = 0.0
     for i in range(x.size):
@@ -489,7 +477,7 @@ def _mean(x):
     return total / x.size
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def weekly_statistics(row, cols, tension, belief, rok_assurance, jp_assurance, ranks, weights, order, bins,
                       dprk_choice, us_choice, rok_choice, jp_choice, offsets, active, missiles, clash,
                       alive, on_station, cost, max_rung, n_rungs):

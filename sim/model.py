@@ -413,7 +413,7 @@ class DeterrenceModel(mesa.Model):
 ENGINES = ("numba", "numpy")
 
 # Parameters that a batch cannot vary: scalars by construction (precisions, the signal likelihood
-# table, the DPRK action tension table, the gamma shape of salvos, the rule switch).
+# table, the DPRK action tension table, the negative binomial size of salvos, the rule switch).
 NOT_BATCHABLE = frozenset({
     "dprk_precision", "us_precision", "ally_precision", "credibility_rule", "salvo_dispersion",
     "tension_talks", "tension_rhetoric", "tension_srbm", "tension_lrbm", "tension_nuclear",
