@@ -446,7 +446,13 @@ def order_statistics(x, ranks, out, bins):
             out[k] = hi if hi == lo else np.nan
         return
     nbins = max(16, min(4096, n // 4))
-    scale = nbins / (hi - lo)
+    span = hi - lo
+    scale = nbins / span
+    if not (math.isfinite(span) and math.isfinite(scale) and scale > 0):  # extreme ranges: sort
+        ordered = np.sort(x)
+        for k in range(ranks.size):
+            out[k] = ordered[ranks[k]]
+        return
     counts = np.zeros(nbins + 1, dtype=np.int64)
     for i in range(n):
         b = min(int((x[i] - lo) * scale), nbins - 1)

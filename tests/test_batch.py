@@ -66,24 +66,30 @@ def test_posture_periods_switch_the_schedule():
 
 
 def test_salvo_size_is_the_negative_binomial():
-    """200k draws (seed 0) of the gamma-Poisson salvo match numpy's negative binomial law
-    (chi-square over counts 0..14 and a tail bin, alpha 0.001)."""
+    """200k draws (seed 0) of the inverse-CDF salvo match scipy's negative binomial law
+    (n = dispersion, p = dispersion / (dispersion + mean); chi-square over counts 0..14 and a tail
+    bin, alpha 0.001)."""
     rng = np.random.default_rng(0)
     n, dispersion, extra = 200_000, 0.5, 1.5
-    draws = rules.salvo_size(rng.gamma(dispersion, 1.0, n), rng.random(n), np.zeros(n), extra, 0.0,
-                             dispersion) - 1
+    draws = rules.salvo_size(rng.random(n), np.zeros(n), extra, 0.0, dispersion) - 1
     p = dispersion / (dispersion + extra)
     expected = stats.nbinom.pmf(np.arange(15), dispersion, p)
     expected = np.append(expected, 1 - expected.sum()) * n
     observed = np.append(np.bincount(np.minimum(draws, 15), minlength=16)[:15],
                          (draws >= 15).sum())
+    assert draws.min() >= 0
     assert stats.chisquare(observed, expected).pvalue > 0.001
 
 
-def test_poisson_quantile_is_the_inverse_cdf():
+@pytest.mark.parametrize("size", [0.3, 0.5, 2.0, 10.0])
+def test_negative_binomial_quantile_is_the_inverse_cdf(size):
+    """Seed 1, 5000 (u, mean) pairs, means uniform in [0, 30]: k is the smallest count whose
+    scipy nbinom cdf reaches u (cdf(k) >= u and cdf(k - 1) < u, to 1e-12)."""
     rng = np.random.default_rng(1)
-    lam = rng.uniform(0, 30, 5000)
+    mean = rng.uniform(0, 30, 5000)
     u = rng.random(5000)
-    k = rules.poisson_quantile(u, lam)
-    assert np.all(stats.poisson.cdf(k, lam) >= u - 1e-12)
-    assert np.all((k == 0) | (stats.poisson.cdf(k - 1, lam) < u + 1e-12))
+    k = rules.negative_binomial_quantile(u, mean, size)
+    p = size / (size + mean)
+    assert np.issubdtype(k.dtype, np.integer) and k.min() >= 0
+    assert np.all(stats.nbinom.cdf(k, size, p) >= u - 1e-12)
+    assert np.all((k == 0) | (stats.nbinom.cdf(k - 1, size, p) < u + 1e-12))

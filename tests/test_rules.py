@@ -332,8 +332,7 @@ def test_current_calculus_belief_closed_form():
 
 def _salvo(rng, tension, extra=0.8, gain=0.1, dispersion=0.5):
     n = tension.size
-    return rules.salvo_size(rng.gamma(dispersion, 1.0, n), rng.random(n), tension, extra, gain,
-                            dispersion)
+    return rules.salvo_size(rng.random(n), tension, extra, gain, dispersion)
 
 
 def test_salvo_draw_at_least_one_missile():
