@@ -298,14 +298,8 @@ def beliefs_week(pt, r, llr, habituation, log_odds, belief, prior_log_odds, curr
                                q.assure_statement)
         shock_lr, anchor0, dec, rev = q.decoupling_shock, q.assure_anchor, q.decoupling, q.assure_reversion
         tri = q.assure_trilateral
-        for i in range(r):
-            arrival = scheduled_arrival or sa[i]
-            continuing = on[i] and not arrival
-            threat = uc[i] == US_THREAT
-            statement = uc[i] == US_STATEMENT
-            d = dc[i]
-            inaction = _SEVERITY[d] >= _MAJOR and not arrival and not threat
-            if current_calculus:  # Press 2005: capability and interest, not past behaviour
+        if current_calculus:  # Press 2005: capability and interest, not past behaviour
+            for i in range(r):
                 if al[i]:
                     x = (q.cc_intercept + q.cc_interest * cc_logit_credibility
                          + q.cc_presence * on[i] + q.cc_exercise * exercise_intensity
@@ -313,29 +307,46 @@ def beliefs_week(pt, r, llr, habituation, log_odds, belief, prior_log_odds, curr
                     bel[i] = _expit(x)
                     bb = min(max(bel[i], 1e-12), 1 - 1e-12)
                     lo_b[i] = math.log(bb / (1.0 - bb))
-            else:
+        else:
+            # Three simple passes (they pipeline and vectorise far better than one long loop body):
+            # the log-odds from this week's evidence, then the belief, then presence and assurance.
+            signal = llr[1] if setup_signal else 0.0
+            for i in range(r):
+                arrival = scheduled_arrival | sa[i]
+                continuing = on[i] & (not arrival)
+                threat = uc[i] == US_THREAT
+                statement = uc[i] == US_STATEMENT
+                inaction = (_SEVERITY[dc[i]] >= _MAJOR) & (not arrival) & (not threat)
                 h = hab[int(pw[i])]
-                evidence = ((llr[1] if setup_signal else arrival * llr[0])
+                evidence = ((signal if setup_signal else arrival * llr[0])
                             + continuing * h * llr[2] + consultation * llr[3] + threat * llr[4]
                             + statement * llr[5] + inaction * llr[6])
-                if al[i]:
-                    x = prior_log_odds + memory * (lo_b[i] - prior_log_odds) + evidence
-                    lo_b[i] = min(max(x, -LOGIT_BOUND), LOGIT_BOUND)
+                x = prior_log_odds + memory * (lo_b[i] - prior_log_odds) + evidence
+                x = min(max(x, -LOGIT_BOUND), LOGIT_BOUND)
+                lo_b[i] = x if al[i] else lo_b[i]
+            for i in range(r):
                 bel[i] = _expit(lo_b[i])
+        for i in range(r):
+            arrival = scheduled_arrival | sa[i]
+            continuing = on[i] & (not arrival)
+            threat = uc[i] == US_THREAT
+            statement = uc[i] == US_STATEMENT
+            d = dc[i]
+            gain = (arrival * ad + continuing * ap + consultation * ac + threat * at + statement * ast)
+            shock = ((d == LRBM) | (d == NUCLEAR)) * shock_lr
+            anchor = anchor0 - dec * cap[i]
+            rok_new = _assurance_step(ra[i], gain, shock, anchor, rev)
+            jp_gain = gain + (jc[i] == JP_TRILATERAL) * tri
+            jp_new = _assurance_step(ja[i], jp_gain, shock, anchor, rev)
+            ra[i] = rok_new if al[i] else ra[i]
+            ja[i] = jp_new if al[i] else ja[i]
             pw[i] = pw[i] + 1.0 if on[i] else 0.0
-            if al[i]:
-                gain = (arrival * ad + continuing * ap + consultation * ac + threat * at + statement * ast)
-                shock = (d == LRBM or d == NUCLEAR) * shock_lr
-                anchor = anchor0 - dec * cap[i]
-                ra[i] = _assurance_step(ra[i], gain, shock, anchor, rev)
-                jp_gain = gain + (jc[i] == JP_TRILATERAL) * tri
-                ja[i] = _assurance_step(ja[i], jp_gain, shock, anchor, rev)
 
 
 @njit(cache=True, error_model="numpy")
 def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_station, scheduled_arrival,
                     surge_arrival, us_choice, rok_choice, jp_choice, dprk_choice, missiles, u_clash, u_war,
-                    clash, alive, max_rung, first_clash_week, war_week):
+                    clash, alive, max_rung, first_clash_week, war_week, scratch):
     """Pressure, tension, unintended clashes, war and the ladder (DeterrenceModel._advance_escalation)."""
     for b in range(pt.size):
         q = pt[b]
@@ -355,32 +366,37 @@ def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_stati
                                missiles[lo:hi])
         cl, al, mr, fcw, ww = (clash[lo:hi], alive[lo:hi], max_rung[lo:hi], first_clash_week[lo:hi],
                                war_week[lo:hi])
+        t_new = scratch[0, lo:hi]
+        # Pressure and the tension before clashes, in one simple pass; clashes and war in a second.
         for i in range(r):
-            arrival = scheduled_arrival or sa[i]
+            arrival = scheduled_arrival | sa[i]
             threat = uc[i] == US_THREAT
             strike = rc[i] == ROK_STRIKE
             trilateral = jc[i] == JP_TRILATERAL
-            d = dc[i]
             pr[i] = (pm * pr[i] + pe * exercise_intensity + pa * on[i] + ps * sa[i] + pth * threat
                      + psd * strike + ptr * trilateral)
-            impulse = (tension_of[d] + tpm * mis[i] + te * exercise_intensity + td * arrival
+            impulse = (tension_of[dc[i]] + tpm * mis[i] + te * exercise_intensity + td * arrival
                        + tt * threat + tsd * strike + to * (rc[i] == ROK_OUTREACH) + ttr * trilateral)
-            t = max(decay * ten[i] + impulse, 0.0)
+            t_new[i] = max(decay * ten[i] + impulse, 0.0)
+        for i in range(r):
+            t = t_new[i]
             unintended = u_clash[i] < _expit(ci + cs * t)
-            rung = _RUNG[d]
-            is_clash = (rung >= 4 or unintended) and al[i]
+            rung = _RUNG[dc[i]]
+            is_clash = ((rung >= 4) | unintended) & al[i]
             cl[i] = is_clash
-            t = t + is_clash * tc
-            war = is_clash and u_war[i] < _expit(wi + ws * t)
-            if al[i]:
-                ten[i] = t
-                if is_clash and rung < 4:
-                    rung = 4
-                if war:
-                    rung = 5
-                if rung > mr[i]:
-                    mr[i] = rung
-            if is_clash and fcw[i] < 0:
+            if not is_clash:
+                if al[i]:
+                    ten[i] = t
+                    if rung > mr[i]:
+                        mr[i] = rung
+                continue
+            t = t + tc
+            war = u_war[i] < _expit(wi + ws * t)
+            ten[i] = t
+            rung = 5 if war else max(rung, 4)
+            if rung > mr[i]:
+                mr[i] = rung
+            if fcw[i] < 0:
                 fcw[i] = week
             if war:
                 ww[i] = week
@@ -431,20 +447,24 @@ def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, 
 def order_statistics(x, ranks, out, bins):
     """The ``ranks``-th smallest values of ``x`` (0-based, ascending ranks), exactly, in O(n).
 
-    A histogram pass locates the bin of each rank (``bins`` is int scratch of x's length); a
-    selection (``np.partition``) among the values of that bin then gives the value. The same values
-    as sorting ``x``; ``tests/test_engine.py`` checks the quantiles against ``np.quantile``.
+    A histogram pass locates the bin of each rank (``bins`` is int scratch of x's length); one pass
+    then collects the values of those bins, and a selection (``np.partition``) among them gives
+    each value. The same values as sorting ``x``; ``tests/test_engine.py`` checks them against
+    ``np.sort`` and the quantiles against ``np.quantile``. Returns the sum of ``x`` (for the mean).
     """
     n = x.size
     lo = x[0]
     hi = x[0]
-    for i in range(1, n):
-        lo = min(lo, x[i])
-        hi = max(hi, x[i])
+    total = 0.0
+    for i in range(n):
+        v = x[i]
+        lo = min(lo, v)
+        hi = max(hi, v)
+        total += v
     if not hi > lo:  # all equal (or NaN: let it propagate)
         for k in range(ranks.size):
             out[k] = hi if hi == lo else np.nan
-        return
+        return total
     nbins = max(16, min(4096, n // 4))
     span = hi - lo
     scale = nbins / span
@@ -452,35 +472,39 @@ def order_statistics(x, ranks, out, bins):
         ordered = np.sort(x)
         for k in range(ranks.size):
             out[k] = ordered[ranks[k]]
-        return
-    counts = np.zeros(nbins + 1, dtype=np.int64)
+        return total
+    # four interleaved histograms, so that runs of equal bins do not serialise the increments
+    counts4 = np.zeros((4, nbins), dtype=np.int64)
     for i in range(n):
         b = min(int((x[i] - lo) * scale), nbins - 1)
         bins[i] = b
-        counts[b + 1] += 1
+        counts4[i & 3, b] += 1
+    below = np.zeros(nbins + 1, dtype=np.int64)  # below[k] = number of values in bins under k
     for k in range(nbins):
-        counts[k + 1] += counts[k]  # counts[k] = number of values in bins below k
-    k = 0
-    while k < ranks.size:
-        target = np.searchsorted(counts, ranks[k], side="right") - 1
-        members = np.empty(counts[target + 1] - counts[target])
-        m = 0
-        for i in range(n):
-            if bins[i] == target:
-                members[m] = x[i]
-                m += 1
-        while k < ranks.size and ranks[k] < counts[target + 1]:
-            local = ranks[k] - counts[target]
-            out[k] = np.partition(members, local)[local]
-            k += 1
-
-
-@njit(cache=True, error_model="numpy")
-def _mean(x):
-    total = 0.0
-    for i in range(x.size):
-        total += x[i]
-    return total / x.size
+        below[k + 1] = below[k] + counts4[0, k] + counts4[1, k] + counts4[2, k] + counts4[3, k]
+    # the bin of each rank, and where its values go in one buffer
+    target = np.empty(ranks.size, dtype=np.int64)
+    slot = np.full(nbins, -1, dtype=np.int64)
+    size = 0
+    for k in range(ranks.size):
+        t = np.searchsorted(below, ranks[k], side="right") - 1
+        target[k] = t
+        if slot[t] < 0:
+            slot[t] = size
+            size += below[t + 1] - below[t]
+    members = np.empty(size)
+    filled = slot.copy()
+    for i in range(n):
+        s = filled[bins[i]]
+        if s >= 0:
+            members[s] = x[i]
+            filled[bins[i]] = s + 1
+    for k in range(ranks.size):
+        t = target[k]
+        start = slot[t]
+        part = np.partition(members[start:start + below[t + 1] - below[t]], ranks[k] - below[t])
+        out[k] = part[ranks[k] - below[t]]
+    return total
 
 
 @njit(cache=True, error_model="numpy")
@@ -500,29 +524,29 @@ def weekly_statistics(row, cols, tension, belief, rok_assurance, jp_assurance, r
     for v in range(4):
         x = state[v]
         c = cols[v]
-        row[c] = _mean(x)
-        order_statistics(x, ranks, order, bins)
+        row[c] = order_statistics(x, ranks, order, bins) / n
         for k in range(nq):
             lo, hi, t = order[2 * k], order[2 * k + 1], weights[k]
             diff = hi - lo
             row[c + 1 + k] = hi - diff * (1 - t) if t >= 0.5 else lo + diff * t
     start = cols[4]
-    for k in range(start, start + offsets[3] + 4):
-        row[k] = 0.0
+    width = offsets[3] + 4
+    tallies = np.zeros((4, width), dtype=np.int64)  # four interleaved accumulators (see above)
     choices = (dprk_choice, us_choice, rok_choice, jp_choice)
     for a in range(4):
         choice = choices[a]
-        base = start + offsets[a]
+        base = offsets[a]
         for i in range(n):
-            if active[i]:
-                row[base + choice[i]] += 1.0
-    for k in range(start, start + offsets[3] + 4):
-        row[k] /= n
+            tallies[i & 3, base + choice[i]] += active[i]
+    for k in range(width):
+        row[start + k] = (tallies[0, k] + tallies[1, k] + tallies[2, k] + tallies[3, k]) / n
     launched = 0.0
     clashes = 0.0
     living = 0.0
     present = 0.0
+    spent = 0.0
     for i in range(n):
+        spent += cost[i]
         launched += missiles[i]
         clashes += clash[i]
         living += alive[i]
@@ -531,10 +555,11 @@ def weekly_statistics(row, cols, tension, belief, rok_assurance, jp_assurance, r
     row[cols[6]] = clashes / n
     row[cols[7]] = 1.0 - living / n
     row[cols[8]] = present / n
-    row[cols[9]] = _mean(cost)
-    reached = np.zeros(n_rungs)
+    row[cols[9]] = spent / n
+    rungs = np.zeros((4, n_rungs))
     for i in range(n):
-        reached[max_rung[i]] += 1.0
+        rungs[i & 3, max_rung[i]] += 1.0
+    reached = rungs[0] + rungs[1] + rungs[2] + rungs[3]
     for k in range(n_rungs - 2, -1, -1):
         reached[k] += reached[k + 1]
     for k in range(1, n_rungs):

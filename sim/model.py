@@ -331,7 +331,7 @@ class DeterrenceModel(mesa.Model):
                 self.param_table, r, week, self.pressure, self.tension, float(self.exercise_intensity),
                 self.on_station, bool(us.scheduled_arrival), us.surge_arrival, us.choice, rok.choice,
                 japan.choice, dprk.choice, dprk.missiles, u_clash, u_war, self.clash, self.alive,
-                self.max_rung, self.first_clash_week, self.war_week)
+                self.max_rung, self.first_clash_week, self.war_week, self.scratch)
             return
         arrival = us.scheduled_arrival | us.surge_arrival
         threat = us.choice == US_THREAT
