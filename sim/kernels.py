@@ -177,17 +177,18 @@ def dprk_act(pt, r, z, u_choice, alive, choice, missiles, capability, tension, u
         q = pt[b]
         lo, hi = b * r, (b + 1) * r
         c_b, m_b, k_b, t_b = choice[lo:hi], missiles[lo:hi], capability[lo:hi], tension[lo:hi]
+        learn, learn_nuclear = q.capability_learning, q.capability_learning_nuclear
+        for j in range(r):  # branch-free: the reference's gain * (1 - K) with gain 0 off tests
+            c = c_b[j]
+            m_b[j] = 0
+            gain = learn * (c == LRBM) + learn_nuclear * (c == NUCLEAR)
+            k_b[j] += gain * (1.0 - k_b[j])
+        extra, tension_gain, size = q.salvo_extra, q.salvo_tension_gain, q.salvo_dispersion
         for j in range(r):
             c = c_b[j]
             if c == SRBM or c == LRBM:
-                mean = q.salvo_extra * (1.0 + q.salvo_tension_gain * t_b[j])
-                m_b[j] = 1 + negative_binomial_quantile(u_salvo[j], mean, q.salvo_dispersion)
-            else:
-                m_b[j] = 0
-            if c == LRBM:
-                k_b[j] += q.capability_learning * (1.0 - k_b[j])
-            elif c == NUCLEAR:
-                k_b[j] += q.capability_learning_nuclear * (1.0 - k_b[j])
+                mean = extra * (1.0 + tension_gain * t_b[j])
+                m_b[j] = 1 + negative_binomial_quantile(u_salvo[j], mean, size)
 
 
 @njit(cache=True, error_model="numpy")
