@@ -5,7 +5,10 @@ Times the default scenario (baseline, 520 weeks, default parameters) for R = 1, 
 replication-steps per second and the peak resident memory of the process that ran it. Each R runs
 in a fresh single-threaded subprocess (so peaks do not accumulate and BLAS threads do not help).
 It also times the plain Mesa way, R separate one-replication models, for R = 100, and prints the
-ratio. The last line is ``replication_steps_per_s_R10000: <number>``.
+ratio, and the reference numpy engine at R = 10,000 (the compiled engine's before/after). Each row
+first runs a 10-replication model (numba's compiled kernels load from the cache then; the first run
+after an install compiles them, about 25 s). The last line is
+``replication_steps_per_s_R10000: <number>``.
 """
 
 from __future__ import annotations
@@ -22,25 +25,26 @@ WEEKS = 520
 WORKER = textwrap.dedent("""
     import json, resource, sys, time
     from sim import RunConfig, DeterrenceModel
-    R, reps, separate = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+    R, reps, separate, engine = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
     cfg = RunConfig(replications=1 if separate else R, progress=False)
+    DeterrenceModel(cfg.replace(replications=10), engine=engine).run()  # load the compiled kernels
     times = []
     for rep in range(reps):
         t0 = time.perf_counter()
         if separate:  # the plain Mesa way: one model per replication
             for seed in range(R):
-                DeterrenceModel(cfg.replace(seed=seed)).run()
+                DeterrenceModel(cfg.replace(seed=seed), engine=engine).run()
         else:
-            DeterrenceModel(cfg).run()
+            DeterrenceModel(cfg, engine=engine).run()
         times.append(time.perf_counter() - t0)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"times": times, "peak_mib": peak_kib / 1024}))
 """)
 
 
-def measure(r: int, reps: int, separate: bool = False) -> dict:
+def measure(r: int, reps: int, separate: bool = False, engine: str = "numba") -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", WORKER, str(r), str(reps), "1" if separate else "0"],
+    out = subprocess.run([sys.executable, "-c", WORKER, str(r), str(reps), "1" if separate else "0", engine],
                          capture_output=True, text=True, check=True, env=env)
     data = json.loads(out.stdout.strip().splitlines()[-1])
     median = statistics.median(data["times"])
@@ -50,7 +54,7 @@ def measure(r: int, reps: int, separate: bool = False) -> dict:
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    plan = [(1, 5), (100, 5), (10_000, 3), (100_000, 1 if quick else 2)]
+    plan = [(1, 5), (100, 5), (10_000, 3 if quick else 5), (100_000, 1 if quick else 2)]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{platform.platform()}")
     print(f"default scenario, {WEEKS} weeks; one single-threaded process per row")
@@ -61,6 +65,10 @@ def main() -> None:
         rows[r] = row
         print(f"{r:>8} {reps:>5} {row['median_s']:>14.3f} {row['steps_per_s']:>14,.0f} "
               f"{row['peak_mib']:>13.0f}", flush=True)
+    reference = measure(10_000, 1 if quick else 3, engine="numpy")
+    print(f"\nreference numpy engine, R=10,000: {reference['median_s']:.3f} s, "
+          f"{reference['steps_per_s']:,.0f} rep-steps/s (compiled engine "
+          f"{rows[10_000]['steps_per_s'] / reference['steps_per_s']:.2f}x faster)")
     plain = measure(100, 1 if quick else 3, separate=True)
     print(f"\nplain Mesa, 100 separate one-replication models: {plain['median_s']:.2f} s, "
           f"{plain['steps_per_s']:,.0f} rep-steps/s")

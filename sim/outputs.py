@@ -6,6 +6,7 @@ place only when all of them exist, so a failed or killed run leaves no half-writ
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -24,8 +25,11 @@ from .recording import RUNG_SLUGS, Results
 RUN_FILES = ("timeseries.parquet", "replications.parquet", "summary.json", "escalation.png")
 
 
+@functools.cache
 def code_version() -> dict:
-    """Git commit of the installed code (and whether the work tree had changes), if known."""
+    """Git commit of the installed code (and whether the work tree had changes), if known.
+
+    Asked once per process (a sweep worker runs many points)."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
