@@ -176,9 +176,9 @@ class DPRK(EnsembleAgent):
             kernels.dprk_utilities(m.param_table, r, self._z, self.belief, m.on_station, m.pressure,
                                    m.tension, m.rok.outreach_last, m.drive_by_block(), float(m.diplomacy),
                                    bool(m.nuclear_moratorium))
-            kernels.dprk_act(m.param_table, r, self.exponentiate(), self._rng.random(r), m.alive,
+            kernels.dprk_act(m.param_table, r, self.exponentiate(), m.draw(self._rng, 0), m.alive,
                              self.choice, self.missiles, self.capability, m.tension,
-                             self._salvo_rng.random(r), m.scratch)
+                             m.draw(self._salvo_rng, 1), m.scratch)
             return
         self.choose(self.utilities(), p.dprk_precision)
         self.choice[~m.alive] = RESTRAINT
@@ -318,7 +318,7 @@ class US(EnsembleAgent):
             r = m.base_replications
             kernels.us_utilities(m.param_table, r, self._z, self._type_factor, m.dprk.choice, m.rok.choice,
                                  m.on_station, bool(m.surge_allowed))
-            kernels.us_act(r, self.exponentiate(), self._rng.random(r), m.alive, self.choice,
+            kernels.us_act(r, self.exponentiate(), m.draw(self._rng, 2), m.alive, self.choice,
                            self.surge_arrival, self.surge_left, self.cost, int(pol.surge_duration_weeks),
                            float(pol.transit_cost), float(scheduled_cost), bool(self.scheduled_present),
                            float(pol.station_cost_per_week), m.scratch)
@@ -337,7 +337,8 @@ class US(EnsembleAgent):
 
     def end_week(self) -> None:
         """Count down surges and clear one-week flags."""
-        self.surge_left = np.maximum(self.surge_left - 1, 0)
+        np.subtract(self.surge_left, 1, out=self.surge_left)
+        np.maximum(self.surge_left, 0, out=self.surge_left)
         self.scheduled_arrival = False
         self.setup_signal = False
 
@@ -351,6 +352,7 @@ class ROK(EnsembleAgent):
         super().__init__(model, seed_sequence)
         self.assurance = np.full(self.n, float(assurance))
         self.outreach_last = np.zeros(self.n)
+        self._outreach = np.zeros(self.n, dtype=bool)
 
     def utilities(self, need: np.ndarray) -> np.ndarray:
         """Utility of hold, own strike drill, request for US assets and outreach, shape (4, R).
@@ -377,8 +379,8 @@ class ROK(EnsembleAgent):
         if m.engine == "numba":  # the same rules compiled (sim.kernels.rok_week), same draws
             r = m.base_replications
             kernels.rok_utilities(m.param_table, r, self._z, self.assurance, m.dprk.choice, m.tension)
-            kernels.choose(r, self.exponentiate(), self._rng.random(r), m.alive, self.choice, m.scratch)
-            self.outreach_last[:] = self.choice == ROK_OUTREACH
+            kernels.choose(r, self.exponentiate(), m.draw(self._rng, 3), m.alive, self.choice, m.scratch)
+            np.copyto(self.outreach_last, np.equal(self.choice, ROK_OUTREACH, out=self._outreach))
             return
         self.choose(self.utilities(DPRK_SEVERITY[m.dprk.choice]), m.params.ally_precision)
         self.choice[~m.alive] = ROK_HOLD
@@ -415,7 +417,7 @@ class Japan(EnsembleAgent):
         if m.engine == "numba":  # the same rules compiled (sim.kernels.japan_week), same draws
             r = m.base_replications
             kernels.japan_utilities(m.param_table, r, self._z, self.assurance, m.dprk.choice)
-            kernels.choose(r, self.exponentiate(), self._rng.random(r), m.alive, self.choice, m.scratch)
+            kernels.choose(r, self.exponentiate(), m.draw(self._rng, 4), m.alive, self.choice, m.scratch)
             return
         self.choose(self.utilities(DPRK_SEVERITY[m.dprk.choice]), m.params.ally_precision)
         self.choice[~m.alive] = JP_HOLD

@@ -144,6 +144,7 @@ class DeterrenceModel(mesa.Model):
         self.param_table = kernels.param_table(config.params, self.blocks, by_block)
         # work space of the compiled kernels, reused every week (no per-step allocation)
         self.scratch = np.empty((3, config.replications * self.blocks))
+        self._draws = np.empty((7, config.replications))
         # rules.habituation at 0, 1, ..., n_weeks weeks on station, per block (the same numpy exp)
         weeks_on = np.arange(config.scenario.weeks + 1, dtype=float)
         self._habituation = rules.habituation(weeks_on[None, :],
@@ -258,12 +259,12 @@ class DeterrenceModel(mesa.Model):
         """One week; see the module docstring for the order of moves."""
         week = self.steps - 1
         us, dprk, rok, japan = self.us, self.dprk, self.rok, self.japan
-        self.active = self.alive.copy()  # replications not yet ended by war at the start of the week
-        self.on_station = us.scheduled_present | (us.surge_left > 0)
+        np.copyto(self.active, self.alive)  # replications not yet ended by war at the start of the week
+        self._update_on_station()
         dprk.step()
         us.step()
         # A surge ordered this week is on station for the rest of it.
-        self.on_station = us.scheduled_present | (us.surge_left > 0)
+        self._update_on_station()
         rok.step()
         japan.step()
         self._update_beliefs_and_assurance()
@@ -271,6 +272,12 @@ class DeterrenceModel(mesa.Model):
         self.recorder.record(week)
         us.end_week()
         self.consultation_now = False
+
+    def _update_on_station(self) -> None:
+        """``on_station = scheduled_present | (surge_left > 0)``, in place."""
+        np.greater(self.us.surge_left, 0, out=self.on_station)
+        if self.us.scheduled_present:
+            self.on_station[:] = True
 
     def _update_beliefs_and_assurance(self) -> None:
         """Signals of the week -> DPRK belief (Bayes) and ROK/Japan assurance (two audiences)."""
@@ -325,8 +332,8 @@ class DeterrenceModel(mesa.Model):
         us, dprk, rok, japan = self.us, self.dprk, self.rok, self.japan
         if self.engine == "numba":  # the same rules compiled (sim.kernels.escalation_week), same draws
             r = self.base_replications
-            u_clash = self._world_rng.random(r)
-            u_war = self._world_rng.random(r)
+            u_clash = self.draw(self._world_rng, 5)
+            u_war = self.draw(self._world_rng, 6)
             kernels.escalation_week(
                 self.param_table, r, week, self.pressure, self.tension, float(self.exercise_intensity),
                 self.on_station, bool(us.scheduled_arrival), us.surge_arrival, us.choice, rok.choice,
@@ -376,6 +383,15 @@ class DeterrenceModel(mesa.Model):
     def uniforms(self, rng: np.random.Generator) -> np.ndarray:
         """One uniform per replication from ``rng``; in a batch, the same ones for every block."""
         return self.tile(rng.random(self.base_replications))
+
+    def draw(self, rng: np.random.Generator, slot: int) -> np.ndarray:
+        """One uniform per base replication from ``rng``, into the preallocated row ``slot``.
+
+        The compiled engine's form of :meth:`uniforms` (the same numbers, no per-week allocation;
+        the kernels read entry ``i mod base_replications``). Slots: 0 DPRK choice, 1 DPRK salvo,
+        2 US, 3 ROK, 4 Japan, 5 clash, 6 war.
+        """
+        return rng.random(out=self._draws[slot])
 
     def tile(self, values: np.ndarray) -> np.ndarray:
         """Repeat per-base-replication values for every block of a batch (identity without one)."""
