@@ -1,12 +1,14 @@
 """Compiled (numba) weekly kernels: the model's fast engine.
 
-Each kernel runs one phase of a week for every replication in a single loop, with no temporary
-arrays: the DPRK's choice and salvo, the US response, the ROK and Japan responses, beliefs and
-assurance, escalation, and the recorder's counts. They implement the same equations as the numpy
-reference engine (the agents' ``utilities`` methods and :mod:`sim.rules`, where each rule cites its
-source) in the same order of operations, and draw the same random numbers: the numpy generators
-of the agents still draw one array of uniforms per week, which the kernels read. ``tests/test_engine.py``
-checks that both engines give the same results, and the rules' own tests check the rules.
+Each kernel runs one phase of a week for every replication, in plain loops over preallocated
+arrays (a few simple passes rather than one long loop where that pipelines better): the DPRK's
+choice and salvo, the US response, the ROK and Japan responses, beliefs and assurance,
+escalation, and the recorder's counts and weekly statistics. They implement the same equations as
+the numpy reference engine (the agents' ``utilities`` methods and :mod:`sim.rules`, where each rule
+cites its source) in the same order of operations, and draw the same random numbers: the numpy
+generators of the agents still draw one array of uniforms per week, which the kernels read.
+``tests/test_engine.py`` checks that both engines give the same results, and the rules' own tests
+check the rules.
 
 Parameters reach a kernel as a record array ``pt`` with one record per batch block (see
 :func:`param_table`); replication ``i`` belongs to block ``i // r`` and reads the pre-drawn random
@@ -22,11 +24,10 @@ import numpy as np
 from numba import njit
 
 from .params import ModelParams
-from .rules import MAX_QUANTILE_TERMS
+from .rules import LOGIT_BOUND, MAX_QUANTILE_TERMS
 
-LOGIT_BOUND = 12.0  # as sim.rules.LOGIT_BOUND
-
-# Action codes (the same as sim.agents; repeated here as compile-time constants).
+# Action codes and tables of sim.agents, repeated here as compile-time constants (sim.agents imports
+# this module); tests/test_engine.py checks that they agree.
 RESTRAINT, TALKS, RHETORIC, SRBM, LRBM, NUCLEAR, BORDER = range(7)
 US_HOLD, US_STATEMENT, US_THREAT, US_SURGE = range(4)
 ROK_HOLD, ROK_STRIKE, ROK_REQUEST, ROK_OUTREACH = range(4)

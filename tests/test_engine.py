@@ -216,3 +216,16 @@ def test_unknown_engine_is_a_config_error():
     cfg = RunConfig(replications=5, progress=False)
     with pytest.raises(ConfigError, match="engine"):
         DeterrenceModel(cfg, engine="bogus")
+
+
+def test_kernel_constants_match_the_agents():
+    """The compiled kernels repeat the action codes and tables of sim.agents (no randomness)."""
+    from sim import agents
+
+    np.testing.assert_array_equal(kernels._SEVERITY, agents.DPRK_SEVERITY)
+    np.testing.assert_array_equal(kernels._RUNG, agents.DPRK_RUNG)
+    assert kernels._MAJOR == agents.MAJOR_SEVERITY
+    for name in ("RESTRAINT", "TALKS", "RHETORIC", "SRBM", "LRBM", "NUCLEAR", "BORDER", "US_HOLD",
+                 "US_STATEMENT", "US_THREAT", "US_SURGE", "ROK_HOLD", "ROK_STRIKE", "ROK_REQUEST",
+                 "ROK_OUTREACH", "JP_HOLD", "JP_PROTEST", "JP_ALERT", "JP_TRILATERAL"):
+        assert getattr(kernels, name) == getattr(agents, name), name
