@@ -1,0 +1,57 @@
+"""Where a week's time goes: `uv run python benchmarks/profile_week.py [R]` (default R = 10,000).
+
+Runs the default scenario (520 weeks) once with the compiled engine after a warm-up, timing every
+kernel call and the numpy exponentials of the quantal response, and prints microseconds per week
+for each, and for the rest (random draws, Mesa's scheduler, Python glue). The timers add about a
+microsecond per call, so the total is a little above an untimed run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+
+from sim import DeterrenceModel, RunConfig, kernels
+from sim.agents import EnsembleAgent
+
+# Kernels called from Python (not `choose` or `negative_binomial_quantile`: other kernels call
+# those, and a Python wrapper would break their compilation).
+TIMED = ("dprk_utilities", "dprk_act", "us_utilities", "us_act", "rok_utilities", "japan_utilities",
+         "beliefs_week", "escalation_week", "record_week", "weekly_statistics")
+
+
+def main() -> None:
+    r = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    spent: dict[str, float] = defaultdict(float)
+
+    def timed(name, fn):
+        def wrapper(*args):
+            t0 = time.perf_counter()
+            out = fn(*args)
+            spent[name] += time.perf_counter() - t0
+            return out
+        return wrapper
+
+    for name in TIMED:
+        setattr(kernels, name, timed(name, getattr(kernels, name)))
+    EnsembleAgent.exponentiate = timed("exp (numpy)", EnsembleAgent.exponentiate)
+
+    cfg = RunConfig(replications=r, progress=False)
+    DeterrenceModel(cfg.replace(replications=10)).run()  # load the compiled kernels
+    spent.clear()
+    model = DeterrenceModel(cfg)
+    t0 = time.perf_counter()
+    model.run()
+    total = time.perf_counter() - t0
+    weeks = model.n_weeks
+    print(f"R = {r:,}, {weeks} weeks: {total:.2f} s, {r * weeks / total:,.0f} rep-steps/s (timed)")
+    print(f"{'part':22s} {'us/week':>8s} {'share':>6s}")
+    for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"{name:22s} {seconds / weeks * 1e6:8.0f} {seconds / total:6.0%}")
+    rest = total - sum(spent.values())
+    print(f"{'rest':22s} {rest / weeks * 1e6:8.0f} {rest / total:6.0%}")
+
+
+if __name__ == "__main__":
+    main()
