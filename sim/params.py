@@ -165,15 +165,22 @@ class PosturePeriod:
     posture: Posture = Posture.reactive
 
     def __post_init__(self) -> None:
-        if isinstance(self.posture, str):
-            try:
-                object.__setattr__(self, "posture", Posture(self.posture))
-            except ValueError:
-                pass
+        _coerce_posture(self, "posture")
         _check(isinstance(self.posture, Posture),
                f"posture period '{self.name}': posture={self.posture!r} is unknown: choose "
                "rotational, permanent, reactive or none")
         _iso_date(f"posture period '{self.name}': start_date", self.start_date)
+
+
+def _coerce_posture(obj, field: str) -> None:
+    """Turn a posture given by name (from YAML or the command line) into a ``Posture``, in place on
+    a frozen dataclass; an unknown name is left as it is for the caller's one-line error."""
+    value = getattr(obj, field)
+    if isinstance(value, str):
+        try:
+            object.__setattr__(obj, field, Posture(value))
+        except ValueError:
+            pass
 
 
 def _default_exercises() -> List[CalendarEvent]:
@@ -217,11 +224,7 @@ class PolicyConfig:
     permanent_station_cost_per_week: float = 0.8  # basing makes a week on station cheaper
 
     def __post_init__(self) -> None:
-        if isinstance(self.name, str):
-            try:
-                object.__setattr__(self, "name", Posture(self.name))
-            except ValueError:
-                pass
+        _coerce_posture(self, "name")
         _check(
             isinstance(self.name, Posture),
             f"policy.name={self.name!r} is unknown: choose one of rotational, permanent, reactive, none",
