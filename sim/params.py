@@ -480,11 +480,19 @@ class RunConfig:
     replications: int = 1000
     seed: int = 20161220  # the first EDSCG met on Tuesday 20 Dec 2016 in Washington (seed 002)
     progress: bool = True
+    # The posture every other posture is compared with in a sweep's comparison.csv.
+    reference_policy: Posture = Posture.rotational
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     params: ModelParams = field(default_factory=ModelParams)
 
     def __post_init__(self) -> None:
+        _coerce_posture(self, "reference_policy")
+        _check(
+            isinstance(self.reference_policy, Posture),
+            f"reference_policy={self.reference_policy!r} is unknown: choose one of rotational, "
+            "permanent, reactive, none",
+        )
         _unit("credibility", self.credibility)
         _check(
             isinstance(self.replications, int) and 1 <= self.replications <= 10_000_000,
@@ -508,6 +516,16 @@ class RunConfig:
     def to_dict(self) -> dict:
         """Plain JSON-able dict (enums as their values), as stored in summary.json."""
         return _plain(dataclasses.asdict(self))
+
+    def identity(self) -> dict:
+        """The settings that change a run's results: :meth:`to_dict` without
+        :data:`NON_RESULT_FIELDS`. Two configs with the same identity give identical files, so a
+        resumed sweep compares points by this, not by the whole config."""
+        return {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}
+
+
+# RunConfig fields that change how a run reports, never what it computes.
+NON_RESULT_FIELDS = ("progress", "reference_policy")
 
 
 def _plain(obj: Any) -> Any:
