@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
+import numbers
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, List, Optional
@@ -45,39 +46,209 @@ def _check(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _is_number(value: Any) -> bool:
+    """A real number, not a bool (True is an int in Python, never a value a user means here)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _unit(name: str, value: float) -> None:
     _check(
-        isinstance(value, (int, float)) and 0.0 <= value <= 1.0 and not math.isnan(value),
+        _is_number(value) and 0.0 <= value <= 1.0,
         f"{name}={value} is out of range: it is a probability, give a value in [0, 1]",
     )
 
 
-def _nonneg(name: str, value: float) -> None:
-    _check(
-        isinstance(value, (int, float)) and math.isfinite(value) and value >= 0,
-        f"{name}={value} is out of range: give a finite value >= 0",
-    )
+# ------------------------------------------------------------------------ plausible ranges
+# Dates: the window in which the calendar, the stored results and the figures work. pandas stores
+# dates as nanoseconds since 1970 and cannot hold any after 2262-04-11 (pandas docs, "Timestamp
+# limitations"); 2200 leaves room for a horizon's last week. Nothing in the model is older than the
+# Korean War (25 June 1950) and the US-ROK alliance it produced.
+DATE_MIN = _dt.date(1950, 1, 1)
+DATE_MAX = _dt.date(2200, 12, 31)
+MAX_WEEKS = 5200  # a century of weeks: the longest horizon, and the longest span in weeks
 
 
-def _finite(name: str, value: float) -> None:
-    _check(
-        isinstance(value, (int, float)) and math.isfinite(value),
-        f"{name}={value} must be a finite number",
-    )
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric field may take: ``[low, high]``, an end excluded where it is open.
+
+    A field annotated ``int`` must also be a whole number (2.5 weeks is refused, not rounded).
+    """
+
+    low: float
+    high: float
+    open_low: bool = False
+    open_high: bool = False
+
+    def admits(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        above = value > self.low if self.open_low else value >= self.low
+        below = value < self.high if self.open_high else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        return (f"{'(' if self.open_low else '['}{self.low:g}, {self.high:g}"
+                f"{')' if self.open_high else ']'}")
 
 
-def _iso_date(label: str, value: str) -> None:
+# Probabilities, shares, weekly retentions and the spiral/deterrence mixing weight: [0, 1] by meaning.
+UNIT = Range(0.0, 1.0)
+# Signal likelihoods enter Bayes' rule as log(L_res / L_irr) (Fearon 1994, 1997): 0 or 1 would make
+# a signal infinitely informative, so both ends are excluded.
+LIKELIHOOD = Range(0.0, 1.0, open_low=True, open_high=True)
+# Utilities, costs, gains and slopes on the logit scale of the quantal response (McKelvey & Palfrey
+# 1995) and of the clash, war and current-calculus logits: one term of 100 already sets odds of
+# e^100 (e^-100 is about 4e-44, never drawn in 10^7 replications x 5200 weeks), so a larger value
+# cannot change a run; it is a typo.
+LOGIT = Range(0.0, 100.0)
+SIGNED_LOGIT = Range(-100.0, 100.0)  # intercepts: the same reasoning on both sides of 0
+# Quantal-response precision: 0 is uniform play; at 100 a utility gap of 0.5 gives odds e^50, best
+# response to any precision a run can show.
+PRECISION = Range(0.0, 100.0)
+# Multipliers and relative rises where 1 is the reference (a full-scale combined exercise, the
+# 2022-23 weapons drive, punishment doubled by one unit of pressure): ten times the reference is
+# beyond anything in the record (data/events.csv), so more is a typo.
+RELATIVE = Range(0.0, 10.0)
+# Tension added per event. At the default clash logit (-8 + 0.35 T; Schelling 1960) tension 100
+# makes a clash certain every week (1 - expit(27) < 2e-12), so a larger impulse means nothing more.
+TENSION = Range(0.0, 100.0)
+SIGNED_TENSION = Range(-100.0, 100.0)  # talks and outreach lower tension: the same bound, signed
+# Costs in asset-weeks (1 = one strategic asset on station for one week). 10,000 asset-weeks is
+# about 190 asset-years per arrival or per week, far above any basing estimate; the bound keeps a
+# replication's cost over 5200 weeks exact in float64 and its ensemble sums finite.
+COST = Range(0.0, 10_000.0)
+
+_PARAM_RANGES: dict[str, Range] = {
+    **dict.fromkeys(("dprk_precision", "us_precision", "ally_precision"), PRECISION),
+    **dict.fromkeys((
+        "dprk_cost_talks", "dprk_cost_rhetoric", "dprk_cost_srbm", "dprk_cost_lrbm",
+        "dprk_cost_nuclear", "dprk_cost_border", "dprk_dev_srbm", "dprk_dev_lrbm", "dprk_dev_nuclear",
+        "dprk_punish_rhetoric", "dprk_punish_srbm", "dprk_punish_lrbm", "dprk_punish_nuclear",
+        "dprk_punish_border", "dprk_talks_outreach_gain", "dprk_talks_tension_loss",
+        "dprk_talks_diplomacy_gain", "spiral_gain",
+        "cc_interest", "cc_presence", "cc_exercise", "cc_decoupling",
+        "us_statement_gain", "us_statement_cost", "us_threat_gain", "us_threat_cost",
+        "us_surge_gain", "us_surge_cost", "us_surge_redundancy", "us_request_weight",
+        "rok_hedge_gain", "rok_strike_cost", "rok_strike_response", "rok_request_cost",
+        "rok_request_gain", "rok_outreach_cost", "rok_outreach_talks_gain",
+        "rok_outreach_tension_loss",
+        "japan_protest_cost", "japan_protest_gain", "japan_alert_cost", "japan_alert_gain",
+        "japan_trilateral_cost", "japan_trilateral_gain", "japan_trilateral_assurance_gain",
+        "clash_slope", "war_slope",
+    ), LOGIT),
+    **dict.fromkeys(("cc_intercept", "clash_intercept", "war_intercept"), SIGNED_LOGIT),
+    **dict.fromkeys((
+        "deterrence_gain", "presence_deterrence", "pressure_exercise", "pressure_asset",
+        "pressure_surge", "pressure_threat", "pressure_strike_drill", "pressure_trilateral",
+        "salvo_tension_gain",
+    ), RELATIVE),
+    **dict.fromkeys((
+        "spiral_weight", "pressure_memory", "belief_memory", "us_irresolute_factor",
+        "assure_deploy", "assure_presence", "assure_consult", "assure_threat", "assure_statement",
+        "assure_trilateral", "assure_anchor", "assure_reversion", "decoupling", "decoupling_shock",
+        "rok_hedge_threshold", "capability_learning", "capability_learning_nuclear", "tension_decay",
+    ), UNIT),
+    **dict.fromkeys((
+        "lik_deploy_res", "lik_deploy_irr", "lik_permanent_res", "lik_permanent_irr",
+        "lik_presence_res", "lik_presence_irr", "lik_consult_res", "lik_consult_irr",
+        "lik_threat_res", "lik_threat_irr", "lik_statement_res", "lik_statement_irr",
+        "lik_inaction_res", "lik_inaction_irr",
+    ), LIKELIHOOD),
+    **dict.fromkeys((
+        "tension_rhetoric", "tension_srbm", "tension_per_missile", "tension_lrbm", "tension_nuclear",
+        "tension_border", "tension_exercise", "tension_deploy", "tension_threat",
+        "tension_strike_drill", "tension_trilateral", "tension_clash",
+    ), TENSION),
+    **dict.fromkeys(("tension_talks", "tension_outreach"), SIGNED_TENSION),
+    # The presence signal decays as exp(-weeks on station / this): at a tenth of a week it is gone
+    # (e^-10) after the first week; beyond the longest horizon nothing habituates within a run.
+    "habituation_weeks": Range(0.1, MAX_WEEKS),
+    # Mean extra missiles per launch day: the ROK counted more than 20 missiles on 2 Nov 2022 (Korea
+    # JoongAng Daily / Yonhap, Nov 2022), the largest day reported; 100 is five times that.
+    "salvo_extra": Range(0.0, 100.0),
+    # Negative-binomial size (variance mean + mean^2 / size): 0.01 is a far heavier tail than the
+    # record shows; at 1000 its variance is within 5 % of Poisson's for any mean up to 50.
+    "salvo_dispersion": Range(0.01, 1000.0),
+}
+
+# Every numeric field of the configuration classes and its range, by class name (one table; a test
+# checks that no numeric field is missing). Checked by `_check_ranges` in each `__post_init__`.
+RANGES: dict[str, dict[str, Range]] = {
+    "ModelParams": _PARAM_RANGES,
+    "ScenarioConfig": {
+        "weeks": Range(1, MAX_WEEKS),
+        "dprk_prior": UNIT,  # or null: the common prior
+        "rok_assurance": UNIT,
+        "japan_assurance": UNIT,
+        "dprk_capability": UNIT,
+        # The same scale as the tension impulses (see TENSION).
+        "initial_tension": TENSION,
+        "weapons_drive": RELATIVE,
+        "exercise_scale": RELATIVE,
+    },
+    "PolicyConfig": {
+        # Cadences in weeks: at most the longest horizon (one arrival); duration and offset are
+        # further bounded by the interval in __post_init__.
+        "rotation_interval_weeks": Range(1, MAX_WEEKS),
+        "rotation_duration_weeks": Range(1, MAX_WEEKS),
+        "rotation_offset_weeks": Range(0, MAX_WEEKS - 1),
+        # A surge is a visit of days to weeks (the B-1B flyovers of 2016-17, events.csv); a stay
+        # longer than a year is a rotation or basing, which the posture models.
+        "surge_duration_weeks": Range(1, 52),
+        "transit_cost": COST,
+        "station_cost_per_week": COST,
+        "permanent_setup_cost": COST,
+        "permanent_station_cost_per_week": COST,
+    },
+    "CalendarEvent": {
+        "month": Range(1, 12),
+        "day": Range(1, 31),  # and the day must exist in the month (checked in __post_init__)
+        # Combined exercises last one to three weeks (Freedom Shield, Ulchi Freedom Shield); half a
+        # year is the longest stretch the calendar treats as one event.
+        "weeks": Range(1, 26),
+        "intensity": RELATIVE,
+    },
+    "DatedEvent": {"weeks": Range(1, 26), "intensity": RELATIVE},  # as CalendarEvent
+    "Era": {"weapons_drive": RELATIVE, "diplomacy": UNIT},
+}
+
+
+def field_range(cls: type | str, name: str) -> Range:
+    """The plausible range of numeric field ``name`` of a configuration class (see RANGES)."""
+    table = RANGES[cls if isinstance(cls, str) else cls.__name__]
+    if name not in table:
+        raise KeyError(f"{name} is not a numeric field of {cls}")
+    return table[name]
+
+
+def _check_ranges(obj: Any, label: str) -> None:
+    """Check every numeric field of ``obj`` against its range in RANGES: one line naming the field,
+    the value and the allowed range. ``label`` prefixes the field name (``params.``)."""
+    for f in dataclasses.fields(obj):
+        rng = RANGES[type(obj).__name__].get(f.name)
+        if rng is None:
+            continue
+        value = getattr(obj, f.name)
+        if value is None and "Optional" in str(f.type):
+            continue
+        integer = str(f.type) == "int" or f.type is int
+        kind = "a whole number" if integer else "a number"
+        shown = repr(value) if isinstance(value, str) else value
+        ok = _is_number(value) and (isinstance(value, numbers.Integral) or not integer)
+        _check(ok and rng.admits(float(value)),
+               f"{label}{f.name}={shown} is out of range: give {kind} in {rng}")
+
+
+def _iso_date(label: str, value: str) -> _dt.date:
+    """A date written YYYY-MM-DD inside the window [DATE_MIN, DATE_MAX]."""
     try:
-        _dt.date.fromisoformat(str(value))
+        day = _dt.date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(f"{label}={value!r} is not a date: write it as YYYY-MM-DD") from None
-
-
-def _likelihood(name: str, value: float) -> None:
-    _check(
-        isinstance(value, (int, float)) and 0.0 < value < 1.0,
-        f"{name}={value} is out of range: a signal likelihood must lie strictly between 0 and 1",
-    )
+    _check(DATE_MIN <= day <= DATE_MAX,
+           f"{label}={value} is out of range: give a date from {DATE_MIN} to {DATE_MAX}")
+    return day
 
 
 @dataclass(frozen=True)
@@ -97,15 +268,13 @@ class CalendarEvent:
     intensity: float = 1.0
 
     def __post_init__(self) -> None:
-        _check(1 <= self.month <= 12, f"calendar event '{self.name}': month={self.month} must be 1..12")
+        _check_ranges(self, f"calendar event '{self.name}': ")
         try:
             _dt.date(2001, self.month, self.day)  # a non-leap year: 29 Feb is refused on purpose
         except ValueError:
             raise ConfigError(
                 f"calendar event '{self.name}': day={self.day} does not exist in month {self.month}"
             ) from None
-        _check(1 <= self.weeks <= 26, f"calendar event '{self.name}': weeks={self.weeks} must be 1..26")
-        _nonneg(f"calendar event '{self.name}': intensity", self.intensity)
 
 
 @dataclass(frozen=True)
@@ -126,8 +295,7 @@ class DatedEvent:
         _check(self.kind in ("exercise", "consultation"),
                f"dated event '{self.name}': kind={self.kind!r} must be exercise or consultation")
         _iso_date(f"dated event '{self.name}': date", self.date)
-        _check(1 <= self.weeks <= 26, f"dated event '{self.name}': weeks={self.weeks} must be 1..26")
-        _nonneg(f"dated event '{self.name}': intensity", self.intensity)
+        _check_ranges(self, f"dated event '{self.name}': ")
 
 
 @dataclass(frozen=True)
@@ -149,8 +317,7 @@ class Era:
 
     def __post_init__(self) -> None:
         _iso_date(f"era '{self.name}': start_date", self.start_date)
-        _nonneg(f"era '{self.name}': weapons_drive", self.weapons_drive)
-        _unit(f"era '{self.name}': diplomacy", self.diplomacy)
+        _check_ranges(self, f"era '{self.name}': ")
 
 
 @dataclass(frozen=True)
@@ -229,24 +396,17 @@ class PolicyConfig:
             isinstance(self.name, Posture),
             f"policy.name={self.name!r} is unknown: choose one of rotational, permanent, reactive, none",
         )
+        _check_ranges(self, "policy.")
         _check(
-            self.rotation_interval_weeks >= 1,
-            f"policy.rotation_interval_weeks={self.rotation_interval_weeks} must be >= 1",
-        )
-        _check(
-            1 <= self.rotation_duration_weeks <= self.rotation_interval_weeks,
+            self.rotation_duration_weeks <= self.rotation_interval_weeks,
             f"policy.rotation_duration_weeks={self.rotation_duration_weeks} must be between 1 and "
             f"rotation_interval_weeks ({self.rotation_interval_weeks})",
         )
         _check(
-            0 <= self.rotation_offset_weeks < self.rotation_interval_weeks,
+            self.rotation_offset_weeks < self.rotation_interval_weeks,
             f"policy.rotation_offset_weeks={self.rotation_offset_weeks} must be in "
-            f"[0, rotation_interval_weeks)",
+            f"[0, rotation_interval_weeks) = [0, {self.rotation_interval_weeks})",
         )
-        _check(self.surge_duration_weeks >= 1, "policy.surge_duration_weeks must be >= 1")
-        for f in ("transit_cost", "station_cost_per_week", "permanent_setup_cost",
-                  "permanent_station_cost_per_week"):
-            _nonneg(f"policy.{f}", getattr(self, f))
 
 
 @dataclass(frozen=True)
@@ -273,14 +433,12 @@ class ScenarioConfig:
     posture_periods: List[PosturePeriod] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        _iso_date("scenario.start_date", self.start_date)
-        _check(1 <= self.weeks <= 5200, f"scenario.weeks={self.weeks} must be between 1 and 5200")
-        if self.dprk_prior is not None:
-            _unit("scenario.dprk_prior", self.dprk_prior)
-        for f in ("rok_assurance", "japan_assurance", "dprk_capability"):
-            _unit(f"scenario.{f}", getattr(self, f))
-        for f in ("initial_tension", "weapons_drive", "exercise_scale"):
-            _nonneg(f"scenario.{f}", getattr(self, f))
+        start = _iso_date("scenario.start_date", self.start_date)
+        _check_ranges(self, "scenario.")
+        last = start + _dt.timedelta(weeks=self.weeks) - _dt.timedelta(days=1)
+        _check(last <= DATE_MAX,
+               f"scenario.weeks={self.weeks} from {start} ends on {last}, after {DATE_MAX}: start "
+               f"earlier or give at most {((DATE_MAX - start).days + 1) // 7} weeks")
 
     @property
     def start(self) -> _dt.date:
@@ -445,31 +603,7 @@ class ModelParams:
             f"params.credibility_rule={self.credibility_rule!r} is unknown: "
             "choose bayes or current_calculus",
         )
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "credibility_rule":
-                continue
-            if f.name.startswith("lik_"):
-                _likelihood(f"params.{f.name}", v)
-            elif f.name in _UNIT_PARAMS:
-                _unit(f"params.{f.name}", v)
-            elif f.name in _SIGNED_PARAMS:
-                _finite(f"params.{f.name}", v)
-            else:
-                _nonneg(f"params.{f.name}", v)
-        _check(self.habituation_weeks > 0, "params.habituation_weeks must be > 0")
-        _check(self.salvo_dispersion > 0, "params.salvo_dispersion must be > 0")
-
-
-_UNIT_PARAMS = {
-    "spiral_weight", "pressure_memory", "belief_memory", "us_irresolute_factor",
-    "assure_deploy", "assure_presence", "assure_consult", "assure_threat", "assure_statement",
-    "assure_trilateral", "assure_anchor", "assure_reversion", "decoupling", "decoupling_shock",
-    "rok_hedge_threshold", "capability_learning", "capability_learning_nuclear", "tension_decay",
-}
-_SIGNED_PARAMS = {
-    "tension_talks", "tension_outreach", "clash_intercept", "war_intercept", "cc_intercept",
-}
+        _check_ranges(self, "params.")
 
 
 @dataclass(frozen=True)
