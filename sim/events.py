@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .params import DATE_MAX, DATE_MIN
 
 COLUMNS = ("date", "end_date", "actor", "type", "kind", "count", "scale", "description", "source",
            "uncertain")
@@ -34,6 +37,10 @@ TYPES = ("launch_day", "nuclear_test", "asset_deployment", "combined_exercise", 
          "summit", "talks", "moratorium", "border_incident")
 ACTORS = ("DPRK", "US", "ROK", "Japan", "US-ROK", "US-ROK-Japan", "US-Japan", "ROK-DPRK", "US-DPRK")
 MAJOR_PROVOCATION_KINDS = ("irbm", "icbm", "slbm", "hypersonic", "satellite")
+# The largest count a row may hold. The largest launch day reported, 2 Nov 2022, was counted as
+# "more than 20 missiles" by the ROK (Korea JoongAng Daily / Yonhap, Nov 2022; events.csv); no
+# other type of row counts more than a handful. A count above 100 is a typo.
+MAX_COUNT = 100
 
 
 class EventDataError(ValueError):
@@ -42,9 +49,27 @@ class EventDataError(ValueError):
 
 def _date(value: str, where: str, column: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise EventDataError(f"{where}: {column} '{value}' is not a date: write it as YYYY-MM-DD") from None
+    if not DATE_MIN <= day <= DATE_MAX:  # the model's date window (sim.params.DATE_MIN, DATE_MAX)
+        raise EventDataError(f"{where}: {column} {day} is outside {DATE_MIN}..{DATE_MAX}: correct the year")
+    return day
+
+
+def _read_text(path: Path) -> str:
+    """The file as text: UTF-8 (a byte-order mark, as spreadsheet programs write, is allowed)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EventDataError(f"{path}: cannot read the event record ({exc.strerror or exc}): check "
+                             "the path and its permissions") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise EventDataError(f"{path}:{line}: byte 0x{data[exc.start]:02x} is not UTF-8 text: save the "
+                             "file as UTF-8 (CSV UTF-8 in a spreadsheet program)") from None
 
 
 def load_events(path: str | Path) -> pd.DataFrame:
@@ -54,8 +79,8 @@ def load_events(path: str | Path) -> pd.DataFrame:
         raise EventDataError(f"{path}: no such file: give the path of the event record "
                              "(data/events.csv in the repository)")
     rows = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    try:
         header = reader.fieldnames or []
         missing = [c for c in COLUMNS if c not in header]
         if missing:
@@ -67,6 +92,12 @@ def load_events(path: str | Path) -> pd.DataFrame:
                 raise EventDataError(f"{where}: wrong number of fields: expected {len(COLUMNS)} "
                                      "(quote fields that contain commas)")
             rows.append(_validate(rec, where))
+    except csv.Error as exc:
+        raise EventDataError(f"{path}:{reader.line_num + 1}: not readable as CSV ({exc}): check the "
+                             "quotes on this line") from None
+    if not rows:
+        raise EventDataError(f"{path}: the header is there but no events follow: add one row per "
+                             "event (see data/README.md)")
     df = pd.DataFrame(rows, columns=[*COLUMNS, "line"])
     df["date"] = pd.to_datetime(df["date"])
     df["end_date"] = pd.to_datetime(df["end_date"])
@@ -90,8 +121,9 @@ def _validate(rec: dict, where: str) -> dict:
         count = int(out["count"])
     except ValueError:
         count = -1
-    if count < 1:
-        raise EventDataError(f"{where}: count '{out['count']}' must be a whole number >= 1")
+    if not 1 <= count <= MAX_COUNT:
+        raise EventDataError(f"{where}: count '{out['count']}' must be a whole number from 1 to "
+                             f"{MAX_COUNT} (more in one row is a typo)")
     scale = np.nan
     if out["scale"]:
         try:

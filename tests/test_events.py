@@ -9,6 +9,7 @@ import pytest
 
 from sim.events import (
     COLUMNS,
+    MAX_COUNT,
     TYPES,
     EventDataError,
     default_events_path,
@@ -61,6 +62,14 @@ def test_malformed_fixture_names_file_line_and_type():
         ("2016-01-06,,DPRK,nuclear_test,,1,,x,,false", "source is empty"),
         ("2016-01-06,,DPRK,nuclear_test,,1,,x,src,maybe", "must be true or false"),
         ("2016-01-06,,DPRK,nuclear_test,,1,,x,src", "wrong number of fields"),
+        # a count of 10^30 (a typo) and one just past the plausible maximum
+        ("2016-01-06,,DPRK,launch_day,srbm,1" + "0" * 30 + ",,x,src,false", "must be a whole number from 1"),
+        (f"2016-01-06,,DPRK,launch_day,srbm,{MAX_COUNT + 1},,x,src,false", f"count '{MAX_COUNT + 1}'"),
+        ("2016-01-06,,DPRK,launch_day,srbm,1e3,,x,src,false", "count '1e3'"),
+        # dates outside the model's window (the calendar and pandas cannot hold them)
+        ("0001-01-06,,DPRK,nuclear_test,,1,,x,src,false", "outside 1950-01-01..2200-12-31"),
+        ("2016-03-07,9999-03-18,US-ROK,combined_exercise,,1,1.0,x,src,false", "end_date 9999-03-18"),
+        ("2016-01-06,,DPRK,nuclear_test,,1,,\"" + "x" * 200_000 + "\",src,false", "not readable as CSV"),
     ],
 )
 def test_each_bad_row_is_one_line_naming_the_line(tmp_path, row, fragment):
@@ -71,6 +80,43 @@ def test_each_bad_row_is_one_line_naming_the_line(tmp_path, row, fragment):
     assert fragment in msg
     assert f"{path}:3:" in msg
     assert "\n" not in msg
+
+
+def test_a_count_at_the_maximum_is_accepted(tmp_path):
+    path = write(tmp_path, f"2016-01-06,,DPRK,launch_day,srbm,{MAX_COUNT},,x,src,false")
+    assert load_events(path)["count"].tolist() == [MAX_COUNT]
+
+
+def test_a_file_that_is_not_utf8_names_the_line_and_the_fix(tmp_path):
+    path = tmp_path / "events.csv"
+    rows = [HEADER, "2016-01-06,,DPRK,nuclear_test,,1,,ok,src,false",
+            "2016-01-07,,DPRK,nuclear_test,,1,,Punggye-ri,S\u00e9oul,false"]
+    path.write_bytes("\n".join(rows).encode("latin-1") + b"\n")  # the accent as one byte, 0xe9
+    with pytest.raises(EventDataError) as err:
+        load_events(path)
+    msg = str(err.value)
+    assert f"{path}:3:" in msg and "0xe9" in msg and "UTF-8" in msg and "\n" not in msg
+
+
+def test_a_byte_order_mark_is_read_as_utf8(tmp_path):
+    """Spreadsheet programs save 'CSV UTF-8' with a byte-order mark before the header."""
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\n2016-01-06,,DPRK,nuclear_test,,1,,S\u00e9oul,src,false\n"
+                     .encode())
+    events = load_events(path)
+    assert events["description"].tolist() == ["S\u00e9oul"]
+
+
+def test_a_header_without_rows_is_refused(tmp_path):
+    for text in (HEADER + "\n", HEADER):
+        path = tmp_path / "events.csv"
+        path.write_text(text)
+        with pytest.raises(EventDataError, match="no events follow") as err:
+            load_events(path)
+        assert str(path) in str(err.value)
+    path.write_text("")
+    with pytest.raises(EventDataError, match="missing column"):
+        load_events(path)
 
 
 def test_missing_column_and_missing_file(tmp_path):
