@@ -148,3 +148,31 @@ def write_historical_scenario(path: str | Path, events_path: str | Path,
     path = Path(path)
     path.write_text(scenario_yaml(scenario, header))
     return path
+
+
+def record_monthly_launches(events: pd.DataFrame, start: str, weeks: int) -> pd.DataFrame:
+    """The record's DPRK launch days and launch weeks per calendar month of a simulated window.
+
+    One row per month (a ``pandas.Period``) of the window ``[start, start + weeks)`` that lies in
+    the record's launch coverage ``[START, END]``; other months are left out, not counted as zero.
+    ``launch_days`` counts the ``launch_day`` rows by their date. ``launch_weeks`` counts the weeks
+    of the simulation's calendar (weeks from ``start``) with at least one launch day, in the month
+    of the week's first day: the model moves once a week, so these are its counterpart, counted as
+    :func:`sim.events.yearly_counts` counts them per year.
+    """
+    origin = pd.Timestamp(start)
+    first = max(origin, pd.Timestamp(START))
+    last = min(origin + pd.Timedelta(weeks=weeks) - pd.Timedelta(days=1), pd.Timestamp(END))
+    if first > last:
+        return pd.DataFrame({"launch_days": [], "launch_weeks": []},
+                            index=pd.PeriodIndex([], freq="M", name="month"))
+    months = pd.period_range(first, last, freq="M", name="month")
+    days = events.loc[(events["actor"] == "DPRK") & (events["type"] == "launch_day")
+                      & (events["date"] >= first) & (events["date"] <= last), "date"]
+    week_start = pd.Series((origin + pd.to_timedelta(7 * ((days - origin).dt.days // 7), unit="D"))
+                           .unique())
+    return pd.DataFrame({
+        "launch_days": days.groupby(days.dt.to_period("M")).size().reindex(months, fill_value=0),
+        "launch_weeks": week_start.groupby(week_start.dt.to_period("M")).size()
+                                  .reindex(months, fill_value=0),
+    })

@@ -2,7 +2,16 @@
 
 Every metric is a function of ``replications.parquet``, so a summary can be recomputed from stored
 files. Means carry a 95 % confidence interval of the ensemble mean (Student t) and the 2.5-97.5 %
-range across replications; probabilities carry a 95 % Wilson score interval.
+range across replications; probabilities carry a 95 % Wilson score interval (Wilson 1927; Brown,
+Cai & DasGupta 2001 recommend it over the normal interval for small or extreme proportions).
+
+Two kinds of probability are reported, and their names keep them apart:
+
+* an **event** probability, ``p_<event>``: the share of replications in which the event happened
+  at least once within the horizon (``p_nuclear_test``, ``p_kinetic_clash``);
+* a **ladder** probability, ``p_rung_at_least_<rung>``: the share of replications whose highest
+  escalation rung reached is that rung or a higher one. ``p_rung_at_least_nuclear_test`` counts a
+  replication that never tested but had a kinetic clash, so it is not the probability of a test.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .agents import RUNGS
 from .recording import RUNG_SLUGS, per_replication
 
 WEEKS_PER_YEAR = 365.25 / 7
@@ -57,12 +67,20 @@ def replication_metrics(replications: pd.DataFrame) -> pd.DataFrame:
         "us_deployment_cost_per_year": rate("us_cost"),
         "rok_strike_drills_per_year": rate("rok_strike_drill"),
         "final_dprk_belief": per["final_dprk_belief"].to_numpy(dtype=float),
+        "p_nuclear_test": (per["dprk_nuclear_test"].to_numpy() > 0).astype(float),
         "p_kinetic_clash": per["first_clash_week"].notna().to_numpy(dtype=float),
     }, index=per.index)
     for k, slug in enumerate(RUNG_SLUGS):
         if k > 0:
-            out[f"p_reach_{slug}"] = (per["max_rung"].to_numpy() >= k).astype(float)
+            out[rung_metric(slug)] = (per["max_rung"].to_numpy() >= k).astype(float)
     return out
+
+
+def rung_metric(slug: str) -> str:
+    """Name of the ladder probability for a rung (``RUNG_SLUGS``): the share of replications whose
+    highest rung so far is at least this one. The same name is the metric in ``summary.json`` (at
+    the horizon) and the column of ``timeseries.parquet`` (by week t)."""
+    return f"p_rung_at_least_{slug}"
 
 
 def headline_metrics(replications: pd.DataFrame) -> dict:
@@ -75,6 +93,41 @@ def headline_metrics(replications: pd.DataFrame) -> dict:
     }
 
 
+def wilson_interval(successes, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of ``successes / n``, elementwise (arrays of counts, e.g. a curve).
+
+    The interval of :func:`proportion_interval` (scipy's ``binomtest(...).proportion_ci(
+    method="wilson")``, Wilson 1927) in closed form, because scipy's is one scalar at a time and a
+    curve needs one interval per week; ``tests/test_outputs.py`` checks the two agree.
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = stats.norm.ppf((1 + level) / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def monthly_band(month_starts, counts: np.ndarray, quantiles=(0.05, 0.5, 0.95)) -> pd.DataFrame:
+    """Mean and quantiles over replications of a count per calendar month.
+
+    ``counts`` has one row per month (first days in ``month_starts``) and one column per
+    replication. The quantiles are of integer counts, so they are taken as observed values
+    (numpy's ``inverted_cdf``, definition 1 of Hyndman & Fan 1996) rather than interpolated.
+    """
+    counts = np.asarray(counts)
+    out = pd.DataFrame({"month": pd.to_datetime(np.asarray(month_starts, dtype="datetime64[D]")),
+                        "mean": counts.mean(axis=1)})
+    if counts.shape[1]:
+        values = np.quantile(counts, quantiles, axis=1, method="inverted_cdf")
+        for q, row in zip(quantiles, values, strict=True):
+            out[f"q{round(q * 100):02d}"] = row.astype(float)
+    return out
+
+
+# Unit of every metric of ``replication_metrics`` (summary.json "units"; axis labels of the sweep
+# figures, which treat a unit starting with "probability" as a probability).
 METRIC_UNITS = {
     "dprk_launch_days_per_year": "launch days / year",
     "dprk_missiles_per_year": "missiles / year",
@@ -84,5 +137,31 @@ METRIC_UNITS = {
     "us_deployment_cost_per_year": "cost units / year",
     "rok_strike_drills_per_year": "ROK strike drills / year",
     "final_dprk_belief": "probability (DPRK belief that the US is resolute, last week)",
+    "p_nuclear_test": "probability of at least one DPRK nuclear test within the horizon",
     "p_kinetic_clash": "probability of at least one kinetic clash within the horizon",
+    **{rung_metric(slug): f"probability that the highest rung within the horizon is '{name}' or higher"
+       for slug, name in zip(RUNG_SLUGS[1:], RUNGS[1:], strict=True)},
+}
+
+# What each metric means, in a sentence (summary.json "descriptions", docs/model.md Section 4.11).
+METRIC_DESCRIPTIONS = {
+    "dprk_launch_days_per_year": "DPRK launch days per simulated year, mean over replications; the "
+                                 "model moves once a week, so a launch day is a week with a launch",
+    "dprk_missiles_per_year": "DPRK missiles fired per simulated year, mean over replications",
+    "dprk_nuclear_tests_per_year": "DPRK nuclear tests per simulated year, mean over replications",
+    "us_deployments_per_year": "weeks with a US strategic-asset arrival (scheduled or surge) per "
+                               "simulated year, mean over replications",
+    "us_deployment_cost": "US deployment cost over the horizon (transits, weeks on station, basing), "
+                          "mean over replications",
+    "us_deployment_cost_per_year": "US deployment cost per simulated year, mean over replications",
+    "rok_strike_drills_per_year": "ROK strike drills per simulated year, mean over replications",
+    "final_dprk_belief": "the DPRK's belief that the US is resolute in the last week, mean over "
+                         "replications",
+    "p_nuclear_test": "share of replications with at least one DPRK nuclear test within the horizon",
+    "p_kinetic_clash": "share of replications with at least one kinetic clash within the horizon",
+    **{rung_metric(slug): (f"share of replications whose highest escalation rung within the horizon "
+                           f"is '{name}' or higher; a ladder level, not the share in which the "
+                           f"'{name}' event happened (a replication that never tested but clashed "
+                           f"counts at every rung up to 'kinetic clash')")
+       for slug, name in zip(RUNG_SLUGS[1:], RUNGS[1:], strict=True)},
 }

@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from .agents import RUNGS
-from .metrics import METRIC_UNITS, headline_metrics
-from .recording import RUNG_SLUGS, Results
+from .events import EventDataError, default_events_path, load_events
+from .history import record_monthly_launches
+from .metrics import METRIC_UNITS, headline_metrics, wilson_interval
+from .recording import Results
+
+log = logging.getLogger("dsim")
 
 RUN_FILES = ("timeseries.parquet", "replications.parquet", "summary.json", "escalation.png")
 
@@ -65,43 +76,307 @@ def summary_dict(results: Results) -> dict:
     }
 
 
-def plot_escalation(timeseries: pd.DataFrame, title: str, path: Path) -> None:
-    """Probability of having reached each rung by week t, and the tension band, for one run."""
-    dates = pd.to_datetime(timeseries["date"])
+# Okabe & Ito (2008), "Color universal design": a palette that stays distinct under the common
+# colour-vision deficiencies; each rare event also has its own line style and marker.
+RARE_EVENTS = (  # (key, label, colour, line style, marker)
+    ("nuclear_test", "\u2265 1 DPRK nuclear test", "#0072B2", "--", "o"),
+    ("kinetic_clash", "\u2265 1 kinetic clash", "#D55E00", "-", None),
+    ("war", "war", "#CC79A7", "-.", None),
+)
+LAUNCH_COLOUR, TENSION_COLOUR, BELIEF_COLOUR = "#0072B2", "#D55E00", "#009E73"
+EXERCISE_COLOUR, RECORD_COLOUR = "#E69F00", "#000000"
+POSTURE_STRIP_COLOURS = {"rotational": "#56B4E9", "permanent": "#CC79A7", "reactive": "#F0E442",
+                         "none": "#DDDDDD"}
+
+
+@dataclass
+class EscalationFigure:
+    """What :func:`plot_escalation` drew, so that tests and callers can check or restyle it.
+
+    ``axes`` maps a panel name (``rare``, ``launches``, ``tension``, ``belief`` and, for a run with
+    posture periods or eras, ``periods``) to its matplotlib Axes; ``rare`` holds the plotted event
+    probabilities with their Wilson bounds; ``monthly`` the launch days per month (simulated, and
+    the record's for a replay).
+    """
+
+    figure: Figure
+    axes: dict[str, Axes]
+    title: str
+    rare: dict[str, pd.DataFrame]
+    monthly: pd.DataFrame
+
+
+def is_replay(scenario) -> bool:
+    """A run of a documented period: the `historical` scenario or any scenario with dated events,
+    eras or posture periods."""
+    return bool(scenario.name == "historical" or scenario.dated_events or scenario.eras
+                or scenario.posture_periods)
+
+
+def _periods_in_horizon(items, start: pd.Timestamp, end: pd.Timestamp) -> list[tuple]:
+    """(item, first day, day after the last) of each dated period that overlaps [start, end)."""
+    items = sorted(items, key=lambda p: str(p.start_date))
+    out = []
+    for k, item in enumerate(items):
+        a = pd.Timestamp(str(item.start_date))
+        b = pd.Timestamp(str(items[k + 1].start_date)) if k + 1 < len(items) else end
+        if b > start and a < end:
+            out.append((item, max(a, start), min(b, end)))
+    return out
+
+
+def rare_event_curves(results: Results) -> dict[str, pd.DataFrame]:
+    """Share of replications in which each rare event has happened by week t, with 95 % Wilson bounds.
+
+    Kinetic clash and war come week by week from ``first_clash_week`` and ``war_week``. A nuclear
+    test is known per replication and calendar year only (``replications.parquet``), so its curve
+    has one point per year, at the year's last simulated week. These are event probabilities
+    (``p_nuclear_test``, ``p_kinetic_clash`` at the horizon); the ladder level "highest rung >=
+    nuclear test" would count every clash as well (see :mod:`sim.metrics`).
+    """
+    ts_dates = pd.to_datetime(results.timeseries["date"]).reset_index(drop=True)
+    weeks = len(ts_dates)
+    per = results.per_replication()
+    n = len(per)
+    curves = {}
+    for key, column in (("kinetic_clash", "first_clash_week"), ("war", "war_week")):
+        hit = per[column].dropna().to_numpy(dtype=np.int64)
+        counts = np.bincount(hit, minlength=weeks)[:weeks].cumsum()
+        curves[key] = (ts_dates, counts)
+    reps = results.replications
+    keys = [k for k in ("block", "replication") if k in reps.columns]
+    by_year = reps.pivot_table(index=keys, columns="year", values="dprk_nuclear_test", aggfunc="sum")
+    tested = (by_year.cumsum(axis=1) > 0).sum(axis=0)
+    year_end = ts_dates.groupby(ts_dates.dt.year).max()
+    curves["nuclear_test"] = (pd.Series(year_end.loc[tested.index].to_numpy()), tested.to_numpy())
+    out = {}
+    for key, (dates, counts) in curves.items():
+        low, high = wilson_interval(counts, n)
+        out[key] = pd.DataFrame({"date": dates.to_numpy(), "count": counts, "p": counts / n,
+                                 "ci_low": low, "ci_high": high})
+    return out
+
+
+def simulated_monthly_launches(timeseries: pd.DataFrame) -> pd.Series:
+    """Mean DPRK launch days per calendar month over replications (a week counts in the month of
+    its first day; one launch day a week at most, so a launch day is a week with a launch)."""
+    month = pd.to_datetime(timeseries["date"]).dt.to_period("M")
+    launches = timeseries["dprk_srbm_launch"] + timeseries["dprk_lrbm_launch"]
+    return launches.groupby(month.to_numpy()).sum().rename("simulated_mean")
+
+
+def _record_overlay(results: Results) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The record's launch days and launch weeks per month, and its nuclear tests and border
+    incidents, inside the replay's window (None where the record cannot be read)."""
+    cfg = results.config
+    start = pd.Timestamp(cfg.scenario.start)
+    end = start + pd.Timedelta(weeks=cfg.scenario.weeks)
+    try:
+        events = load_events(default_events_path())
+    except EventDataError as exc:
+        log.warning("no record overlay in escalation.png: %s", exc)
+        return None, None
+    monthly = record_monthly_launches(events, str(start.date()), cfg.scenario.weeks)
+    window = (events["date"] >= start) & (events["date"] < end) & (events["actor"] == "DPRK")
+    marks = events.loc[window & events["type"].isin(["nuclear_test", "border_incident"]),
+                       ["date", "type"]]
+    return monthly, marks
+
+
+def plot_escalation(results: Results, path: str | os.PathLike | None = None,
+                    dpi: int = 150) -> EscalationFigure:
+    """The per-run figure (``escalation.png``): rare events, launches per month, tension and belief.
+
+    Panels, sharing the date axis:
+
+    * (a) the share of replications with at least one nuclear test, kinetic clash or war by each
+      date, on a log axis (these are rare: on a linear axis next to the lower rungs, which every
+      replication reaches within weeks, they were unreadable), with 95 % Wilson bands;
+    * (b) DPRK launch days per month: the simulated mean (and 5-95 % band of replications when the
+      run recorded monthly counts) with combined-exercise weeks shaded; for a replay, the record's
+      launch weeks (the model's counterpart: one launch a week at most) and launch days per month;
+    * (c) tension and (d) the DPRK's belief that the US is resolute: median, mean and 5-95 % band.
+
+    For a run with posture periods or eras (a replay) a strip on top shows them, and dashed lines
+    mark posture changes in every panel. Legends sit right of the panels, clear of the data.
+    Returns what it drew; with ``path`` it also saves a PNG and closes the figure.
+    """
+    cfg = results.config
+    ts = results.timeseries
+    dates = pd.to_datetime(ts["date"])
+    start, end = dates.iloc[0], dates.iloc[-1] + pd.Timedelta(days=7)
+    n = cfg.replications
+    replay = is_replay(cfg.scenario)
+    periods = _periods_in_horizon(cfg.scenario.posture_periods, start, end)
+    eras = _periods_in_horizon(cfg.scenario.eras, start, end)
+    strip = bool(periods or eras)
+    record, marks = _record_overlay(results) if replay else (None, None)
+
+    panels = (["periods"] if strip else []) + ["rare", "launches", "tension", "belief"]
+    ratios = {"periods": 0.45, "rare": 2.2, "launches": 1.8, "tension": 1.2, "belief": 1.2}
+    height = 1.35 + 1.9 * sum(ratios[p] for p in panels) / 1.2
     # Fixed margins instead of a layout engine: constrained layout re-draws the text several times
     # and took about 60 % of the figure's time (a sweep writes one figure per point).
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
-    fig.subplots_adjust(left=0.055, right=0.985, bottom=0.11, top=0.85, wspace=0.2)
-    colours = plt.cm.plasma_r([0.15, 0.35, 0.55, 0.75, 0.95])
-    for k, (slug, name) in enumerate(zip(RUNG_SLUGS[1:], RUNGS[1:], strict=True)):
-        ax1.plot(dates, timeseries[f"p_reached_{slug}"], color=colours[k], lw=2,
-                 label=f"\u2265 {k + 1}: {name}")
-    ax1.set_ylim(-0.02, 1.02)
-    ax1.set_ylabel("P(highest rung so far \u2265 k)")
-    ax1.set_title("Escalation ladder: share of replications at rung k or higher by week t")
-    ax1.legend(title="rung k", fontsize=9, loc="center right")
-    ax2.fill_between(dates, timeseries["tension_q05"], timeseries["tension_q95"], color="tab:red",
-                     alpha=0.2, label="5-95 % of replications")
-    ax2.plot(dates, timeseries["tension_q50"], color="tab:red", lw=1.5, label="median")
-    ax2.plot(dates, timeseries["tension_mean"], color="black", lw=1, ls="--", label="mean")
-    ax2.set_ylabel("tension (index, 0 = calm)")
-    ax2.set_title("Tension across replications")
-    ax2.legend(fontsize=9, loc="upper right")
-    for ax in (ax1, ax2):
-        ax.set_xlabel("date (weekly steps)")
-        ax.xaxis.set_major_locator(mdates.YearLocator(base=max(1, len(dates) // 260)))
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-        ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=12)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fig, axs = plt.subplots(len(panels), 1, figsize=(11, height), sharex=True,
+                            gridspec_kw={"height_ratios": [ratios[p] for p in panels]})
+    title = run_title(results)
+    title_lines = [textwrap.fill(line, 125, break_on_hyphens=False) for line in title.splitlines()]
+    top = 1 - (0.45 + 0.17 * sum(t.count("\n") + 1 for t in title_lines)) / height
+    fig.subplots_adjust(left=0.075, right=0.72, bottom=0.5 / height, top=top, hspace=0.28)
+    axes = dict(zip(panels, axs, strict=True))
+    legend = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8, "frameon": False,
+              "borderaxespad": 0.0}
+
+    # (strip) posture periods and DPRK eras
+    if strip:
+        ax = axes["periods"]
+        width_in, span_days = 11 * (0.72 - 0.075), (end - start).days
+        rows = [("US posture", periods, lambda p: p.posture.value),
+                ("DPRK era", eras, lambda e: e.name)]
+        for y, (_, items, label) in enumerate(rows):
+            for k, (item, a, b) in enumerate(items):
+                colour = (POSTURE_STRIP_COLOURS.get(label(item), "#DDDDDD") if y == 0
+                          else ("#EEEEEE", "#CCCCCC")[k % 2])
+                ax.barh(1 - y, (b - a).days, left=a, height=0.8, color=colour, edgecolor="white")
+                # wrap a label to its bar: about 0.055 inch a character at 6.5 pt
+                chars = max(4, int(width_in * (b - a).days / span_days / 0.055))
+                text = re.sub(r"(\d{4})_(\d{2})\b", r"\1-\2", label(item)).replace("_", " ")
+                ax.text(a + (b - a) / 2, 1 - y, textwrap.fill(text, chars),
+                        ha="center", va="center", fontsize=6.5, linespacing=0.9, clip_on=True)
+        ax.set_yticks([1, 0], [r[0] for r in rows], fontsize=8)
+        ax.set_ylim(-0.5, 1.5)
+        ax.tick_params(axis="y", length=0)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        ax.set_title(f"Inputs: US posture by period (cadence and costs from policy "
+                     f"'{cfg.policy.name.value}') and DPRK eras", fontsize=9, loc="left")
+    for _, a, _ in periods[1:]:
+        for name in panels:
+            axes[name].axvline(a, color="grey", lw=0.8, ls="--", zorder=0)
+
+    # (a) rare events on a log axis
+    ax = axes["rare"]
+    rare = rare_event_curves(results)
+    floor = 0.3 / n
+    for key, label, colour, style, marker in RARE_EVENTS:
+        c = rare[key]
+        last = c.iloc[-1]
+        text = (f"{label}: {_p(last['p'])} [{_p(last['ci_low'])}, {_p(last['ci_high'])}]"
+                if last["count"] else f"{label}: none of {n:,} (95 % bound {_p(last['ci_high'])})")
+        if key == "nuclear_test":
+            text += "\n(known per calendar year)"
+        shown = c["p"].where(c["p"] > 0)  # a log axis cannot show 0: the curve starts at the first event
+        ax.plot(c["date"], shown, color=colour, ls=style, marker=marker, ms=4, lw=1.8, label=text)
+        ax.fill_between(c["date"], np.maximum(c["ci_low"], floor), c["ci_high"], color=colour,
+                        alpha=0.18, lw=0, step="post" if key != "nuclear_test" else None)
+    ax.set_yscale("log")
+    ax.set_ylim(floor, 1.5)
+    ax.yaxis.set_major_formatter(mticker.FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_locator(mticker.NullLocator())  # decades suffice; minor ticks cost time
+    reached = ts["p_rung_at_least_missile_test"].to_numpy() >= 1.0
+    lower = (f"every replication had reached 'missile test' by {dates[int(reached.argmax())].date()}"
+             if reached.any() else
+             f"a share {_p(ts['p_rung_at_least_missile_test'].iloc[-1])} reached 'missile test'")
+    note = (f"Not drawn: the ladder's rungs 1-2 (rhetoric, missile test): {lower}. Share whose "
+            f"highest rung reached 'nuclear test' or higher (a test or a clash) by the horizon: "
+            f"{_p(ts['p_rung_at_least_nuclear_test'].iloc[-1])}.")
+    ax.text(1.01, 0.0, textwrap.fill(note, 44), transform=ax.transAxes, fontsize=7, va="bottom",
+            color="#444444")
+    ax.set_ylabel("share of replications\n(log scale)", fontsize=9)
+    ax.set_title(f"(a) Rare events: share of replications in which it has happened by each date; "
+                 f"bands: 95 % Wilson interval (n = {n:,})", fontsize=9, loc="left")
+    if marks is not None and len(marks):
+        for kind, label, marker in (("nuclear_test", "record: DPRK nuclear test", "v"),
+                                    ("border_incident", "record: border incident (DMZ/NLL)", "|")):
+            when = marks.loc[marks["type"] == kind, "date"]
+            if len(when):
+                ax.plot(when, np.full(len(when), 0.04), transform=ax.get_xaxis_transform(),
+                        ls="none", marker=marker, ms=6, color=RECORD_COLOUR, label=label)
+    # (b) launch days per month
+    ax = axes["launches"]
+    monthly = simulated_monthly_launches(ts).to_frame()
+    mid = monthly.index.to_timestamp() + pd.Timedelta(days=14)
+    on = ts["exercise_intensity"].to_numpy() > 0
+    ax.fill_between(np.r_[dates, end], 0, 1, where=np.r_[on, on[-1]], step="post",
+                    transform=ax.get_xaxis_transform(), color=EXERCISE_COLOUR, alpha=0.35, lw=0,
+                    label="combined exercise (weeks)")
+    band = getattr(results, "monthly", None)
+    if band is not None:
+        band = band.set_index(band["month"].dt.to_period("M")).reindex(monthly.index)
+        monthly["simulated_q05"], monthly["simulated_q95"] = band["q05"], band["q95"]
+        ax.fill_between(mid, monthly["simulated_q05"], monthly["simulated_q95"], color=LAUNCH_COLOUR,
+                        alpha=0.15, lw=0, step="mid", label="model: 5-95 % of replications")
+    ax.plot(mid, monthly["simulated_mean"], color=LAUNCH_COLOUR, lw=1.6,
+            label="model: mean over replications")
+    if record is not None:
+        monthly = monthly.join(record, how="left")
+        at = record.index.to_timestamp() + pd.Timedelta(days=14)
+        ax.plot(at, record["launch_weeks"], ls="none", marker="s", ms=3.5, color=RECORD_COLOUR,
+                label="record: weeks with a launch")
+        ax.plot(at, record["launch_days"], ls="none", marker="o", ms=4, mfc="none", mec="#555555",
+                mew=0.8, label="record: launch days")
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("launch days\nper month", fontsize=9)
+    ax.set_title("(b) DPRK launch days per month (the model moves weekly, so at most one launch day "
+                 "a week;\nits counterpart in the record is the weeks with a launch, data/events.csv)"
+                 if record is not None else "(b) DPRK launch days per month (the model moves weekly: "
+                 "at most one launch day a week)", fontsize=9, loc="left")
+
+    # (c) tension, (d) belief
+    for name, var, colour, label in (("tension", "tension", TENSION_COLOUR,
+                                      "(c) Tension (index, 0 = calm)"),
+                                     ("belief", "dprk_belief", BELIEF_COLOUR,
+                                      "(d) DPRK belief that the US is resolute")):
+        ax = axes[name]
+        ax.fill_between(dates, ts[f"{var}_q05"], ts[f"{var}_q95"], color=colour, alpha=0.2, lw=0,
+                        label="5-95 % of replications")
+        ax.plot(dates, ts[f"{var}_q50"], color=colour, lw=1.5, label="median")
+        ax.plot(dates, ts[f"{var}_mean"], color="black", lw=0.9, ls="--", label="mean")
+        ax.set_title(label, fontsize=9, loc="left")
+    axes["belief"].set_ylim(0, 1)
+    axes["tension"].set_ylabel("tension", fontsize=9)
+    axes["belief"].set_ylabel("P(US resolute)", fontsize=9)
+
+    for name in panels:
+        ax = axes[name]
+        if name != "periods":
+            ax.grid(alpha=0.3, lw=0.6)
+            ax.legend(**legend)
+        ax.tick_params(labelsize=8)
+    last_ax = axes[panels[-1]]
+    last_ax.set_xlim(start, end)
+    last_ax.xaxis.set_major_locator(mdates.YearLocator(base=max(1, round((end - start).days / 3650))))
+    last_ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    fig.suptitle("\n".join(title_lines), fontsize=9.5, x=0.075, y=1 - 0.12 / height, ha="left",
+                 va="top")
+    if path is not None:
+        # zlib level 1: about a third of the figure's time went into level-6 compression, for a
+        # file only about a tenth smaller
+        fig.savefig(path, dpi=dpi, pil_kwargs={"compress_level": 1})
+        plt.close(fig)
+    return EscalationFigure(figure=fig, axes=axes, title=title, rare=rare, monthly=monthly)
+
+
+def _p(x: float) -> str:
+    """A probability for a legend: three decimals, or two significant digits below 0.01."""
+    return f"{x:.3f}" if x >= 0.01 or x == 0 else f"{x:.2g}"
 
 
 def run_title(results: Results) -> str:
+    """The figure's title: scenario, window, credibility, spiral weight, replications and seed, and
+    the posture, or for a run with posture periods (a replay) every period's posture and start."""
     cfg = results.config
-    return (f"Scenario '{cfg.scenario.name}', posture {cfg.policy.name.value}, credibility "
-            f"{cfg.credibility:g}, spiral weight {cfg.params.spiral_weight:g}, "
+    sc = cfg.scenario
+    start = pd.Timestamp(sc.start)
+    end = start + pd.Timedelta(weeks=sc.weeks)
+    periods = _periods_in_horizon(sc.posture_periods, start, end)
+    head = (f"Scenario '{sc.name}', {start.date()} to {(end - pd.Timedelta(days=1)).date()}; "
+            f"credibility {cfg.credibility:g}, spiral weight {cfg.params.spiral_weight:.3g}, "
             f"{cfg.replications:,} replications, seed {cfg.seed}")
+    if periods:
+        return head + "\nUS postures by period: " + ", ".join(
+            f"{p.posture.value} from {a.date()}" for p, a, _ in periods)
+    return head + f"\nUS posture: {cfg.policy.name.value} throughout"
 
 
 def write_run(results: Results, out_dir: str | os.PathLike) -> dict:
@@ -114,7 +389,7 @@ def write_run(results: Results, out_dir: str | os.PathLike) -> dict:
         results.replications.to_parquet(staging / "replications.parquet", index=False)
         summary = summary_dict(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        plot_escalation(results.timeseries, run_title(results), staging / "escalation.png")
+        plot_escalation(results, staging / "escalation.png")
         # summary.json goes last: its presence marks a complete point (sim.sweep.point_complete)
         for name in sorted(RUN_FILES, key=lambda n: n == "summary.json"):
             os.replace(staging / name, out / name)

@@ -1,8 +1,9 @@
 """Preallocated recording of ensemble statistics during a run, and the tidy tables it yields.
 
 Per week the recorder keeps ensemble means and 5/50/95 % quantiles of the state variables, the mean
-count of each action per actor and the probability of having reached each ladder rung. Per
-replication it keeps counts of each action per calendar year. It never stores R full trajectories.
+count of each action per actor and, per ladder rung, the share of replications whose highest rung
+so far is at least that rung (``p_rung_at_least_<rung>``). Per replication it keeps counts of each
+action per calendar year. It never stores R full trajectories.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _weekly_columns() -> list[str]:
         cols += [f"{v}_mean"] + [f"{v}_q{int(q * 100):02d}" for q in QUANTILES]
     cols += list(ACTION_COLUMNS)
     cols += ["dprk_missiles", "clash", "war", "asset_on_station", "us_cost_cumulative"]
-    cols += [f"p_reached_{s}" for s in RUNG_SLUGS[1:]]
+    cols += [f"p_rung_at_least_{s}" for s in RUNG_SLUGS[1:]]
     cols += ["exercise_intensity", "consultation", "scheduled_arrival", "scheduled_on_station"]
     return cols
 
@@ -86,7 +87,7 @@ class Recorder:
         self._bins = np.empty(n, dtype=np.int32)
         self._cols = np.array(self._state_cols + [col[c] for c in (
             ACTION_COLUMNS[0], "dprk_missiles", "clash", "war", "asset_on_station", "us_cost_cumulative",
-            "p_reached_rhetoric")])
+            "p_rung_at_least_rhetoric")])
 
     def record(self, week: int) -> None:
         m = self.model
@@ -154,7 +155,8 @@ class Recorder:
         row[w["asset_on_station"]] = m.on_station.mean()
         row[w["us_cost_cumulative"]] = m.us.cost.mean()
         reached = np.bincount(m.max_rung, minlength=len(RUNGS))[::-1].cumsum()[::-1] / n
-        row[w["p_reached_rhetoric"] : w["p_reached_rhetoric"] + len(RUNGS) - 1] = reached[1:]
+        first = w["p_rung_at_least_rhetoric"]
+        row[first : first + len(RUNGS) - 1] = reached[1:]
 
     def _record_lags(self, arrival: np.ndarray, alive: np.ndarray) -> None:
         """Weeks from a major provocation (long-range launch or nuclear test) to the next US
