@@ -1,292 +1,388 @@
-"""`dsim`: the thin command line. Hydra turns ``configs/`` into a RunConfig; the library does the rest.
+"""`dsim` and `dsim-calibrate`: the thin command line. Hydra turns ``configs/`` into a RunConfig.
 
-Before Hydra starts, every job's config is composed and validated (:func:`preflight`), so a
-misspelt key, an unknown config-group option or an out-of-range value stops the command with one
-line on stderr and exit code 2, before anything is written.
+Before Hydra starts, :func:`preflight` composes and validates every job of the command line with
+Hydra's Compose API (:mod:`sim.config`), so a misspelt key, an unknown config-group option, an
+out-of-range value, an output folder that cannot be written or a run that cannot fit in memory
+stops the command with one line on stderr and exit code 2, before anything is written. Then
+Hydra runs as usual (``hydra.main``), with dsim's own sweeper (``hydra_plugins/dsim_sweeper``)
+for multiruns.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
+import os
 import re
 import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from .config import (
+    _hydra_compose,
+    _swept,
+    compose_jobs,
+    config_dir,
+    expand_sweep,
+    explain,
+    sweeper_params,
+    to_run_config,
+)
 from .params import ConfigError, RunConfig
 
 log = logging.getLogger("dsim")
 
-
-
-def _schema_node(cls: type = RunConfig) -> DictConfig:
-    """RunConfig as an OmegaConf node that the YAML files may merge into.
-
-    The dataclasses are frozen (results must not change them), which OmegaConf turns into read-only
-    nodes; composition needs to write, so the flag is lifted on the schema node only. The frozen
-    objects come back in :func:`to_run_config`.
-    """
-    node = OmegaConf.structured(cls)
-
-    def unlock(n):
-        n._set_flag("readonly", None)
-        for key in list(n.keys()) if OmegaConf.is_dict(n) else range(len(n)):
-            child = n._get_node(key)
-            if OmegaConf.is_config(child):
-                unlock(child)
-
-    unlock(node)
-    return node
-
-
-ConfigStore.instance().store(name="run_schema", node=_schema_node())
-
-
-def _register_calibration_schema() -> None:
-    from .calibrate import CalibrationConfig
-
-    ConfigStore.instance().store(name="calibrate_schema", node=_schema_node(CalibrationConfig))
-
-# Options of Hydra's command line that take a value (their value is not an override).
-_VALUE_FLAGS = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
-                "--experimental-rerun"}
-_SKIP_FLAGS = {"-h", "--help", "--hydra-help", "--version", "--shell-completion", "-sc",
-               "--info", "-i", "--experimental-rerun"}
+__all__ = ["calibrate_main", "explain", "main", "preflight", "run_job", "to_run_config"]
 
 
 def use_file_backend() -> None:
     """Command lines draw into files: matplotlib's Agg backend (the library leaves the backend to
     the caller, so that notebooks keep their inline figures)."""
-    import matplotlib
+    os.environ["MPLBACKEND"] = "Agg"  # inherited by launcher workers; no import needed
+    if "matplotlib" in sys.modules:
+        import matplotlib
 
-    matplotlib.use("Agg")
-
-
-def config_dir() -> Path:
-    """The ``configs/`` folder: bundled in the wheel as ``sim/configs``, or the repository's own."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "configs", here.parent / "configs"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise ConfigError("cannot find the configs/ folder: reinstall the package (uv sync)")
+        matplotlib.use("Agg")
 
 
-def to_run_config(cfg: DictConfig, cls: type = RunConfig):
-    """The composed Hydra config as a validated, frozen ``cls`` object (raises ConfigError)."""
-    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
+# ----------------------------------------------------------------------------- the command line
+# Hydra's options (hydra 1.3, `--hydra-help`): those that take a value, and those that only print.
+_VALUE_FLAGS = {"-cp": "config_path", "--config-path": "config_path", "-cn": "config_name",
+                "--config-name": "config_name", "-cd": "config_dir", "--config-dir": "config_dir",
+                "-c": "cfg", "--cfg": "cfg", "-p": "package", "--package": "package",
+                "--experimental-rerun": "rerun"}
+_INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+_PRINT_ONLY = {"--hydra-help", "--version", "-sc", "--shell-completion", "-i", "--info",
+               "--experimental-rerun"}
+_SWITCHES = {"-m", "--multirun", "-r", "--run", "--resolve", "-h", "--help"}
+
+
+@dataclass
+class CommandLine:
+    """What the user asked for: the overrides, and Hydra's options that matter before it starts."""
+
+    overrides: list[str] = field(default_factory=list)
+    multirun: bool = False
+    config_dirs: list[str] = field(default_factory=list)
+    config_name: str | None = None
+    config_path: str | None = None
+    cfg: str | None = None  # --cfg job|hydra|all: Hydra prints the config and runs nothing
+    help: bool = False
+    print_only: bool = False  # --hydra-help, --version, --info, ...: Hydra answers, nothing runs
+    options: list[str] = field(default_factory=list)  # Hydra's options as given, with their values
+
+    def hydra_argv(self) -> list[str]:
+        """The command line in the order Hydra's parser needs: options first, then overrides
+        (Hydra refuses overrides on both sides of an option such as ``--cfg job``)."""
+        return [*self.options, *self.overrides]
+
+
+def parse_command_line(argv: list[str], program: str = "dsim") -> CommandLine:
+    """Split ``argv`` into overrides and Hydra's options (raises ConfigError on a bad option)."""
+    cl = CommandLine()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        flag, eq, inline = arg.partition("=") if arg.startswith("-") else (arg, "", "")
+        if arg.startswith("-"):
+            cl.options.append(arg)
+        if flag in ("-m", "--multirun"):
+            cl.multirun = True
+        elif flag in ("-h", "--help"):
+            cl.help = True
+        elif flag in ("-i", "--info"):
+            cl.print_only = True
+            if not eq and i + 1 < len(argv) and argv[i + 1] in _INFO_TOPICS:
+                i += 1
+                cl.options.append(argv[i])
+        elif flag in _PRINT_ONLY:
+            cl.print_only = True
+        elif flag in _VALUE_FLAGS:
+            if eq:
+                value = inline
+            elif i + 1 < len(argv):
+                i += 1
+                value = argv[i]
+                cl.options.append(value)
+            else:
+                raise ConfigError(f"{flag} needs a value (see {program} --help)")
+            name = _VALUE_FLAGS[flag]
+            if name == "config_dir":
+                cl.config_dirs.append(value)
+            elif name == "cfg":
+                if value not in ("job", "hydra", "all"):
+                    raise ConfigError(f"{flag} {value}: choose job, hydra or all "
+                                      f"(e.g. {program} --cfg job prints the composed config)")
+                cl.cfg = value
+            elif name in ("config_name", "config_path"):
+                setattr(cl, name, value)
+        elif flag in _SWITCHES:
+            pass
+        elif arg.startswith("-"):
+            raise ConfigError(f"unknown option {arg}: see {program} --help")
+        else:
+            cl.overrides.append(arg)
+        i += 1
+    if cl.config_path is not None:
+        raise ConfigError(f"--config-path is not supported by {program}: add your config folder with "
+                          "--config-dir DIR (its files extend the package's configs/)")
+    return cl
+
+
+# ----------------------------------------------------------------------------- checks before Hydra
+def _check_output_dir(path: str, key: str) -> None:
+    """The output folder can be made and written (tried with a throw-away folder), or one line."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{key}={path}: that path is a file, not a folder: choose another {key}")
+    anchor = target
+    while not anchor.exists():
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise ConfigError(f"{key}={path}: cannot make the output folder there ({anchor} is not a "
+                          f"folder): choose another {key}")
     try:
-        obj = OmegaConf.to_object(cfg)
-    except Exception as exc:  # OmegaConf may wrap what __post_init__ raised
-        err = exc
-        while err is not None and not isinstance(err, ConfigError):
-            err = err.__cause__ or err.__context__
-        if isinstance(err, ConfigError):
-            raise err from None
-        raise ConfigError(_first_line(exc)) from None
-    if not isinstance(obj, cls):
-        raise ConfigError(f"the config is not a {cls.__name__}: start from the files in configs/")
-    return obj
+        with tempfile.TemporaryDirectory(prefix=".dsim-write-check-", dir=anchor):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{key}={path}: cannot write in {anchor} ({exc.strerror or exc}): "
+                          f"choose a writable {key}") from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def _check_launcher(hydra_cfg: DictConfig) -> int:
+    """Settings of the launcher that would fail only after the sweep folder exists; returns the
+    number of points run at once."""
+    target = str(OmegaConf.select(hydra_cfg, "hydra.launcher._target_") or "")
+    if "joblib" in target.lower():
+        n_jobs = OmegaConf.select(hydra_cfg, "hydra.launcher.n_jobs")
+        if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0):
+            raise ConfigError(f"hydra.launcher.n_jobs={n_jobs}: give the number of parallel points, "
+                              "a whole number >= 1 (or -1 for one per core)")
+        if n_jobs is None or n_jobs < 0:
+            return os.cpu_count() or 1
+        return n_jobs
+    return 1
 
 
-def explain(exc: BaseException) -> str:
-    """One line for a Hydra/OmegaConf composition error, naming the problem and the fix."""
-    text = str(exc)
-    cause = exc.__cause__
-    if cause is not None and "Error merging override" in text:
-        override = text.split("Error merging override", 1)[1].strip()
-        if "read-only" in str(cause):
-            return (f"{override}: list items cannot be overridden one by one; give the whole list, "
-                    "e.g. 'scenario.exercises=[{name: spring, month: 3, day: 10, weeks: 2}]'")
-        return f"{override}: {_first_line(cause)}"
-    m = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
-    if m:
-        group, option = m.groups()
-        options = sorted(re.findall(r"^\t(\S+)$", text, flags=re.M))
-        known = f": choose one of {', '.join(options)}" if options else ""
-        return f"{group}={option} is not a known {group}{known}"
-    m = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' not in", text) \
-        or re.search(r"Key '([^']+)' is not in struct", text)
-    if m and ("not in struct" in text or "Could not override" in text):
-        key = m.group(1)
-        return (f"unknown config key '{key}': check its spelling "
-                f"(see `dsim --cfg job` for every key and its value)")
-    m = re.search(r"full_key: (\S+)", text)
-    if m:
-        return f"{m.group(1)}: {_first_line(exc)}"
-    return _first_line(exc)
-
-
-def _split_argv(argv: list[str]) -> tuple[list[str], dict[str, str], bool]:
-    overrides, options, multirun = [], {}, False
-    it = iter(argv)
-    for arg in it:
-        if arg in ("-m", "--multirun"):
-            multirun = True
-        elif arg in _VALUE_FLAGS:
-            options[arg] = next(it, "")
-        elif "=" in arg and arg.split("=", 1)[0] in _VALUE_FLAGS:
-            k, v = arg.split("=", 1)
-            options[k] = v
-        elif not arg.startswith("-"):
-            overrides.append(arg)
-    return overrides, options, multirun
-
-
-def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
-    """The override lists of every job the command would run (sweeps expanded)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    if not multirun:
-        sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
-        if sweeps:
-            raise ConfigError(f"'{sweeps[0]}' lists several values: add -m to run a sweep")
-        return [overrides]
-    batches = BasicSweeper.split_arguments(parsed, None)
-    jobs = [list(job) for batch in batches for job in batch]
-    if not jobs:
-        raise ConfigError("the sweep has no points: give every swept key at least one value")
-    return jobs
-
-
-def _config_sweeps(compose, name: str, overrides: list[str], sweeper: list[str]) -> list[str]:
-    """The grid that the composed config declares in ``hydra.sweeper.params`` (for keys the command
-    line does not sweep itself), as override strings."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (MemAvailable), if known."""
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"cannot read the overrides: {_first_line(exc)}") from None
-    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    given = {o.key_or_group for o in parsed}
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
-        cfg = compose(config_name=name, overrides=fixed + sweeper, return_hydra_config=True)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(explain(exc)) from None
-    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
-    out = []
-    for key, value in params.items():
-        if key in given:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_memory(configs: list, at_once: int) -> None:
+    from .memory import estimated_memory_bytes
+
+    if not configs or not isinstance(configs[0], RunConfig):
+        return
+    need = max(estimated_memory_bytes(c) for c in configs) * min(at_once, len(configs))
+    have = available_memory()
+    if have is not None and need > have:
+        biggest = max(configs, key=estimated_memory_bytes)
+        together = min(at_once, len(configs))
+        raise ConfigError(
+            f"replications={biggest.replications} over {biggest.scenario.weeks} weeks needs about "
+            f"{need / 2**30:.1f} GiB of memory{f' ({together} points at once)' if together > 1 else ''} "
+            f"and this machine has {have / 2**30:.1f} GiB available: lower replications, or split the "
+            "run over seeds")
+
+
+def preflight(argv: list[str], config_name: str = "config", cls: type = RunConfig,
+              check: Callable | None = None, program: str = "dsim") -> list:
+    """Compose and validate every job of the command line; raise ConfigError on the first mistake.
+
+    Returns the validated configs (one per job; empty when Hydra only prints, e.g. --hydra-help).
+    ``check(config)`` is called on each (dsim-calibrate checks its event file there).
+    """
+    cl = parse_command_line(argv, program)
+    if cl.help or cl.print_only:
+        return []
+    name = cl.config_name or config_name
+    with _hydra_compose(cl.config_dirs, calibrate=config_name == "calibrate") as compose:
+        swept = _swept(cl.overrides)
+        fixed = [o for o in cl.overrides if o not in swept]
+        base = compose(name, fixed, return_hydra_config=True)
+        grid = sweeper_params(base)
+        if cl.multirun:
+            jobs = expand_sweep(grid + cl.overrides)
+        else:
+            if swept:
+                raise ConfigError(f"'{swept[0]}' lists several values: add -m to run a sweep")
+            if grid:
+                choice = OmegaConf.select(base, "hydra.runtime.choices.experiment")
+                what = f"experiment={choice}" if choice else "the config"
+                raise ConfigError(f"{what} defines a sweep ({'; '.join(grid)}): add -m to run it")
+            jobs = [cl.overrides]
+        if not jobs:
+            raise ConfigError("the sweep has no points: give every swept key at least one value")
+        configs = compose_jobs(compose, name, jobs, cls)
+    if cl.cfg is not None:  # Hydra prints the config; nothing is run or written
+        return configs
+    at_once = _check_launcher(base) if cl.multirun else 1
+    key = "hydra.sweep.dir" if cl.multirun else "hydra.run.dir"
+    _check_output_dir(str(OmegaConf.select(base, key)), key)
+    _check_memory(configs, at_once)
+    if check is not None:
+        for c in configs:
+            check(c)
+    return configs
+
+
+# ----------------------------------------------------------------------------- help
+def _documented_keys(path: Path) -> list[tuple[str, str, str]]:
+    """Top-level ``key: value`` lines of a YAML config with the comment just above or after them."""
+    out, comment = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            comment.append(line.lstrip("# ").strip())
             continue
-        if value is None or str(value).strip() == "":
-            raise ConfigError(f"the sweep has no points: hydra.sweeper.params.{key} is empty")
-        out.append(f"{key}={value}")
+        m = re.match(r"^([A-Za-z_]\w*):\s*([^#]*?)\s*(?:#\s*(.*))?$", line)
+        if m and m.group(1) not in ("defaults", "hydra"):
+            key, value, inline = m.groups()
+            text = inline or " ".join(comment)
+            out.append((key, value or "(see the file)", text))
+        if not line.startswith(" "):
+            comment = []
     return out
 
 
-def _group_names() -> set[str]:
-    """The config groups (sub-folders of ``configs/``), e.g. policy, scenario, params, experiment."""
-    return {p.name for p in config_dir().iterdir() if p.is_dir()} | {"hydra"}
+def _group_options(dirs: list[Path]) -> dict[str, list[str]]:
+    groups: dict[str, set[str]] = {}
+    for d in dirs:
+        for group in sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+            if group.name == "hydra":
+                continue
+            groups.setdefault(group.name, set()).update(f.stem for f in group.glob("*.yaml"))
+    return {g: sorted(o) for g, o in sorted(groups.items())}
 
 
-def _compose_jobs(compose, name: str, jobs: list[list[str]], cls: type) -> list:
-    """Compose and validate every job, composing each distinct set of config-group choices once.
+def _first_comment(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") and not line.startswith("# @package"):
+            return line.lstrip("# ").strip()
+    return ""
 
-    Hydra applies config-group overrides while it builds the defaults list and plain value
-    overrides (``key=value``) afterwards, whatever their order on the command line. So a job's
-    config is the composed config of its group choices with its value overrides merged in, which is
-    what this does with ``OmegaConf.update`` (as Hydra itself does). A 44-point grid over 4
-    postures then needs 4 compositions instead of 44. Any job for which that shortcut raises is
-    composed in full, so errors read exactly as Hydra's.
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import OverrideType
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
-    parser = OverridesParser.create()
-    groups = _group_names()
-    bases: dict[tuple[str, ...], DictConfig] = {}
-    configs = []
-    for job in jobs:
-        try:
-            parsed = parser.parse_overrides(job)
-            values = [o for o in parsed if o.type == OverrideType.CHANGE and o.package is None
-                      and o.key_or_group.split(".")[0] not in groups and "/" not in o.key_or_group
-                      and o.key_or_group.split(".")[0] != "hydra"]
-            rest = tuple(o.input_line for o in parsed if o not in values)
-            if rest not in bases:
-                bases[rest] = compose(config_name=name, overrides=list(rest))
-            cfg = copy.deepcopy(bases[rest])
-            for o in values:
-                OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
-            configs.append(to_run_config(cfg, cls))
+def _columns(rows: list[tuple[str, str]]) -> list[str]:
+    width = min(max(len(a) for a, _ in rows), 30)
+    return [f"  {a:<{width}}  {b}" for a, b in rows]
+
+
+def dsim_help(extra_dirs: list[str] = ()) -> str:
+    """The text of ``dsim --help``, from the config files themselves."""
+    cdir = config_dir()
+    dirs = [cdir, *(Path(d) for d in extra_dirs if Path(d).is_dir())]
+    defaults = {"policy": "rotational", "scenario": "baseline", "params": "default"}
+    lines = [
+        "usage: dsim [-m] [GROUP=OPTION ...] [KEY=VALUE ...] [--config-dir DIR] [--cfg job]",
+        "",
+        "Simulates DPRK, US, ROK and Japanese signalling week by week: R replications of one",
+        "scenario under one US deployment posture, and writes timeseries.parquet,",
+        "replications.parquet, summary.json and escalation.png into outputs/DATE/TIME/.",
+        "",
+        "Config groups (GROUP=OPTION; the default in brackets):",
+    ]
+    for group, options in _group_options(dirs).items():
+        if group == "experiment":
             continue
-        except ConfigError:
-            pass  # compose in full below, so that the message is the one of a plain composition
-        except (HydraException, OmegaConfBaseException, ValueError, TypeError, KeyError):
-            pass
-        try:
-            cfg = compose(config_name=name, overrides=job)
-        except (HydraException, OmegaConfBaseException) as exc:
-            raise ConfigError(explain(exc)) from None
-        configs.append(to_run_config(cfg, cls))
-    return configs
+        shown = [f"[{o}]" if defaults.get(group) == o else o for o in options]
+        lines.append(f"  {group:<10} {', '.join(shown)}")
+    lines += ["", "Settings (KEY=VALUE):"]
+    rows = [(f"{key}={value}", text) for key, value, text in _documented_keys(cdir / "config.yaml")]
+    rows += [("params.NAME=...", "a behavioural parameter (docs/model.md lists each with its source)"),
+             ("scenario.NAME=...", "start_date, weeks, dprk_prior, initial assurance, calendar, ..."),
+             ("policy.NAME=...", "the posture's cadence and costs")]
+    lines += _columns(rows)
+    lines += [
+        "  `dsim --cfg job` prints every key with its value; a misspelt key stops with one line.",
+        "",
+        "Sweeps (one folder per point in multirun/DATE/TIME/, then sweep.parquet, comparison.csv",
+        "and figures in that folder):",
+        "  dsim -m policy=rotational,permanent credibility=0.2,0.5,0.8",
+        "  hydra/launcher=joblib hydra.launcher.n_jobs=2     points in parallel processes",
+        "  hydra.sweep.dir=DIR                               resume: finished points are skipped",
+        "",
+        "Named experiments (run with -m experiment=NAME):",
+    ]
+    for d in dirs:
+        for f in sorted((d / "experiment").glob("*.yaml")) if (d / "experiment").is_dir() else []:
+            lines.append(f"  {f.stem:<28} {_first_comment(f)}")
+    lines += [
+        "",
+        "Your own configs: put e.g. policy/mine.yaml in a folder DIR and add --config-dir DIR.",
+        "",
+        "Other commands:",
+        "  dsim-report SWEEP_DIR     redo a sweep's tables and figures",
+        "  dsim-calibrate            fit the parameters to data/events.csv (dsim-calibrate --help)",
+        "  dsim --hydra-help         Hydra's own options",
+    ]
+    return "\n".join(lines)
 
 
-def preflight(argv: list[str], config_name: str = "config", cls: type = RunConfig) -> list:
-    """Compose and validate every job of the command line; raise ConfigError on the first mistake."""
-    if any(a in _SKIP_FLAGS or a.split("=", 1)[0] in _SKIP_FLAGS for a in argv):
-        return []
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    overrides, options, multirun = _split_argv(argv)
-    name = options.get("-cn") or options.get("--config-name") or config_name
-    user_overrides = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
-    configs = []
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="dsim"):
-        if multirun:  # a named experiment may define its grid in hydra.sweeper.params
-            sweeper = [o for o in overrides if o.startswith("hydra.sweeper.")]
-            user_overrides = user_overrides + _config_sweeps(compose, name, user_overrides, sweeper)
-        try:
-            jobs = job_overrides(user_overrides, multirun)
-        except ConfigError:
-            raise
-        except (HydraException, OmegaConfBaseException) as exc:
-            raise ConfigError(f"cannot read the overrides: {_first_line(exc)}") from None
-        configs = _compose_jobs(compose, name, jobs, cls)
-    return configs
+def calibrate_help() -> str:
+    """The text of ``dsim-calibrate --help``: its own keys, from configs/calibrate.yaml."""
+    lines = [
+        "usage: dsim-calibrate [KEY=VALUE ...] [policy=OPTION]",
+        "",
+        "Fits the model's free parameters to the documented record (data/events.csv) and writes",
+        "calibration.json, fit.png, seasonality.png and the fitted configs into",
+        "outputs/calibration/DATE/TIME/.",
+        "",
+        "Settings (KEY=VALUE):",
+    ]
+    lines += _columns([(f"{key}={value}", text)
+                       for key, value, text in _documented_keys(config_dir() / "calibrate.yaml")])
+    lines += ["", "`dsim-calibrate --cfg job` prints every key with its value."]
+    return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- Hydra tasks
 def run_job(cfg: DictConfig) -> dict:
     """Hydra task: run one configuration and write its files into Hydra's output folder."""
     from hydra.core.hydra_config import HydraConfig
 
     use_file_backend()  # launcher workers (joblib, Ray) start without the command line's setting
-    from .model import run
-    from .outputs import write_run
-
     try:
         config = to_run_config(cfg)
     except ConfigError as exc:
-        print(f"dsim: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail("dsim", str(exc), 2)
     hc = HydraConfig.get()
-    out_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode is not None and hc.mode.name == "MULTIRUN"
+    return execute(config, Path(hc.runtime.output_dir), resume=multirun)
+
+
+def execute(config: RunConfig, out_dir: Path, resume: bool = False) -> dict:
+    """Run ``config`` and write its files into ``out_dir``; with ``resume``, a complete point
+    already there (same results-changing settings, files intact) is kept. A folder that cannot be
+    written (read-only, disk full) ends the command with one line and exit code 1."""
+    from .model import run
+    from .outputs import write_run
+
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
-    if hc.mode is not None and hc.mode.name == "MULTIRUN":
+    if resume:
         from .sweep import point_complete
 
-        if point_complete(out_dir, config.to_dict()):  # resume: this point is already done
+        if point_complete(out_dir, config.identity()):
             log.info("skipping complete point %s", out_dir.name)
             return json.loads((out_dir / "summary.json").read_text())
     results = run(config, progress=config.progress)
-    summary = write_run(results, out_dir)
+    try:
+        summary = write_run(results, out_dir)
+    except OSError as exc:
+        _fail("dsim", f"cannot write the run's files into {out_dir}: {exc.strerror or exc}: "
+              "free some space or choose another folder with hydra.run.dir=...", 1)
     m = summary["metrics"]
     log.info(
         "%s, credibility %.2f: %.1f launch days/yr (95%% CI %.1f-%.1f), P(clash) %.3f -> %s",
@@ -297,42 +393,34 @@ def run_job(cfg: DictConfig) -> dict:
     return summary
 
 
-def _launch(program: str, config_name: str, cls: type, task) -> None:
+def _fail(program: str, message: str, code: int):
+    print(f"{program}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _launch(program: str, config_name: str, cls: type, task, help_text: Callable[[list[str]], str],
+            check: Callable | None = None) -> None:
     """Validate the command line (one line and exit 2 on a mistake), then hand it to Hydra."""
     use_file_backend()
+    argv = sys.argv[1:]
     try:
-        validated = preflight(sys.argv[1:], config_name=config_name, cls=cls)
+        cl = parse_command_line(argv, program)
+        if cl.help:
+            print(help_text(cl.config_dirs))
+            return
+        preflight(argv, config_name=config_name, cls=cls, check=check, program=program)
         cdir = config_dir()
     except ConfigError as exc:
-        print(f"{program}: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(program, str(exc), 2)
     import hydra
 
-    if validated:
-        _skip_second_validation()
-
+    sys.argv[1:] = cl.hydra_argv()
     hydra.main(config_path=str(cdir), config_name=config_name, version_base="1.3")(task)()
-
-
-def _skip_second_validation() -> None:
-    """Let Hydra's basic sweeper launch without composing every job a second time.
-
-    ``BasicSweeper.validate_batch_is_legal`` composes every job of a sweep in the parent process
-    before launching, which :func:`preflight` has just done (with one-line errors): about 10 s for
-    the 44-point experiment. Each job is still composed by its launcher, as always.
-    """
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    BasicSweeper.validate_batch_is_legal = _already_validated
-
-
-def _already_validated(self, batch) -> None:  # noqa: ARG001 - replaces BasicSweeper's method
-    """Every job was composed and validated by :func:`preflight`."""
 
 
 def main() -> None:
     """Console entry point of ``dsim``."""
-    _launch("dsim", "config", RunConfig, _task)
+    _launch("dsim", "config", RunConfig, _task, dsim_help)
 
 
 def _task(cfg: DictConfig) -> None:
@@ -343,8 +431,22 @@ def calibrate_main() -> None:
     """Console entry point of ``dsim-calibrate`` (config: configs/calibrate.yaml)."""
     from .calibrate import CalibrationConfig
 
-    _register_calibration_schema()
-    _launch("dsim-calibrate", "calibrate", CalibrationConfig, _calibrate_task)
+    _launch("dsim-calibrate", "calibrate", CalibrationConfig, _calibrate_task,
+            lambda _dirs: calibrate_help(), check=_calibration_check)
+
+
+def _calibration_check(cc) -> None:
+    """The event file and the install target, checked before Hydra makes the output folder."""
+    from . import calibrate
+
+    check = getattr(calibrate, "check_calibration_inputs", None)
+    if check is not None:
+        from .events import EventDataError
+
+        try:
+            check(cc, config_dir())
+        except EventDataError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _calibrate_task(cfg: DictConfig) -> None:
@@ -359,8 +461,9 @@ def _calibrate_task(cfg: DictConfig) -> None:
         cc = to_run_config(cfg, CalibrationConfig)
         run_calibration(cc, Path(HydraConfig.get().runtime.output_dir), config_dir())
     except (ConfigError, EventDataError) as exc:
-        print(f"dsim-calibrate: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail("dsim-calibrate", str(exc), 2)
+    except OSError as exc:
+        _fail("dsim-calibrate", f"cannot write the calibration's files: {exc.strerror or exc}", 1)
 
 
 if __name__ == "__main__":

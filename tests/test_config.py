@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 
-import sim.cli  # registers the `run_schema` node in Hydra's ConfigStore
-from sim import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig, ScenarioConfig
+import sim.cli
+from sim import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig, ScenarioConfig, load_config
 from sim.calendar import week_years
 from sim.metrics import headline_metrics
 from sim.recording import COUNT_COLUMNS, WEEKLY_COLUMNS
@@ -34,15 +33,47 @@ BAD_INPUTS = {
     "unknown-option": (["policy=bogus"], "bogus"),
     "bad-date": (["scenario.start_date=2026-13-01"], "start_date"),
     "zero-replications": (["replications=0"], "replications"),
+    "experiment-without-m": (["experiment=rotational_vs_permanent"], "add -m"),
+    "unknown-flag": (["--bogus"], "--bogus"),
+    "config-path-flag": (["--config-path", "elsewhere"], "--config-dir"),
 }
+# Bad inputs only the end-to-end runs check (they name their own output folder or need -m).
+CLI_ONLY_BAD_INPUTS = {
+    "joblib-zero-jobs": (["-m", "policy=rotational,none", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"],
+                         "n_jobs"),
+    "output-under-a-file": (["hydra.run.dir=/dev/null/x"], "/dev/null"),
+    "too-many-replications": (["replications=10000000"], "memory"),
+    "user-file-typo": (["--config-dir", "{users}", "policy=typo"], "rotation_intervl_weeks"),
+    "user-file-broken": (["--config-dir", "{users}", "policy=broken"], "not valid YAML"),
+}
+# Commands that must work and only print (Hydra's --cfg, and ours --help).
+PRINT_COMMANDS = {
+    "cfg-job": (["--cfg", "job"], "credibility: 0.7"),
+    "c-job-resolve": (["-c", "job", "--resolve"], "reference_policy: rotational"),
+    "cfg-all": (["--cfg", "all"], "hydra:"),
+    "help": (["--help"], "rotational_vs_permanent"),
+    "user-config-dir": (["--config-dir", "{users}", "policy=mine", "--cfg", "job"],
+                        "rotation_interval_weeks: 3"),
+    "user-searchpath": (["hydra.searchpath=[file://{users}]", "policy=mine", "--cfg", "job"],
+                        "rotation_interval_weeks: 3"),
+}
+
+
+def write_user_configs(folder: Path) -> Path:
+    """A user's config folder: a valid posture, one with a misspelt key, one that is not YAML."""
+    (folder / "policy").mkdir(parents=True)
+    (folder / "policy" / "mine.yaml").write_text(
+        "defaults:\n  - rotational\n  - _self_\nrotation_interval_weeks: 3\n")
+    (folder / "policy" / "typo.yaml").write_text("name: rotational\nrotation_intervl_weeks: 4\n")
+    (folder / "policy" / "broken.yaml").write_text("name: [rotational\n")
+    return folder
 
 PER_REPLICATION_FIELDS = ["us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost",
                           "final_dprk_belief"]
 
 
 def _compose(overrides: list[str]) -> RunConfig:
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return sim.cli.to_run_config(compose(config_name="config", overrides=overrides))
+    return load_config(overrides)
 
 
 # --------------------------------------------------------------------------------- composition
@@ -134,10 +165,16 @@ def _dsim_command() -> list[str]:
 def cli_runs(tmp_path_factory):
     """Run `dsim` once successfully and once per bad input, all at the same time (6 processes)."""
     tmp = tmp_path_factory.mktemp("dsim")
+    users = write_user_configs(tmp / "users")
     jobs = {"ok": ["replications=50", "scenario.weeks=60", "progress=false", "credibility=0.8",
                    "policy=permanent", f"hydra.run.dir={tmp / 'run'}"]}
-    for case, (argv, _) in BAD_INPUTS.items():
-        jobs[case] = [*argv, f"hydra.run.dir={tmp / case}"]
+    for case, (argv, _) in {**BAD_INPUTS, **CLI_ONLY_BAD_INPUTS}.items():
+        argv = [a.replace("{users}", str(users)) for a in argv]
+        own_dir = any(a.startswith("hydra.run.dir=") for a in argv)
+        jobs[case] = argv + ([] if own_dir else [f"hydra.run.dir={tmp / case}",
+                                                 f"hydra.sweep.dir={tmp / case}"])
+    for case, (argv, _) in PRINT_COMMANDS.items():
+        jobs[case] = [a.replace("{users}", str(users)) for a in argv] + [f"hydra.run.dir={tmp / case}"]
     procs = {
         name: subprocess.Popen(_dsim_command() + argv, cwd=tmp, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=dict(os.environ))
@@ -169,7 +206,7 @@ def test_dsim_parquet_files_have_the_documented_columns(cli_runs):
     assert list(ts.columns) == ["week", "date", *WEEKLY_COLUMNS]
     for col in ("tension_mean", "tension_q05", "tension_q50", "tension_q95", "dprk_belief_mean",
                 "rok_assurance_mean", "japan_assurance_mean", "dprk_srbm_launch",
-                "us_surge_deployment", "rok_strike_drill", "p_reached_rhetoric", "p_reached_war",
+                "us_surge_deployment", "rok_strike_drill", "p_rung_at_least_rhetoric", "p_rung_at_least_war",
                 "exercise_intensity", "consultation", "scheduled_arrival", "scheduled_on_station"):
         assert col in ts.columns, col
     assert len(ts) == 60
@@ -211,11 +248,14 @@ def test_dsim_command_line_overrides_reach_summary_config(cli_runs):
     assert summary["policy"] == "permanent" and summary["credibility"] == 0.8
 
 
-@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+ALL_BAD = {**BAD_INPUTS, **CLI_ONLY_BAD_INPUTS}
+
+
+@pytest.mark.parametrize("case", list(ALL_BAD), ids=list(ALL_BAD))
 def test_dsim_bad_input_fails_with_one_line_and_writes_nothing(cli_runs, case):
     tmp, out = cli_runs
     rc, stdout, stderr = out[case]
-    _, fragment = BAD_INPUTS[case]
+    _, fragment = ALL_BAD[case]
     assert rc == 2, (stdout, stderr)
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
@@ -223,3 +263,16 @@ def test_dsim_bad_input_fails_with_one_line_and_writes_nothing(cli_runs, case):
     assert fragment in lines[0]
     assert "Traceback" not in stderr and "Traceback" not in stdout
     assert not (tmp / case).exists()
+
+
+@pytest.mark.parametrize("case", list(PRINT_COMMANDS), ids=list(PRINT_COMMANDS))
+def test_dsim_print_commands_print_and_run_nothing(cli_runs, case):
+    """`--cfg job` (and its variants) is what every unknown-key message points to: it must work,
+    with a user's config folder too; `--help` says what dsim does."""
+    tmp, out = cli_runs
+    rc, stdout, stderr = out[case]
+    _, fragment = PRINT_COMMANDS[case]
+    assert rc == 0, stderr
+    assert fragment in stdout, stdout[:2000]
+    assert "Traceback" not in stderr
+    assert not (tmp / case).exists()  # printing writes no output folder
