@@ -148,9 +148,9 @@ def test_the_wheel_carries_configs_and_data_and_its_dsim_runs(tmp_path):
     repository: the configs and the event record come from the package (importlib.resources).
     (Running a simulation there would spend a minute compiling the kernels for the new path;
     composing the configs through Hydra is what the packaging decides.)"""
-    uv = shutil.which("uv")
+    uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` names its own binary in $UV
     if uv is None:
-        pytest.skip("uv is not on PATH")
+        pytest.skip("uv not found (run the tests with `uv run pytest`)")
     dist = tmp_path / "dist"
     subprocess.run([uv, "build", "--wheel", "--out-dir", str(dist), str(REPO)], check=True,
                    capture_output=True, timeout=300)
