@@ -23,18 +23,32 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
+import numbers
+import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List
+from pathlib import Path
+from typing import Any, Dict, List
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from .events import load_events, median_response_lag_weeks, yearly_counts
+from .events import EventDataError, load_events, median_response_lag_weeks, yearly_counts
 from .history import ERA_DRIVE_PARAMS, ERA_OF_PARAM, START, YEARS, historical_scenario
-from .model import DeterrenceModel
-from .params import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig
+from .model import NOT_BATCHABLE, DeterrenceModel
+from .params import (
+    RANGES,
+    ConfigError,
+    Era,
+    ModelParams,
+    PolicyConfig,
+    Posture,
+    Range,
+    RunConfig,
+    field_range,
+)
 from .recording import median_from_histogram
 
 TARGET_GROUPS = ("dprk_launch_weeks", "dprk_missiles", "dprk_nuclear_tests", "us_deployments",
@@ -65,19 +79,51 @@ def _moments(reps: pd.DataFrame, lag_histogram) -> Moments:
     return Moments(yearly, median_from_histogram(lag_histogram[:-1]), float(first.notna().mean()))
 
 
+# ---------------------------------------------------------------------------- settings
+def _whole(label: str, value: Any, low: int, high: int | None = None) -> None:
+    """A whole number in [low, high] (no bools, no 2.5), else one ConfigError line."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
+    ok = ok and (high is None or value <= high)
+    if not ok:
+        span = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{label}={value} is out of range: give a whole number {span}")
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def parameter_range(name: str) -> Range:
+    """The valid range of a free parameter: its ModelParams range, or an era's weapons drive."""
+    if name in ERA_DRIVE_PARAMS:
+        return field_range(Era, "weapons_drive")
+    return field_range(ModelParams, name)
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
     """A free parameter: a ModelParams field or an era drive of the historical scenario."""
 
-    name: str = "dprk_cost_srbm"
-    lower: float = 0.0
-    upper: float = 1.0
+    name: str = "dprk_cost_srbm"  # a params.* field, or an era drive (era_drive_2016_17, ...)
+    lower: float = 0.0  # lower bound of the search, inside the parameter's valid range
+    upper: float = 1.0  # upper bound of the search, above lower, inside the valid range
 
     def __post_init__(self) -> None:
-        known = {f.name for f in dataclasses.fields(ModelParams)} | set(ERA_DRIVE_PARAMS)
-        if self.name not in known:
-            raise ConfigError(f"calibration parameter '{self.name}' is unknown: use a params.* field "
-                              f"or one of {', '.join(ERA_DRIVE_PARAMS)}")
+        numeric = set(RANGES["ModelParams"]) | set(ERA_DRIVE_PARAMS)
+        if self.name in NOT_BATCHABLE and self.name in numeric:
+            raise ConfigError(f"calibration parameter '{self.name}' cannot be fitted: every point of "
+                              "a generation runs in one batched model, which shares it (precisions, "
+                              "likelihoods, the DPRK tension table, salvo_dispersion)")
+        if self.name not in numeric:
+            raise ConfigError(f"calibration parameter '{self.name}' is not a numeric parameter: use a "
+                              f"params.* field such as dprk_cost_srbm, or one of "
+                              f"{', '.join(ERA_DRIVE_PARAMS)}")
+        valid = parameter_range(self.name)
+        for end in ("lower", "upper"):
+            value = getattr(self, end)
+            if not (_is_real(value) and valid.admits(float(value))):
+                raise ConfigError(f"calibration parameter '{self.name}': {end}={value} is out of "
+                                  f"range: give a number in {valid}, the parameter's valid range")
         if not self.lower < self.upper:
             raise ConfigError(f"calibration parameter '{self.name}': lower={self.lower} must be below "
                               f"upper={self.upper}")
@@ -109,46 +155,59 @@ def _default_weights() -> Dict[str, float]:
 class OptimiserConfig:
     """Differential evolution, then a compass-search polish, then the bootstrap."""
 
-    popsize: int = 5  # scipy's multiplier: population = popsize * number of parameters
+    popsize: int = 5  # scipy's multiplier: population = popsize x number of parameters
     maxiter: int = 20  # generations of differential evolution
     polish_maxiter: int = 12  # compass-search iterations (each one batched run of 2N + 2 points)
-    bootstrap: int = 6  # bootstrap replicates (0: no uncertainty)
-    bootstrap_maxiter: int = 10
+    bootstrap: int = 6  # bootstrap replicates, years resampled and a new seed (0: no uncertainty)
+    bootstrap_maxiter: int = 10  # compass-search iterations of each bootstrap replicate
     workers: int = 2  # processes for the bootstrap replicates
     seed: int = 1  # the optimiser's own seed (not the model's)
 
     def __post_init__(self) -> None:
-        for f in ("popsize", "maxiter", "polish_maxiter", "workers"):
-            if getattr(self, f) < 1:
-                raise ConfigError(f"optimiser.{f}={getattr(self, f)} must be >= 1")
-        if self.bootstrap < 0 or self.bootstrap_maxiter < 1:
-            raise ConfigError("optimiser.bootstrap must be >= 0 and bootstrap_maxiter >= 1")
+        for f in ("popsize", "maxiter", "polish_maxiter", "bootstrap_maxiter", "workers"):
+            _whole(f"optimiser.{f}", getattr(self, f), 1)
+        _whole("optimiser.bootstrap", self.bootstrap, 0)
+        _whole("optimiser.seed", self.seed, 0)
+
+
+# The fitted configs, at these places inside configs/ (and inside the run's output folder).
+FITTED_PARAMS = "params/calibrated.yaml"
+FITTED_SCENARIO = "scenario/historical.yaml"
+INSTALL_TARGETS = (FITTED_PARAMS, FITTED_SCENARIO)
 
 
 @dataclass(frozen=True)
 class CalibrationConfig:
-    """What is fitted to what (configs/calibrate.yaml)."""
+    """What is fitted to what (configs/calibrate.yaml, where each key has its one-line help, shown
+    by ``dsim-calibrate --help``; a test checks that every field is there with its comment)."""
 
+    # The event record the targets come from (relative: from the working folder, then dsim's data/).
     events_file: str = "data/events.csv"
-    # Years whose targets are fitted; the replay runs from 2016 to the end of the last one.
+    # Years whose targets are fitted, increasing, within 2016-2023; the replay runs from 2016 to the
+    # end of the last one.
     years: List[int] = field(default_factory=lambda: list(YEARS))
-    replications: int = 200
-    seed: int = 20161220
-    credibility: float = 0.7
-    policy: str = "reactive"
+    replications: int = 200  # replications per parameter point
+    seed: int = 20161220  # the model's seed, the same at every parameter point (common random numbers)
+    credibility: float = 0.7  # probability that the US is resolute, in [0, 1]
+    policy: str = "reactive"  # cadence and costs of the replay's postures (its periods set which)
+    # Free parameters {name, lower, upper}: params.* fields or era drives, bounds inside each one's
+    # valid range (sim.params.RANGES; an era drive: Era.weapons_drive).
     parameters: List[ParameterSpec] = field(default_factory=_default_parameters)
+    # Weight of each target group in the loss (TARGET_GROUPS): finite, >= 0, not all 0.
     weights: Dict[str, float] = field(default_factory=_default_weights)
     optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
-    # Where to write the fitted params config (relative to the configs/ folder); "" = do not write.
-    write_params: str = "params/calibrated.yaml"
-    write_scenario: str = "scenario/historical.yaml"
-    progress: bool = True
+    # Also install the fitted params/calibrated.yaml and scenario/historical.yaml into configs/
+    # (atomically). Without it they are written only into the run's output folder.
+    install: bool = False
+    progress: bool = True  # progress bars on stderr
 
     def __post_init__(self) -> None:
-        if not 1 <= self.replications <= 1_000_000:
-            raise ConfigError(f"replications={self.replications} must be between 1 and 1000000")
-        if not 0.0 <= self.credibility <= 1.0:
-            raise ConfigError(f"credibility={self.credibility} must be in [0, 1]")
+        if not isinstance(self.events_file, str) or not self.events_file.strip():
+            raise ConfigError("events_file is empty: give the path of the event record (data/events.csv)")
+        _whole("replications", self.replications, 1, 1_000_000)
+        _whole("seed", self.seed, 0)
+        if not (_is_real(self.credibility) and 0.0 <= self.credibility <= 1.0):
+            raise ConfigError(f"credibility={self.credibility} is out of range: give a number in [0, 1]")
         try:
             Posture(self.policy)
         except ValueError:
@@ -158,16 +217,89 @@ class CalibrationConfig:
         if unknown:
             raise ConfigError(f"weights: unknown target group(s) {', '.join(sorted(unknown))}: use "
                               f"{', '.join(TARGET_GROUPS)}")
-        if any(w < 0 for w in self.weights.values()):
-            raise ConfigError("weights must be >= 0")
-        if not self.years or not set(self.years) <= set(YEARS):
-            raise ConfigError(f"years={list(self.years)} must be a non-empty subset of "
-                              f"{YEARS[0]}..{YEARS[-1]}")
+        for group, w in self.weights.items():
+            if not (_is_real(w) and math.isfinite(w) and w >= 0):
+                raise ConfigError(f"weights.{group}={w} is out of range: give a finite weight >= 0")
+        if not any(w > 0 for w in self.weights.values()):
+            raise ConfigError("weights are all 0: give at least one target group a weight > 0")
+        years = list(self.years)
+        if not years or not all(isinstance(y, numbers.Integral) and not isinstance(y, bool)
+                                for y in years):
+            raise ConfigError(f"years={years} must list at least one whole year from {YEARS[0]} to "
+                              f"{YEARS[-1]}")
+        if any(b <= a for a, b in zip(years, years[1:], strict=False)):
+            raise ConfigError(f"years={years} must be increasing, each year once (e.g. "
+                              f"[{YEARS[0]}, {YEARS[1]}])")
+        if not set(years) <= set(YEARS):
+            raise ConfigError(f"years={years} must lie within {YEARS[0]}..{YEARS[-1]}, the years the "
+                              "historical replay covers")
         names = [p.name for p in self.parameters]
         if not names:
             raise ConfigError("parameters is empty: list at least one parameter to fit")
-        if len(set(names)) != len(names):
-            raise ConfigError("parameters lists a name twice")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ConfigError(f"parameters lists {', '.join(twice)} twice: give each parameter once")
+
+
+# ---------------------------------------------------------------------------- inputs, before any output
+def resolve_events_file(name: str, config_dir: Path) -> Path:
+    """A relative events_file is looked up from the working folder, then next to ``configs/`` (the
+    repository root, or the installed package, which holds ``data/events.csv``)."""
+    path = Path(name).expanduser()
+    if path.is_absolute() or path.is_file():
+        return path
+    candidate = Path(config_dir).parent / name
+    if candidate.is_file():
+        return candidate
+    raise EventDataError(f"{name}: no such file: give events_file as a path to the event record "
+                         "(data/events.csv)")
+
+
+def load_calibration_inputs(cc: CalibrationConfig, config_dir: Path) -> tuple[Path, pd.DataFrame]:
+    """The events file of ``cc``, resolved, loaded and checked against the fitted years, and (with
+    ``install=true``) the install folders checked writable. Raises ConfigError / EventDataError
+    with one line. Nothing is written."""
+    path = resolve_events_file(cc.events_file, config_dir)
+    events = load_events(path)
+    first, last = int(events["date"].dt.year.min()), int(events["date"].dt.year.max())
+    if min(cc.years) < first or max(cc.years) > last:
+        raise ConfigError(f"years={list(cc.years)} reach outside the event record {path}, which holds "
+                          f"events from {first} to {last}: fit years inside it")
+    if cc.install:
+        for target in INSTALL_TARGETS:
+            check_writable(install_path(config_dir, target).parent, "install=true")
+    return path, events
+
+
+def check_calibration_inputs(cc: CalibrationConfig, config_dir: Path) -> None:
+    """Every check of a calibration's inputs that needs more than the config itself (the events
+    file, its years, the install folders), for the command line's check before Hydra makes the
+    output folder. One ConfigError / EventDataError line on the first problem."""
+    load_calibration_inputs(cc, config_dir)
+
+
+def install_path(config_dir: Path, relative: str) -> Path:
+    """Where a fitted config is installed: only at the fixed places :data:`INSTALL_TARGETS` inside
+    ``config_dir`` (a folder that resolves elsewhere, e.g. by a link, is refused)."""
+    if relative not in INSTALL_TARGETS:
+        raise ConfigError(f"cannot install {relative!r}: fitted configs go only to "
+                          f"{' and '.join(INSTALL_TARGETS)} inside configs/")
+    root = Path(config_dir).resolve()
+    target = root / relative
+    if target.parent.resolve() != root / Path(relative).parent:
+        raise ConfigError(f"cannot install {relative}: {target.parent} leads outside {root}")
+    return target
+
+
+def check_writable(folder: Path, why: str) -> None:
+    """Create and remove a file in ``folder`` (the only test that also holds for root, read-only
+    mounts and full disks); one ConfigError line if that fails."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".dsim-write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{why}: cannot write into {folder} ({exc.strerror or exc}): make it "
+                          "writable or leave the option out") from None
 
 
 # ---------------------------------------------------------------------------- targets
