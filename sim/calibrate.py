@@ -121,7 +121,7 @@ class ParameterSpec:
         valid = parameter_range(self.name)
         for end in ("lower", "upper"):
             value = getattr(self, end)
-            if not (_is_real(value) and valid.admits(float(value))):
+            if not (_is_real(value) and valid.admits(value)):
                 raise ConfigError(f"calibration parameter '{self.name}': {end}={value} is out of "
                                   f"range: give a number in {valid}, the parameter's valid range")
         if not self.lower < self.upper:

@@ -81,7 +81,7 @@ class Range:
     open_high: bool = False
 
     def admits(self, value: float) -> bool:
-        if not math.isfinite(value):
+        if not isinstance(value, numbers.Integral) and not math.isfinite(value):  # ints of any size
             return False
         above = value > self.low if self.open_low else value >= self.low
         below = value < self.high if self.open_high else value <= self.high
@@ -236,7 +236,7 @@ def _check_ranges(obj: Any, label: str) -> None:
         kind = "a whole number" if integer else "a number"
         shown = repr(value) if isinstance(value, str) else value
         ok = _is_number(value) and (isinstance(value, numbers.Integral) or not integer)
-        _check(ok and rng.admits(float(value)),
+        _check(ok and rng.admits(value),
                f"{label}{f.name}={shown} is out of range: give {kind} in {rng}")
 
 

@@ -55,7 +55,7 @@ def _bad_values(cls, name: str) -> list:
               rng.low if rng.open_low else float(np.nextafter(rng.low, -math.inf)),
               True, "3"]
     if _is_int(cls, name):
-        values += [int(rng.high) + 1, int(rng.low) - 1, (rng.low + rng.high) / 2 + 0.5]
+        values += [int(rng.high) + 1, int(rng.low) - 1, (rng.low + rng.high) / 2 + 0.5, 10**400]
     return values
 
 
