@@ -147,22 +147,25 @@ def run_calibration(cc: CalibrationConfig, out_dir: Path, config_dir: Path) -> d
                              "total_variation_distance": float(0.5 * np.abs(obs_m - sim_m).sum())}
     result.update({"config": _plain(_asdict(cc)), "events_file": str(events_path), **code_version()})
 
+    # A disk that fills up now raises OSError (the command line's one line, exit code 1); the
+    # staging folder goes, so the output folder holds all five files or none of them.
+    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
-        try:
-            _write_outputs(staging, result, fitted, cc, events_path, obs_m, sim_m)
-            for name in CALIBRATION_FILES:
-                (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staging / name, out_dir / name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the calibration into {out_dir} ({exc.strerror or exc}): "
-                          "free space or choose another hydra.run.dir") from None
+        _write_outputs(staging, result, fitted, cc, events_path, obs_m, sim_m)
+        for name in CALIBRATION_FILES:
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     print(f"wrote {', '.join(CALIBRATION_FILES)} -> {out_dir}")
     if cc.install:
         files = {rel: (out_dir / rel).read_text(encoding="utf-8") for rel in (FITTED_PARAMS, FITTED_SCENARIO)}
-        for target in install_fitted_configs(files, config_dir):
+        try:
+            installed = install_fitted_configs(files, config_dir)
+        except OSError as exc:
+            raise OSError(exc.errno, f"{exc.strerror or exc} while installing into {config_dir} "
+                                     f"(nothing there was changed; the fit is in {out_dir})") from None
+        for target in installed:
             print(f"installed {target}")
     print(f"calibration: loss {result['loss']:.4f} (defaults {result['loss_at_defaults']:.4f}), "
           f"{result['run_time_seconds']:.0f} s -> {out_dir}")
@@ -196,7 +199,7 @@ def install_fitted_configs(files: dict[str, str], config_dir: Path) -> list[Path
 
     Every file is first written in full to a temporary file in its target's folder, then all are
     moved into place with ``os.replace`` (atomic on POSIX and Windows within one folder): a
-    failure while writing leaves configs/ as it was.
+    failure while writing (OSError) leaves configs/ as it was.
     """
     targets = {rel: install_path(config_dir, rel) for rel in files}
     staged: list[tuple[Path, Path]] = []
@@ -212,9 +215,6 @@ def install_fitted_configs(files: dict[str, str], config_dir: Path) -> list[Path
                 os.fsync(fh.fileno())
         for tmp, target in staged:
             os.replace(tmp, target)
-    except OSError as exc:
-        raise ConfigError(f"install=true: cannot write into {Path(config_dir)} "
-                          f"({exc.strerror or exc}); the fitted configs are in the output folder") from None
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -246,6 +247,43 @@ def test_install_replaces_atomically_and_keeps_the_files_mode(configs_copy):
     assert target.read_text() == "salvo_extra: 0.5\n"
     assert target.stat().st_mode & 0o777 == 0o664
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_a_failed_install_leaves_configs_as_it_was(configs_copy, monkeypatch):
+    before = _tree(configs_copy)
+    calls = []
+
+    def full_disk(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # the second file does not fit
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sim.calibration_report.os, "fsync", full_disk)
+    files = {FITTED_PARAMS: "salvo_extra: 0.5\n", FITTED_SCENARIO: "name: historical\n"}
+    with pytest.raises(OSError, match="No space left"):
+        install_fitted_configs(files, configs_copy)
+    assert _tree(configs_copy) == before  # neither file replaced, no temporary left
+
+
+def _stub_fit(cc, events):
+    """What calibrate() returns, without fitting (for the tests of the writing stage)."""
+    weeks = pd.date_range("2016-01-04", periods=3, freq="7D")
+    return {"loss": 1.0, "loss_at_defaults": 2.0, "run_time_seconds": 0.0, "parameters": {},
+            "targets": [], "_fitted": {"salvo_extra": 0.5}, "_problem": None,
+            "_timeseries": pd.DataFrame({"date": weeks, "dprk_srbm_launch": 1.0, "dprk_lrbm_launch": 0.0})}
+
+
+def test_a_full_disk_while_writing_leaves_no_half_written_output(monkeypatch, tmp_path):
+    def write_one_then_fail(folder, *_args):
+        (folder / "calibration.json").write_text("{}")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sim.calibration_report, "calibrate", _stub_fit)
+    monkeypatch.setattr(sim.calibration_report, "_write_outputs", write_one_then_fail)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        run_calibration(CalibrationConfig(progress=False), out, config_dir())
+    assert list(out.iterdir()) == []  # the staging folder and its one file are gone
 
 
 # ------------------------------------------------------------------ a tiny fit, end to end
