@@ -1,12 +1,23 @@
-"""Writing a run's files: two Parquet tables, summary.json and the escalation figure.
+"""Writing a run's files: two Parquet tables, summary.json, the escalation figure and the manifest.
 
-Files are first written into a hidden staging folder next to their destination and moved into
-place only when all of them exist, so a failed or killed run leaves no half-written output.
+Files are first written into a hidden staging folder (``.partial-*``) next to their destination
+and moved into place only when all of them exist, so a failed or killed run leaves no half-written
+output. ``manifest.json`` goes last: it holds the SHA-256 of every other run file and the run's
+identity (:meth:`sim.params.RunConfig.identity`), so a folder is a finished run exactly when its
+manifest is present and every checksum matches (:func:`verify_run`). Checksums catch what a
+readability check cannot, such as flipped bytes inside a Parquet page or an edited number in
+``summary.json``; the design is BagIt's payload manifest of per-file checksums, verified before
+the files are used (Kunze et al. 2018, RFC 8493, "The BagIt File Packaging Format"). A staging
+folder is locked (``flock``) while in use; one left by a killed run (unlocked) is removed by the
+next write into the same folder (:func:`remove_stale_staging`). Two processes writing the same
+run folder at the same moment are not supported (the last complete write wins).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -15,8 +26,14 @@ import shutil
 import subprocess
 import tempfile
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: stale staging folders are removed unconditionally
+    fcntl = None
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
@@ -31,9 +48,14 @@ from .history import record_monthly_launches
 from .metrics import METRIC_UNITS, headline_metrics, wilson_interval
 from .recording import Results
 
-log = logging.getLogger("dsim")
+MANIFEST = "manifest.json"
+# Every file of a finished run; the manifest (written last) holds the checksums of the others.
+RUN_FILES = ("timeseries.parquet", "replications.parquet", "summary.json", "escalation.png", MANIFEST)
+CHECKED_FILES = tuple(name for name in RUN_FILES if name != MANIFEST)
+STAGING_PREFIX = ".partial-"
+_LOCK = ".lock"
 
-RUN_FILES = ("timeseries.parquet", "replications.parquet", "summary.json", "escalation.png")
+log = logging.getLogger("dsim")
 
 
 @functools.cache
@@ -71,6 +93,7 @@ def summary_dict(results: Results) -> dict:
         "start_date": str(cfg.scenario.start),
         "weeks": cfg.scenario.weeks,
         "config": cfg.to_dict(),
+        "identity": canonical(cfg.identity()),  # what resume compares (sim.sweep.point_complete)
         **code_version(),
         **results.meta,
     }
@@ -379,20 +402,114 @@ def run_title(results: Results) -> str:
     return head + f"\nUS posture: {cfg.policy.name.value} throughout"
 
 
+def canonical(obj):
+    """``obj`` as it reads back from JSON (dates and enums as strings), so stored and fresh
+    identities compare equal."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def write_manifest(folder: Path, identity: dict) -> Path:
+    """Write ``manifest.json`` into ``folder``: the SHA-256 and size of every checked run file, and
+    the identity of the run that made them."""
+    files = {name: {"sha256": _sha256(folder / name), "bytes": (folder / name).stat().st_size}
+             for name in CHECKED_FILES}
+    path = folder / MANIFEST
+    path.write_text(json.dumps({"identity": canonical(identity), "files": files}, indent=2) + "\n")
+    return path
+
+
+def verify_run(folder: str | os.PathLike, identity: dict | None = None) -> str | None:
+    """Why ``folder`` is not a finished run (of ``identity``, if given), or None if it is.
+
+    A finished run has ``manifest.json`` and every checked file matches its SHA-256 there.
+    """
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_bytes())
+    except FileNotFoundError:
+        return f"no {MANIFEST} (the run did not finish, or an older dsim wrote it)"
+    except (OSError, ValueError) as exc:
+        return f"{MANIFEST} cannot be read ({type(exc).__name__})"
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        return f"{MANIFEST} is not a dsim manifest"
+    if identity is not None and manifest.get("identity") != canonical(identity):
+        return "it was computed with other settings"
+    for name in CHECKED_FILES:
+        entry = files.get(name)
+        expected = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(expected, str):
+            return f"{MANIFEST} has no checksum for {name}"
+        try:
+            digest = _sha256(folder / name)
+        except OSError:
+            return f"{name} is missing or unreadable"
+        if digest != expected:
+            return f"{name} does not match its checksum in {MANIFEST}"
+    return None
+
+
+def remove_stale_staging(folder: str | os.PathLike) -> list[Path]:
+    """Remove the ``.partial-*`` staging folders in ``folder`` that no live writer holds (left by a
+    killed run); return them. Nothing else is touched, and a staging folder in use is kept."""
+    removed = []
+    try:
+        candidates = [p for p in Path(folder).iterdir() if p.name.startswith(STAGING_PREFIX)
+                      and p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return removed
+    for path in candidates:
+        try:
+            with open(path / _LOCK, "a") as lock:
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # a live writer holds it
+                shutil.rmtree(path)
+        except OSError:
+            continue  # vanished meanwhile or not ours to remove: leave it
+        log.info("removed stale staging folder %s", path)
+        removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def staging_folder(parent: Path) -> Iterator[Path]:
+    """A new locked ``.partial-*`` folder in ``parent`` (stale ones removed first); removed on exit."""
+    remove_stale_staging(parent)
+    path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
+    try:
+        with open(path / _LOCK, "w") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def write_run(results: Results, out_dir: str | os.PathLike) -> dict:
-    """Write the four run files into ``out_dir`` atomically; return the summary dict."""
+    """Write the run files into ``out_dir`` atomically, ``manifest.json`` last; return the summary.
+
+    An earlier manifest is removed before any file is replaced, so a folder caught between two
+    writes never passes :func:`verify_run`.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
-    try:
+    with staging_folder(out) as staging:
         results.timeseries.to_parquet(staging / "timeseries.parquet", index=False)
         results.replications.to_parquet(staging / "replications.parquet", index=False)
         summary = summary_dict(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         plot_escalation(results, staging / "escalation.png")
-        # summary.json goes last: its presence marks a complete point (sim.sweep.point_complete)
-        for name in sorted(RUN_FILES, key=lambda n: n == "summary.json"):
+        write_manifest(staging, results.config.identity())
+        (out / MANIFEST).unlink(missing_ok=True)
+        for name in CHECKED_FILES:
             os.replace(staging / name, out / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        os.replace(staging / MANIFEST, out / MANIFEST)
     return summary
