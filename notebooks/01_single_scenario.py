@@ -38,8 +38,7 @@ import pandas as pd
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, unused here
 import sim  # noqa: E402
-from sim.cli import preflight  # noqa: E402
-from sim.metrics import headline_metrics  # noqa: E402
+from sim.metrics import METRIC_UNITS, headline_metrics  # noqa: E402
 
 R = int(os.environ.get("DSIM_NOTEBOOK_REPLICATIONS", "2000"))
 print(f"replications per run: {R}")
@@ -47,8 +46,8 @@ print(f"replications per run: {R}")
 # %% [markdown]
 # ## The configuration
 #
-# `sim.cli.preflight` composes the Hydra configs in `configs/` exactly as the command line does and
-# returns validated, frozen `RunConfig` objects. The call below is the Python twin of
+# `sim.load_config` composes the Hydra configs in `configs/` exactly as the command line does and
+# returns a validated, frozen `RunConfig`. The call below is the Python twin of
 #
 # ```bash
 # uv run dsim params=calibrated policy=rotational credibility=0.7 replications=2000
@@ -68,8 +67,8 @@ print(f"replications per run: {R}")
 # same kind of object from the defaults in `sim/params.py`.
 
 # %%
-(cfg,) = preflight(["params=calibrated", "policy=rotational", "credibility=0.7",
-                    f"replications={R}", "progress=false"])
+cfg = sim.load_config(["params=calibrated", "policy=rotational", "credibility=0.7",
+                       f"replications={R}", "progress=false"])
 print(f"posture {cfg.policy.name.value}: an asset every {cfg.policy.rotation_interval_weeks} weeks, "
       f"on station for {cfg.policy.rotation_duration_weeks}")
 print(f"scenario {cfg.scenario.name}: {cfg.scenario.weeks} weeks from {cfg.scenario.start_date}")
@@ -280,8 +279,13 @@ print(f"ROK assurance: mean {start:.3f} in the first week, {end:.3f} in the last
 # ([Section 7.14](../docs/model.md#7-submodels)). Higher tension makes an unintended clash more
 # likely, and a clash can become war, which ends the replication
 # ([Section 7.15](../docs/model.md#7-submodels)). The ladder's rungs are calm, rhetoric, missile
-# test, nuclear test, kinetic clash, war; the **escalation curves** give the share of replications
-# whose highest rung so far is at least each rung.
+# test, nuclear test, kinetic clash, war; the **ladder curves** `p_rung_at_least_<rung>` give the
+# share of replications whose highest rung so far is that rung or a higher one.
+#
+# A ladder level is not the probability of an event. A replication that never tested a nuclear
+# weapon but had a clash has reached rung 4, so it counts in `p_rung_at_least_nuclear_test`. The
+# probability of at least one nuclear test is `p_nuclear_test` in `summary.json`, computed from the
+# per-replication counts; the plot draws both.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), constrained_layout=True)
@@ -292,16 +296,30 @@ axes[0].plot(ts["date"], ts["tension_mean"], label="mean")
 axes[0].set_ylabel("tension")
 axes[0].set_title("Tension")
 axes[0].legend(fontsize=8)
-for rung in ("nuclear_test", "kinetic_clash", "war"):
-    axes[1].plot(ts["date"], ts[f"p_reached_{rung}"], label=rung.replace("_", " "))
-axes[1].set_ylabel("P(reached rung by week t)")
-axes[1].set_title("Escalation curves")
+for rung, style in (("nuclear_test", "--"), ("kinetic_clash", "-"), ("war", ":")):
+    axes[1].plot(ts["date"], ts[f"p_rung_at_least_{rung}"], ls=style,
+                 label=f"highest rung \u2265 {rung.replace('_', ' ')}")
+# At least one nuclear test by the end of each calendar year, from the per-replication counts.
+by_year = results.replications.pivot_table(index="replication", columns="year",
+                                           values="dprk_nuclear_test", aggfunc="sum")
+tested_by = (by_year.cumsum(axis=1) > 0).mean()
+year_end = ts.groupby(ts["date"].dt.year)["date"].max()
+axes[1].plot(year_end.loc[tested_by.index], tested_by, "o-", ms=3,
+             label="\u2265 1 nuclear test (by year end)")
+axes[1].set_yscale("log")
+axes[1].set_ylabel("share of replications (log scale)")
+axes[1].set_title("Ladder levels and nuclear tests")
 axes[1].legend(fontsize=8)
 plt.show()
 
 last = ts.iloc[-1]
-print(f"by {last['date'].date()}: P(nuclear test) {last['p_reached_nuclear_test']:.3f}, "
-      f"P(kinetic clash) {last['p_reached_kinetic_clash']:.3f}, P(war) {last['p_reached_war']:.4f}")
+summary = headline_metrics(results.replications)
+print(f"by {last['date'].date()}: highest rung nuclear test or higher "
+      f"{last['p_rung_at_least_nuclear_test']:.3f}, of which a kinetic clash or war "
+      f"{last['p_rung_at_least_kinetic_clash']:.3f}; war {last['p_rung_at_least_war']:.4f}")
+p_test = summary["p_nuclear_test"]
+print(f"at least one nuclear test: {p_test['estimate']:.3f} (95 % CI {p_test['ci95'][0]:.3f}-"
+      f"{p_test['ci95'][1]:.3f}); the ladder level above counts clashes too")
 
 # %% [markdown]
 # ## 7. Headline metrics
@@ -309,7 +327,9 @@ print(f"by {last['date'].date()}: P(nuclear test) {last['p_reached_nuclear_test'
 # `sim.metrics.headline_metrics` computes, from the per-replication table only, the numbers that
 # `uv run dsim` writes to `summary.json`: means with a 95 % confidence interval of the ensemble
 # mean (`ci95`) and the 2.5-97.5 % range across replications (`range95`); probabilities with a
-# Wilson interval.
+# Wilson interval. `p_<event>` is the share of replications in which the event happened at least
+# once; `p_rung_at_least_<rung>` is a ladder level (see above). `sim.metrics.METRIC_UNITS` gives
+# each metric's unit.
 
 # %%
 rows = []
@@ -318,7 +338,7 @@ for name, m in headline_metrics(results.replications).items():
     lo, hi = m["ci95"]
     r_lo, r_hi = m.get("range95", (np.nan, np.nan))
     rows.append({"metric": name, "value": value, "ci95 low": lo, "ci95 high": hi,
-                 "range95 low": r_lo, "range95 high": r_hi})
+                 "range95 low": r_lo, "range95 high": r_hi, "unit": METRIC_UNITS[name]})
 pd.DataFrame(rows).set_index("metric").round(3)
 
 # %% [markdown]

@@ -46,7 +46,6 @@ import pandas as pd
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, unused here
 import sim  # noqa: E402
-from sim.cli import preflight  # noqa: E402
 from sim.metrics import METRIC_UNITS, mean_interval, replication_metrics  # noqa: E402
 from sim.sweep import POSTURE_COLOURS, POSTURE_ORDER, paired_difference  # noqa: E402
 
@@ -63,10 +62,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 # %% [markdown]
 # ## The runs
 #
-# `preflight` expands a multirun command line into one `RunConfig` per point, exactly as
-# `dsim -m` would. The study's config (`configs/experiment/rotational_vs_permanent.yaml`) selects
-# `params=calibrated` and sweeps `policy` over the four postures; the command line narrows the
-# credibility grid and sets the replications.
+# `sim.load_config` composes one point of the study as the command line would: the study's config
+# (`configs/experiment/rotational_vs_permanent.yaml`) selects `params=calibrated`, and each point
+# adds its posture, its credibility and the replications. The loop below builds the same points as
+# `dsim -m experiment=rotational_vs_permanent credibility=0.2,0.5,0.9 replications=R`, one call per
+# point.
 #
 # Every point has the **same seed and R**, so replication *i* meets the same random numbers, and
 # the same US type, under every posture (common random numbers). The difference between two
@@ -74,8 +74,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 # below and in the study's `comparison.csv`.
 
 # %%
-configs = preflight(["-m", "experiment=rotational_vs_permanent",
-                     "credibility=" + ",".join(map(str, CREDIBILITIES)), f"replications={R}"])
+configs = [sim.load_config(["experiment=rotational_vs_permanent", f"policy={posture}",
+                            f"credibility={c}", f"replications={R}"])
+           for posture in POSTURE_ORDER for c in CREDIBILITIES]
 assert len({(c.seed, c.replications) for c in configs}) == 1  # paired: one seed, one R
 print(f"{len(configs)} points, seed {configs[0].seed}, {configs[0].scenario.weeks} weeks from "
       f"{configs[0].scenario.start_date}")
@@ -95,7 +96,9 @@ POSTURES = [p for p in POSTURE_ORDER if any(k[0] == p for k in runs)]
 # ## Each posture on its own
 #
 # `sim.metrics.replication_metrics` turns a run's per-replication table into one row per
-# replication with the headline metrics (rates per year, 0/1 indicators for the probabilities).
+# replication with the headline metrics (rates per year, 0/1 indicators for the probabilities:
+# `p_nuclear_test` is 1 where the DPRK tested at least once, `p_rung_at_least_nuclear_test` where
+# the highest rung reached was a nuclear test or higher, which a clash alone also satisfies).
 # Their means, with a 95 % confidence interval of the mean, per posture and credibility:
 
 # %%
@@ -129,7 +132,7 @@ plt.show()
 
 # %%
 COMPARED = ["dprk_launch_days_per_year", "dprk_missiles_per_year", "dprk_nuclear_tests_per_year",
-            "p_reach_nuclear_test", "p_kinetic_clash", "final_dprk_belief",
+            "p_nuclear_test", "p_kinetic_clash", "final_dprk_belief",
             "us_deployments_per_year", "us_deployment_cost_per_year"]
 rows = []
 for c in CREDIBILITIES:
@@ -270,14 +273,16 @@ else:
 # %% [markdown]
 # ## Escalation curves
 #
-# The probability that a replication has reached a rung of the ladder by week *t*
-# (`p_reached_*` columns of `Results.timeseries`; [Section 7.15](../docs/model.md#7-submodels)),
-# per posture (columns) and credibility (colours). The last point of each curve is the
-# corresponding `p_reach_*` / `p_kinetic_clash` of the table above.
+# The share of replications whose highest rung of the ladder by week *t* is at least a given rung
+# (`p_rung_at_least_*` columns of `Results.timeseries`;
+# [Section 7.15](../docs/model.md#7-submodels)), per posture (columns) and credibility (colours).
+# The last point of each curve is the `p_rung_at_least_*` metric of the run. "Nuclear test or
+# higher" is dominated by clashes: the share with an actual nuclear test is `p_nuclear_test`,
+# printed after the figure.
 
 # %%
-RUNGS = {"p_reached_nuclear_test": "nuclear test or higher",
-         "p_reached_kinetic_clash": "kinetic clash or higher"}
+RUNGS = {"p_rung_at_least_nuclear_test": "nuclear test or higher",
+         "p_rung_at_least_kinetic_clash": "kinetic clash or higher"}
 colours = plt.cm.viridis(np.linspace(0.1, 0.85, len(CREDIBILITIES)))
 fig, axes = plt.subplots(len(RUNGS), len(POSTURES), figsize=(16, 7), sharex=True, sharey="row",
                          constrained_layout=True, squeeze=False)
@@ -290,7 +295,7 @@ for j, posture in enumerate(POSTURES):
     for i, name in enumerate(RUNGS.values()):
         axes[i, j].grid(alpha=0.3)
         if j == 0:
-            axes[i, j].set_ylabel(f"P(reached {name})")
+            axes[i, j].set_ylabel(f"P(highest rung {name})")
 for ax in axes[-1]:
     locator = mdates.AutoDateLocator(maxticks=5)
     ax.xaxis.set_major_locator(locator)
@@ -305,6 +310,13 @@ for col, name in RUNGS.items():
         print(f"{name}, credibility {c}: by the last week "
               + ", ".join(f"{p} {end[p]:.3f}" for p in order)
               + f" (lowest: {order[0]}; see the table for which gaps are beyond noise)")
+for c in CREDIBILITIES:
+    tested = {p: runs[(p, c)]["metrics"]["p_nuclear_test"].mean() for p in POSTURES}
+    ladder = {p: runs[(p, c)]["metrics"]["p_rung_at_least_nuclear_test"].mean() for p in POSTURES}
+    print(f"credibility {c}, at least one nuclear test within the horizon: "
+          + ", ".join(f"{p} {tested[p]:.3f}" for p in POSTURES)
+          + " (highest rung nuclear test or higher: "
+          + ", ".join(f"{p} {ladder[p]:.3f}" for p in POSTURES) + ")")
 
 # %% [markdown]
 # **Caveats.** These are model results at the calibrated parameters, whose fit to the record is

@@ -35,18 +35,17 @@
 # calibration's own). Every number in the text is computed here.
 
 # %%
+import dataclasses
 import os
 import warnings
 
 import numpy as np
 import pandas as pd
-import yaml
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook bar, unused here
 import sim  # noqa: E402
 from sim.calibrate import FLOORS, SIM_COLUMNS, Moments, Problem, loss_terms, observed_targets  # noqa: E402
 from sim.calibration_report import MONTHS, observed_month_shares, simulated_month_shares  # noqa: E402
-from sim.cli import config_dir, preflight  # noqa: E402
 from sim.events import default_events_path, load_events, yearly_counts  # noqa: E402
 from sim.history import END, START, YEARS  # noqa: E402
 
@@ -109,8 +108,8 @@ print(f"most missiles in {busiest}: {counts.loc[busiest, 'dprk_missiles']:.0f} o
 # ([Section 6.2](../docs/model.md#6-input-data)).
 
 # %%
-(hist_cfg,) = preflight(["scenario=historical", "policy=reactive", "params=calibrated",
-                         f"replications={R}", "progress=false"])
+hist_cfg = sim.load_config(["scenario=historical", "policy=reactive", "params=calibrated",
+                            f"replications={R}", "progress=false"])
 eras = hist_cfg.scenario.eras
 window = events[(events["date"] >= START) & (events["date"] <= END)]
 types = list(window["type"].value_counts().index[::-1])
@@ -138,11 +137,13 @@ plt.show()
 # the end of 2023. The allied calendar (exercises at their documented scale, consultations), the
 # DPRK eras and the documented US posture periods are inputs; every DPRK action, US surge, allied
 # response, belief and tension is simulated. `dsim-calibrate` fitted a few behavioural parameters
-# and the era drives; the rest keep their defaults. The calibrated values next to the defaults:
+# and the era drives; the rest keep their defaults. The values `params=calibrated` changes, next
+# to the defaults:
 
 # %%
 defaults = sim.ModelParams()
-calibrated = yaml.safe_load((config_dir() / "params" / "calibrated.yaml").read_text())
+calibrated = [f.name for f in dataclasses.fields(defaults)
+              if getattr(hist_cfg.params, f.name) != getattr(defaults, f.name)]
 fitted = pd.DataFrame({"default": {k: getattr(defaults, k) for k in calibrated},
                        "calibrated": {k: getattr(hist_cfg.params, k) for k in calibrated}})
 drives = pd.DataFrame({"default": 1.0, "calibrated": {f"era drive: {e.name}": e.weapons_drive
@@ -156,12 +157,14 @@ pd.concat([fitted, drives]).round(3)
 # share of replications that reach war (0: there was none). The loss is a weighted sum of squared
 # relative errors, each with a floor so that years with zero events do not divide by zero.
 #
-# The replay below uses the calibration's settings (posture cadence `reactive`, credibility and
-# seed from `configs/calibrate.yaml`).
+# The replay below uses the calibration's settings (posture cadence, credibility and seed of
+# `configs/calibrate.yaml`, which `sim.load_config(config_name="calibrate")` reads).
 
 # %%
-cal = yaml.safe_load((config_dir() / "calibrate.yaml").read_text())
-hist_cfg = hist_cfg.replace(credibility=cal["credibility"], seed=cal["seed"])
+cal = sim.load_config(config_name="calibrate")
+hist_cfg = sim.load_config(["scenario=historical", f"policy={cal.policy}", "params=calibrated",
+                            f"credibility={cal.credibility}", f"seed={cal.seed}",
+                            f"replications={R}", "progress=false"])
 results = sim.run(hist_cfg)
 reps = results.replications
 
@@ -176,7 +179,7 @@ p_war = float(results.per_replication()["war_week"].notna().mean())
 moments = Moments(yearly=sim_mean, lag=results.median_response_lag(), p_war=p_war)
 
 problem = Problem(base=hist_cfg, names=(), observed=obs, observed_lag=observed["response_lag_weeks"],
-                  weights=tuple(cal["weights"].items()), events=events)
+                  weights=tuple(cal.weights.items()), events=events)
 terms = loss_terms(problem, moments)
 print(f"loss {sum(terms.values()):.3f} with {hist_cfg.replications} replications, seed {hist_cfg.seed}")
 for group, value in sorted(terms.items(), key=lambda kv: -kv[1]):
