@@ -168,8 +168,9 @@ def rare_event_curves(results: Results) -> dict[str, pd.DataFrame]:
         curves[key] = (ts_dates, counts)
     reps = results.replications
     keys = [k for k in ("block", "replication") if k in reps.columns]
-    by_year = reps.pivot_table(index=keys, columns="year", values="dprk_nuclear_test", aggfunc="sum")
-    tested = (by_year.cumsum(axis=1) > 0).sum(axis=0)
+    reps = reps.sort_values([*keys, "year"], kind="stable")
+    tested_by = reps.groupby(keys, sort=False)["dprk_nuclear_test"].cumsum() > 0
+    tested = tested_by.groupby(reps["year"].to_numpy()).sum()
     year_end = ts_dates.groupby(ts_dates.dt.year).max()
     curves["nuclear_test"] = (pd.Series(year_end.loc[tested.index].to_numpy()), tested.to_numpy())
     out = {}
@@ -188,6 +189,13 @@ def simulated_monthly_launches(timeseries: pd.DataFrame) -> pd.Series:
     return launches.groupby(month.to_numpy()).sum().rename("simulated_mean")
 
 
+@functools.lru_cache(maxsize=2)
+def _cached_events(path: str, mtime_ns: int) -> pd.DataFrame:
+    """The event record, read once per process while the file is unchanged (a sweep of replays
+    draws one figure per point)."""
+    return load_events(path)
+
+
 def _record_overlay(results: Results) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The record's launch days and launch weeks per month, and its nuclear tests and border
     incidents, inside the replay's window (None where the record cannot be read)."""
@@ -195,8 +203,9 @@ def _record_overlay(results: Results) -> tuple[pd.DataFrame | None, pd.DataFrame
     start = pd.Timestamp(cfg.scenario.start)
     end = start + pd.Timedelta(weeks=cfg.scenario.weeks)
     try:
-        events = load_events(default_events_path())
-    except EventDataError as exc:
+        path = default_events_path()
+        events = _cached_events(str(path), path.stat().st_mtime_ns)
+    except (EventDataError, OSError) as exc:
         log.warning("no record overlay in escalation.png: %s", exc)
         return None, None
     monthly = record_monthly_launches(events, str(start.date()), cfg.scenario.weeks)
@@ -240,7 +249,7 @@ def plot_escalation(results: Results, path: str | os.PathLike | None = None,
     height = 1.35 + 1.9 * sum(ratios[p] for p in panels) / 1.2
     # Fixed margins instead of a layout engine: constrained layout re-draws the text several times
     # and took about 60 % of the figure's time (a sweep writes one figure per point).
-    fig, axs = plt.subplots(len(panels), 1, figsize=(11, height), sharex=True,
+    fig, axs = plt.subplots(len(panels), 1, figsize=(11, height),
                             gridspec_kw={"height_ratios": [ratios[p] for p in panels]})
     title = run_title(results)
     title_lines = [textwrap.fill(line, 125, break_on_hyphens=False) for line in title.splitlines()]
@@ -257,10 +266,11 @@ def plot_escalation(results: Results, path: str | os.PathLike | None = None,
         rows = [("US posture", periods, lambda p: p.posture.value),
                 ("DPRK era", eras, lambda e: e.name)]
         for y, (_, items, label) in enumerate(rows):
-            for k, (item, a, b) in enumerate(items):
-                colour = (POSTURE_STRIP_COLOURS.get(label(item), "#DDDDDD") if y == 0
-                          else ("#EEEEEE", "#CCCCCC")[k % 2])
-                ax.barh(1 - y, (b - a).days, left=a, height=0.8, color=colour, edgecolor="white")
+            ax.broken_barh([(mdates.date2num(a), (b - a).days) for _, a, b in items], (0.6 - y, 0.8),
+                           facecolors=[POSTURE_STRIP_COLOURS.get(label(item), "#DDDDDD") if y == 0
+                                       else ("#EEEEEE", "#CCCCCC")[k % 2]
+                                       for k, (item, _, _) in enumerate(items)], edgecolor="white")
+            for item, a, b in items:
                 # wrap a label to its bar: about 0.055 inch a character at 6.5 pt
                 chars = max(4, int(width_in * (b - a).days / span_days / 0.055))
                 text = re.sub(r"(\d{4})_(\d{2})\b", r"\1-\2", label(item)).replace("_", " ")
@@ -273,9 +283,11 @@ def plot_escalation(results: Results, path: str | os.PathLike | None = None,
             ax.spines[side].set_visible(False)
         ax.set_title(f"Inputs: US posture by period (cadence and costs from policy "
                      f"'{cfg.policy.name.value}') and DPRK eras", fontsize=9, loc="left")
-    for _, a, _ in periods[1:]:
+    changes = [mdates.date2num(a) for _, a, _ in periods[1:]]
+    if changes:
         for name in panels:
-            axes[name].axvline(a, color="grey", lw=0.8, ls="--", zorder=0)
+            axes[name].vlines(changes, 0, 1, transform=axes[name].get_xaxis_transform(),
+                              colors="grey", lw=0.8, linestyles="--", zorder=0)
 
     # (a) rare events on a log axis
     ax = axes["rare"]
@@ -360,16 +372,27 @@ def plot_escalation(results: Results, path: str | os.PathLike | None = None,
     axes["tension"].set_ylabel("tension", fontsize=9)
     axes["belief"].set_ylabel("P(US resolute)", fontsize=9)
 
+    # One date axis, labelled at the bottom only. The panels do not share it: each would build its
+    # own year ticks (matplotlib's ticks were the largest cost of this figure); the upper panels
+    # get the year lines as one collection instead.
+    years = mdates.YearLocator(base=max(1, round((end - start).days / 3650))).tick_values(start, end)
+    years = years[(years >= mdates.date2num(start)) & (years <= mdates.date2num(end))]
     for name in panels:
         ax = axes[name]
-        if name != "periods":
+        ax.set_xlim(start, end)
+        if name == panels[-1]:
+            ax.xaxis.set_major_locator(mticker.FixedLocator(years))
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
             ax.grid(alpha=0.3, lw=0.6)
+        else:
+            ax.xaxis.set_major_locator(mticker.NullLocator())
+            if name != "periods":
+                ax.vlines(years, 0, 1, transform=ax.get_xaxis_transform(), color="#b0b0b0",
+                          alpha=0.3, lw=0.6, zorder=0)
+                ax.grid(axis="y", alpha=0.3, lw=0.6)
+        if name != "periods":
             ax.legend(**legend)
         ax.tick_params(labelsize=8)
-    last_ax = axes[panels[-1]]
-    last_ax.set_xlim(start, end)
-    last_ax.xaxis.set_major_locator(mdates.YearLocator(base=max(1, round((end - start).days / 3650))))
-    last_ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
     fig.suptitle("\n".join(title_lines), fontsize=9.5, x=0.075, y=1 - 0.12 / height, ha="left",
                  va="top")
     if path is not None:
