@@ -1,6 +1,6 @@
 """The `historical` scenario: the documented allied calendar and the DPRK's eras, 2016-2023.
 
-History is not stationary (DESIGN.md, 'Data and calibration'): the 2016-17 test campaign, the
+History is not stationary (the record, data/events.csv, shows it): the 2016-17 test campaign, the
 2018-19 talks and exercise suspension, the 2020-21 lull, the 2022-23 surge. The replay therefore
 schedules, as exogenous inputs:
 
@@ -60,9 +60,11 @@ ERA_OF_PARAM = dict(zip(ERA_DRIVE_PARAMS, (e.name for e in ERAS), strict=False))
 
 # Documented US postures (the posture's cadence and costs come from the policy config).
 POSTURE_PERIODS = (
-    # 2016: bombers flown in after each nuclear test (B-52 in Jan, B-1B in Sep; seeds 000, 002).
+    # 2016: bombers flown in after each nuclear test (B-52 in Jan, B-1B in Sep; Yonhap, 1 Feb 2017;
+    # Qatar News Agency, Dec 2016).
     PosturePeriod(name="reactive_2016", start_date="2016-01-01", posture=Posture.reactive),
-    # The first EDSCG (20 Dec 2016) committed the US to regularly deploy strategic assets (seed 002).
+    # The first EDSCG (20 Dec 2016) committed the US to regularly deploy strategic assets (Qatar News
+    # Agency, Dec 2016).
     PosturePeriod(name="regular_2017", start_date="2017-01-01", posture=Posture.rotational),
     # From the 2018 talks to 2021 no strategic-asset deployment to the peninsula is recorded.
     PosturePeriod(name="paused_2018_21", start_date="2018-01-01", posture=Posture.none),
