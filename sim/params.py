@@ -107,16 +107,17 @@ SIGNED_LOGIT = Range(-100.0, 100.0)  # intercepts: the same reasoning on both si
 # response to any precision a run can show.
 PRECISION = Range(0.0, 100.0)
 # Multipliers and relative rises where 1 is the reference (a full-scale combined exercise, the
-# 2022-23 weapons drive, punishment doubled by one unit of pressure): ten times the reference is
-# beyond anything in the record (data/events.csv), so more is a typo.
+# 2022-23 weapons drive, punishment doubled by one unit of pressure): the record has no exercise
+# above scale 1 (data/events.csv) and the calibration searches drives up to 3, so ten times the
+# reference is far outside what it shows; more is a typo.
 RELATIVE = Range(0.0, 10.0)
 # Tension added per event. At the default clash logit (-8 + 0.35 T; Schelling 1960) tension 100
 # makes a clash certain every week (1 - expit(27) < 2e-12), so a larger impulse means nothing more.
 TENSION = Range(0.0, 100.0)
 SIGNED_TENSION = Range(-100.0, 100.0)  # talks and outreach lower tension: the same bound, signed
 # Costs in asset-weeks (1 = one strategic asset on station for one week). 10,000 asset-weeks is
-# about 190 asset-years per arrival or per week, far above any basing estimate; the bound keeps a
-# replication's cost over 5200 weeks exact in float64 and its ensemble sums finite.
+# about 190 asset-years per arrival or per week, 250 times the default one-time basing cost (40);
+# it keeps a replication's cost over 5200 weeks near 10^8 at most, far from overflow.
 COST = Range(0.0, 10_000.0)
 
 _PARAM_RANGES: dict[str, Range] = {
