@@ -17,7 +17,7 @@ from sim.recording import ACTION_COLUMNS, COUNT_COLUMNS, RUNG_SLUGS
 R_PROPERTY = 20
 WEEKS_PROPERTY = 60
 
-P_REACHED = [f"p_reached_{s}" for s in RUNG_SLUGS[1:]]
+P_REACHED = [f"p_rung_at_least_{s}" for s in RUNG_SLUGS[1:]]
 ACTOR_ACTIONS = {
     "dprk": DPRK_ACTIONS, "us": US_ACTIONS, "rok": ROK_ACTIONS, "japan": JAPAN_ACTIONS,
 }
@@ -49,7 +49,7 @@ def run_configs(draw):
 
 
 def _unit_interval_columns(ts: pd.DataFrame) -> list[str]:
-    prefixes = ("dprk_belief_", "rok_assurance_", "japan_assurance_", "p_reached_")
+    prefixes = ("dprk_belief_", "rok_assurance_", "japan_assurance_", "p_rung_at_least_")
     cols = [c for c in ts.columns if c.startswith(prefixes)]
     cols += list(ACTION_COLUMNS)
     cols += ["clash", "war", "asset_on_station", "consultation", "scheduled_arrival",
