@@ -25,9 +25,10 @@ from cachetools import LRUCache
 
 from ..calendar import week_years
 from ..events import default_events_path, load_events, yearly_counts
+from ..history import record_monthly_launches
 from ..metrics import METRIC_UNITS, headline_metrics, replication_metrics
 from ..model import DeterrenceModel
-from ..outputs import RUN_FILES, write_run
+from ..outputs import RUN_FILES, simulated_monthly_launches, write_run
 from ..params import RunConfig
 from ..recording import Results
 from ..sweep import paired_difference
@@ -185,42 +186,35 @@ class Record:
     """The documented events of the replayed period, on the simulation's weekly calendar."""
 
     events: pd.DataFrame  # rows of data/events.csv inside the period
-    monthly: pd.DataFrame  # per month: launch weeks (weeks with at least one launch day), missiles
+    monthly: pd.DataFrame  # per month: launch days and launch weeks (sim.history.record_monthly_launches)
     yearly: pd.DataFrame  # per year: data/events.csv counts (sim.events.yearly_counts)
 
 
 def record_for(config: RunConfig, path: str | Path | None = None) -> Record:
     """The record (``data/events.csv``) over the simulated period of ``config``.
 
-    A week of the simulation's calendar counts as a launch week if it holds at least one documented
-    launch day, and belongs to the month (or year) of its first day, as in
-    :func:`sim.events.yearly_counts`: the weekly model takes at most one action a week, so launch
-    weeks, not days, are its counterpart (docs/model.md, section 9).
+    Launch weeks (weeks of the simulation's calendar with at least one documented launch day) are
+    the model's counterpart, since it takes at most one action a week (docs/model.md, section 9):
+    per month from :func:`sim.history.record_monthly_launches`, per year from
+    :func:`sim.events.yearly_counts`, both counted as the model's own calibration counts them.
     """
     events = load_events(path or default_events_path())
     start = pd.Timestamp(config.scenario.start)
     end = start + pd.Timedelta(weeks=config.scenario.weeks)
     inside = events[(events["date"] >= start) & (events["date"] < end)].reset_index(drop=True)
-    launch = inside[(inside["actor"] == "DPRK") & (inside["type"] == "launch_day")]
-    week_start = start + pd.to_timedelta(7 * ((launch["date"] - start).dt.days // 7), unit="D")
-    months = pd.period_range(start, end - pd.Timedelta(days=1), freq="M")
-    weeks = pd.Series(week_start.unique())
-    monthly = pd.DataFrame(index=months)
-    monthly["launch_weeks"] = weeks.groupby(weeks.dt.to_period("M")).size().reindex(months, fill_value=0)
-    monthly["missiles"] = launch.groupby(launch["date"].dt.to_period("M"))["count"].sum().reindex(
-        months, fill_value=0)
     years = sorted(set(week_years(config.scenario.start, config.scenario.weeks).tolist()))
-    yearly = yearly_counts(events, years, week_start=str(config.scenario.start))
-    return Record(events=inside, monthly=monthly, yearly=yearly)
+    return Record(events=inside,
+                  monthly=record_monthly_launches(events, str(start.date()), config.scenario.weeks),
+                  yearly=yearly_counts(events, years, week_start=str(config.scenario.start)))
 
 
 def simulated_monthly(results: Results) -> pd.DataFrame:
-    """Mean launch weeks and missiles per month across replications (from the weekly means)."""
+    """Mean launch weeks (:func:`sim.outputs.simulated_monthly_launches`) and missiles per month
+    across replications, from the weekly means."""
     ts = results.timeseries
     month = pd.to_datetime(ts["date"]).dt.to_period("M")
-    launch = ts["dprk_srbm_launch"] + ts["dprk_lrbm_launch"]
-    return pd.DataFrame({"launch_weeks": launch.groupby(month).sum(),
-                         "missiles": ts["dprk_missiles"].groupby(month).sum()})
+    return pd.DataFrame({"launch_weeks": simulated_monthly_launches(ts),
+                         "missiles": ts["dprk_missiles"].groupby(month.to_numpy()).sum()})
 
 
 SIMULATED_YEARLY = {  # record column (sim.events.yearly_counts) -> per replication-year count

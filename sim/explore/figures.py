@@ -102,7 +102,7 @@ def launches_figure(runs: Runs, record: Record | None = None) -> Figure:
     for ax, col, title in zip(axes, ("launch_weeks", "missiles"),
                               ("Launch weeks per month (weeks with a launch day)", "Missiles per month"),
                               strict=True):
-        if record is not None:
+        if record is not None and col in record.monthly.columns and len(record.monthly):
             months = record.monthly.index.to_timestamp()
             ax.bar(months, record.monthly[col], width=25, color="0.6", label="record (data/events.csv)")
         for (label, res), style, colour in zip(runs, STYLES, RUN_COLOURS, strict=False):
@@ -187,8 +187,9 @@ def history_figure(res: Results, record: Record) -> Figure:
     """The replay over the documented record: simulated tension band with the record's exercises
     (shaded by scale), consultations (lines), strategic-asset deployments (triangles) and launch
     days (ticks); then launch weeks per month, simulated mean against the record."""
-    fig = Figure(figsize=(12, 6.4))
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.07, top=0.94, hspace=0.3)
+    fig = Figure(figsize=(13, 6.4))
+    fig.subplots_adjust(left=0.055, right=0.77, bottom=0.07, top=0.94, hspace=0.3)
+    outside = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8, "frameon": False}
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     ts, dates = res.timeseries, _dates(res)
     ev = record.events
@@ -212,15 +213,16 @@ def history_figure(res: Results, record: Record) -> Figure:
     ax1.set_ylim(0, top * 1.2)
     ax1.set_ylabel("tension (index)")
     ax1.set_title("Historical replay with the documented events (data/events.csv)", fontsize=10)
-    ax1.legend(fontsize=7, loc="upper left", ncol=3)
+    ax1.legend(**outside)
     months = record.monthly.index.to_timestamp()
-    ax2.bar(months, record.monthly["launch_weeks"], width=25, color="0.6",
-            label="record: weeks with a launch day")
+    if len(record.monthly):
+        ax2.bar(months, record.monthly["launch_weeks"], width=25, color="0.6",
+                label="record: weeks with a launch day")
     sim = simulated_monthly(res)
     ax2.step(sim.index.to_timestamp(), sim["launch_weeks"], where="post", color="tab:blue",
              label="simulated: mean of replications")
     ax2.set_ylabel("launch weeks per month")
-    ax2.legend(fontsize=8, loc="upper left")
+    ax2.legend(**outside)
     _year_axis(ax2, dates)
     return fig
 

@@ -19,22 +19,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import load_config as _load_config
 from ..params import ConfigError, RunConfig
 
-try:  # the public composition function of the library (shared with `dsim`)
-    from .. import load_config as _load_config
-except ImportError:  # TEMPORARY shim until `from sim import load_config` works
-    try:
-        from ..config import load_config as _load_config
-    except ImportError:
-        _load_config = None  # the preflight `dsim` runs
 
 def config_dir() -> Path:
     """The ``configs/`` folder ``dsim`` reads."""
-    try:
-        from ..config import config_dir as where
-    except ImportError:  # TEMPORARY, with the shim above
-        from ..cli import config_dir as where
+    from ..config import config_dir as where
+
     return Path(where())
 
 
@@ -48,14 +40,7 @@ def load_config(overrides: list[str]) -> RunConfig:
     Raises :class:`sim.params.ConfigError` with the one-line message ``dsim`` prints.
     """
     with _COMPOSE_LOCK:
-        if _load_config is not None:
-            return _load_config(list(overrides))
-        from ..cli import preflight
-
-        configs = preflight(list(overrides))
-        if len(configs) != 1:
-            raise ConfigError("give one value per setting: the explorer runs one setting at a time")
-        return configs[0]
+        return _load_config(list(overrides))
 
 
 def options(group: str) -> list[str]:
