@@ -410,15 +410,20 @@ class DeterrenceModel(mesa.Model):
 
     # ------------------------------------------------------------------ running
     def run(self, progress: bool = False) -> Results:
-        """Simulate every week of the scenario and return the results."""
-        weeks = range(self.n_weeks)
-        if progress:
-            from tqdm.auto import tqdm
+        """Simulate every week of the scenario and return the results.
 
-            weeks = tqdm(weeks, desc=f"{self.policy_name} c={self.credibility:g}", unit="week",
-                         leave=False)
-        for _ in weeks:
-            self.step()
+        ``progress`` shows a bar over the weeks on stderr (:func:`sim.progress.run_with_bar`): it
+        starts after the first week, which loads the compiled kernels or, on the first run,
+        compiles them (announced by ``compiling kernels (first run only)``), so that its rate and
+        ETA are the simulation's.
+        """
+        if progress:
+            from .progress import run_with_bar
+
+            run_with_bar(self)
+        else:
+            for _ in range(self.n_weeks):
+                self.step()
         return self.recorder.results()
 
     @property
