@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.sweep import SWEEP_FILES, SweepError, aggregate, point_complete
+from sim.outputs import verify_run
+from sim.sweep import SWEEP_FILES, SweepError, aggregate
 
 SMALL = ["replications=40", "scenario.weeks=52", "progress=false"]
 
@@ -76,20 +77,50 @@ def test_paired_difference_matches_the_point_files(four_point):
 
 
 def test_resume_skips_done_points_and_redoes_a_corrupted_one(four_point):
+    """Rerun with progress=true (a setting that does not change results): the three intact points
+    are skipped; the one with flipped bytes inside its Parquet data (its footer still reads) fails
+    its manifest checksum and is recomputed."""
     tmp, sweep = four_point
     points = point_dirs(sweep)
     before = {p.name: (p / "summary.json").stat().st_mtime_ns for p in points}
     corrupt = points[0]
-    (corrupt / "replications.parquet").write_bytes(b"not a parquet file")
-    assert not point_complete(corrupt, {})
-    res = dsim(tmp, "-m", "policy=rotational,permanent", "credibility=0.2,0.8", *SMALL,
+    data = bytearray((corrupt / "replications.parquet").read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    (corrupt / "replications.parquet").write_bytes(bytes(data))
+    assert verify_run(corrupt) is not None
+    (corrupt / ".partial-killed").mkdir()  # staging left by a killed write of this point
+    res = dsim(tmp, "-m", "policy=rotational,permanent", "credibility=0.2,0.8", *SMALL[:-1], "progress=true",
                f"hydra.sweep.dir={sweep}")
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.count("skipping complete point") + res.stderr.count("skipping complete point") == 3
     after = {p.name: (p / "summary.json").stat().st_mtime_ns for p in point_dirs(sweep)}
     for name, mtime in before.items():
         assert (after[name] != mtime) == (name == corrupt.name), name
-    pd.read_parquet(corrupt / "replications.parquet")  # rewritten and readable
+    assert verify_run(corrupt) is None  # rewritten, with a manifest that matches
+    assert not (corrupt / ".partial-killed").exists()
+
+
+def test_a_failing_aggregation_ends_the_sweep_with_one_line_and_exit_1(four_point):
+    """Hydra turns a callback's exception into a warning and exits 0; the callback ends the command
+    itself. The points are complete (all skipped), the aggregation is made to fail."""
+    tmp, sweep = four_point
+    before = {name: (sweep / name).stat().st_mtime_ns for name in SWEEP_FILES}
+    code = ("import sys, sim.sweep\n"
+            "def boom(*args, **kwargs):\n    raise RuntimeError('injected failure')\n"
+            "sim.sweep.plot_escalation_curves = boom\n"
+            "from sim.cli import main\n"
+            "sys.argv = ['dsim', *sys.argv[1:]]\n"
+            "main()\n")
+    argv = ["-m", "policy=rotational,permanent", "credibility=0.2,0.8", *SMALL, f"hydra.sweep.dir={sweep}"]
+    res = subprocess.run([sys.executable, "-c", code, *argv], cwd=tmp, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 1, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("dsim: error:") and "injected failure" in last and "dsim-report" in last
+    assert "Traceback" not in res.stderr
+    # nothing replaced or half-written
+    assert {name: (sweep / name).stat().st_mtime_ns for name in SWEEP_FILES} == before
+    assert not list(sweep.glob(".partial-*"))
 
 
 def test_report_redoes_the_files_and_rejects_a_bad_folder(four_point, tmp_path):
