@@ -219,6 +219,11 @@ def test_png_is_written_at_150_dpi(which, request):
 def test_monthly_band_is_drawn_from_the_runs_quantiles(replay):
     results, fig, _ = replay
     band = results.monthly
+    # the per-replication monthly counts average to the weekly shares summed over each month
     assert band["mean"].to_numpy() == pytest.approx(fig.monthly["simulated_mean"].to_numpy())
-    assert (band["q05"] <= band["mean"]).all() and (band["mean"] <= band["q95"]).all()
+    assert (band["q05"] <= band["q50"]).all() and (band["q50"] <= band["q95"]).all()
+    assert (band[["q05", "q50", "q95"]] % 1 == 0).all().all()  # observed counts, not interpolated
+    assert fig.monthly["simulated_q05"].to_numpy() == pytest.approx(band["q05"].to_numpy())
     assert fig.monthly["simulated_q95"].to_numpy() == pytest.approx(band["q95"].to_numpy())
+    assert any(c.get_label() == "model: 5-95 % of replications"
+               for c in fig.axes["launches"].collections)
