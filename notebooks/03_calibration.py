@@ -162,7 +162,7 @@ pd.concat([fitted, drives]).round(3)
 
 # %%
 cal = sim.load_config(config_name="calibrate")
-hist_cfg = sim.load_config(["scenario=historical", f"policy={cal.policy}", "params=calibrated",
+hist_cfg = sim.load_config(["scenario=historical", f"policy={cal.policy.name.value}", "params=calibrated",
                             f"credibility={cal.credibility}", f"seed={cal.seed}",
                             f"replications={R}", "progress=false"])
 results = sim.run(hist_cfg)

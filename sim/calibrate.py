@@ -189,7 +189,10 @@ class CalibrationConfig:
     replications: int = 200  # replications per parameter point
     seed: int = 20161220  # the model's seed, the same at every parameter point (common random numbers)
     credibility: float = 0.7  # probability that the US is resolute, in [0, 1]
-    policy: str = "reactive"  # cadence and costs of the replay's postures (its periods set which)
+    # Cadence and costs of the replay's postures, from the `policy` config group (its posture
+    # periods set which posture is in force when): `dsim-calibrate policy=permanent` takes
+    # configs/policy/permanent.yaml, as `dsim` does.
+    policy: PolicyConfig = field(default_factory=lambda: PolicyConfig(name=Posture.reactive))
     # Free parameters {name, lower, upper}: params.* fields or era drives, bounds inside each one's
     # valid range (sim.params.RANGES; an era drive: Era.weapons_drive).
     parameters: List[ParameterSpec] = field(default_factory=_default_parameters)
@@ -208,11 +211,12 @@ class CalibrationConfig:
         _whole("seed", self.seed, 0)
         if not (_is_real(self.credibility) and 0.0 <= self.credibility <= 1.0):
             raise ConfigError(f"credibility={self.credibility} is out of range: give a number in [0, 1]")
-        try:
-            Posture(self.policy)
-        except ValueError:
-            raise ConfigError(f"policy={self.policy!r} is unknown: choose rotational, permanent, "
-                              "reactive or none") from None
+        if isinstance(self.policy, (str, Posture)):  # a posture name, from Python code
+            try:
+                object.__setattr__(self, "policy", PolicyConfig(name=Posture(self.policy)))
+            except ValueError:
+                raise ConfigError(f"policy={self.policy!r} is unknown: choose rotational, permanent, "
+                                  "reactive or none") from None
         unknown = set(self.weights) - set(TARGET_GROUPS)
         if unknown:
             raise ConfigError(f"weights: unknown target group(s) {', '.join(sorted(unknown))}: use "
@@ -402,7 +406,7 @@ def build_problem(cc: CalibrationConfig, events: pd.DataFrame | None = None,
     weeks = (last_day - scenario.start).days // 7 + 1
     scenario = dataclasses.replace(scenario, weeks=weeks)
     base = RunConfig(credibility=cc.credibility, replications=cc.replications, seed=cc.seed,
-                     progress=False, policy=PolicyConfig(name=Posture(cc.policy)),
+                     progress=False, policy=cc.policy,
                      scenario=scenario, params=params or ModelParams())
     targets = observed_targets(events, cc.years)
     return Problem(base=base, names=tuple(p.name for p in cc.parameters), observed=targets["yearly"],

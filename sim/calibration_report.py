@@ -119,7 +119,7 @@ def params_yaml(fitted: dict, result: dict, cc: CalibrationConfig) -> str:
         f"{min(cc.years)}-{max(cc.years)}; loss "
         f"{result['loss']:.4f} (defaults: {result['loss_at_defaults']:.4f}).\n"
         f"# replications={cc.replications}, seed={cc.seed}, credibility={cc.credibility}, "
-        f"policy={cc.policy}. Fields not listed keep their defaults (sim/params.py).\n"
+        f"policy={cc.policy.name.value}. Fields not listed keep their defaults (sim/params.py).\n"
         "# See docs/calibration.md for the fit and what the model gets wrong.\n"
     )
     return head + yaml.safe_dump(params, sort_keys=True)

@@ -344,6 +344,12 @@ def calibrate_help() -> str:
     ]
     lines += _columns([(f"{key}={value}", text)
                        for key, value, text in _documented_keys(config_dir() / "calibrate.yaml")])
+    options = _group_options([config_dir()]).get("policy", [])
+    lines += ["", "Config group (GROUP=OPTION):",
+              *_columns([("policy=OPTION", f"the posture's cadence and costs: {', '.join(options)} "
+                          "(default reactive; the replay's posture periods set which is in force)")])]
+    lines += ["", "install=true also installs the fitted configs into configs/, so that params=calibrated",
+              "and scenario=historical use the new fit."]
     lines += ["", "`dsim-calibrate --cfg job` prints every key with its value."]
     return "\n".join(lines)
 
@@ -437,16 +443,13 @@ def calibrate_main() -> None:
 
 def _calibration_check(cc) -> None:
     """The event file and the install target, checked before Hydra makes the output folder."""
-    from . import calibrate
+    from .calibrate import check_calibration_inputs
+    from .events import EventDataError
 
-    check = getattr(calibrate, "check_calibration_inputs", None)
-    if check is not None:
-        from .events import EventDataError
-
-        try:
-            check(cc, config_dir())
-        except EventDataError as exc:
-            raise ConfigError(str(exc)) from None
+    try:
+        check_calibration_inputs(cc, config_dir())
+    except EventDataError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _calibrate_task(cfg: DictConfig) -> None:

@@ -118,6 +118,14 @@ def to_run_config(cfg: DictConfig, cls: type = RunConfig):
 
 
 # ----------------------------------------------------------------------------- errors in one line
+# Settings that existed once: their one line says what replaced them.
+REMOVED_KEYS = {
+    key: ("removed: dsim-calibrate writes the fitted configs into its output folder; add install=true "
+          "to also install them into configs/")
+    for key in ("write_params", "write_scenario")
+}
+
+
 def _first_line(exc: BaseException | str) -> str:
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     return lines[0] if lines else type(exc).__name__
@@ -158,6 +166,8 @@ def explain(exc: BaseException) -> str:
         return (f"{m.group(1)}.yaml: unknown key '{key.group(1)}': check its spelling "
                 "(`dsim --cfg job` prints every key and its value)")
     m = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' (?:is )?not in", full)
+    if m and m.group(1) in REMOVED_KEYS:
+        return f"{m.group(1)}: {REMOVED_KEYS[m.group(1)]}"
     if m and ("not in struct" in full or "Could not override" in text or "not in '" in full):
         return (f"unknown config key '{m.group(1)}': check its spelling "
                 "(`dsim --cfg job` prints every key and its value)")
