@@ -390,9 +390,10 @@ def execute(config: RunConfig, out_dir: Path, resume: bool = False) -> dict:
         _fail("dsim", f"cannot write the run's files into {out_dir}: {exc.strerror or exc}: "
               "free some space or choose another folder with hydra.run.dir=...", 1)
     m = summary["metrics"]
+    posture = ("postures by period" if config.scenario.posture_periods else config.policy.name.value)
     log.info(
         "%s, credibility %.2f: %.1f launch days/yr (95%% CI %.1f-%.1f), P(clash) %.3f -> %s",
-        config.policy.name.value, config.credibility, m["dprk_launch_days_per_year"]["mean"],
+        posture, config.credibility, m["dprk_launch_days_per_year"]["mean"],
         *(m["dprk_launch_days_per_year"]["ci95"] if config.replications > 1 else (float("nan"),) * 2),
         m["p_kinetic_clash"]["estimate"], out_dir,
     )

@@ -45,7 +45,7 @@ from matplotlib.figure import Figure
 
 from .events import EventDataError, default_events_path, load_events
 from .history import record_monthly_launches
-from .metrics import METRIC_UNITS, headline_metrics, wilson_interval
+from .metrics import METRIC_DESCRIPTIONS, METRIC_UNITS, headline_metrics, wilson_interval
 from .recording import Results
 
 MANIFEST = "manifest.json"
@@ -85,6 +85,7 @@ def summary_dict(results: Results) -> dict:
     return {
         "metrics": headline_metrics(results.replications),
         "units": METRIC_UNITS,
+        "descriptions": METRIC_DESCRIPTIONS,
         "seed": cfg.seed,
         "replications": cfg.replications,
         "credibility": cfg.credibility,

@@ -75,6 +75,11 @@ class Recorder:
         # one histogram per batch block; last bin: no response within MAX_LAG_WEEKS
         self.lag_histogram = np.zeros((model.blocks, MAX_LAG_WEEKS + 2), dtype=np.int64)
         self._block_offset = (np.arange(n) // model.base_replications) * (MAX_LAG_WEEKS + 2)
+        # DPRK launch days per calendar month and replication (uint8: at most 5 weeks start in a
+        # month), for the monthly band of escalation.png (sim.metrics.monthly_band).
+        months = week_dates(model.scenario_cfg.start, weeks).astype("datetime64[M]")
+        self.month_starts, self.month_index = np.unique(months, return_inverse=True)
+        self.monthly_launch_days = np.zeros((len(self.month_starts), n), dtype=np.uint8)
         self._extra_index = np.array([self._extra[c] for c in EXTRA_COUNTS[:4]] + [self._extra["weeks"]])
         # Ranks of the order statistics that the weekly quantiles interpolate between (numpy's
         # 'linear' method): virtual index h = (n - 1) q, then floor(h) and floor(h) + 1.
@@ -100,6 +105,7 @@ class Recorder:
                                 self._extra_index)
         else:
             self._record_counts(week, alive)
+        self.monthly_launch_days[self.month_index[week]] += (m.dprk.missiles > 0) & alive
         if self.weekly_on:
             self._record_weekly(week, alive)
 
@@ -205,7 +211,10 @@ class Recorder:
             reps[name] = np.repeat(values, n_years)
         for name in ("first_clash_week", "war_week"):  # -1 (never) becomes a null
             reps[name] = reps[name].where(reps[name] >= 0).astype("Int64")
+        from .metrics import monthly_band
+
         return Results(config=m.config, timeseries=ts, replications=reps,
+                       monthly=monthly_band(self.month_starts, self.monthly_launch_days),
                        meta={"response_lag_histogram": self.lag_histogram.sum(axis=0).tolist(),
                              "response_lag_histogram_by_block": self.lag_histogram.tolist()})
 
@@ -218,6 +227,9 @@ class Results:
     timeseries: pd.DataFrame
     replications: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    # DPRK launch days per calendar month: mean and 5/50/95 % over replications (not written to a
+    # file; escalation.png draws it)
+    monthly: pd.DataFrame | None = None
 
     def median_response_lag(self) -> float:
         """Median weeks from a major provocation to the next US arrival, answered ones only."""
