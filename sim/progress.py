@@ -161,7 +161,8 @@ class SweepProgress:
     runs the points in: a point is finished when its folder holds ``marker``, the file its run
     writes last. Points whose marker is already there when the bar starts are counted as skipped
     (a resumed sweep skips them); if such a point is recomputed after all (its marker is rewritten),
-    it counts as run instead. The ETA is from the points run since the start (tqdm's ``initial``).
+    it counts as run instead. The rate and ETA are from the points run since the start and the time
+    since the start (tqdm's ``initial``, no smoothing).
 
     Args:
         sweep_dir: the sweep folder (``hydra.sweep.dir``); it may not exist yet.
@@ -188,6 +189,7 @@ class SweepProgress:
         self._thread: threading.Thread | None = None
         self.skipped = 0
         self.run = 0
+        self._tty = False
 
     def _finished(self) -> dict[str, int]:
         """Each point folder that holds the marker, with the marker's modification time."""
@@ -214,7 +216,10 @@ class SweepProgress:
         if self.bar is not None:
             if skipped:
                 self.bar.set_postfix_str(f"{skipped} skipped", refresh=False)
-            self.bar.update(skipped + run - self.bar.n)
+            if skipped + run != self.bar.n:
+                self.bar.update(skipped + run - self.bar.n)
+            elif self._tty:
+                self.bar.refresh()  # the elapsed time moves on between points
         return skipped, run
 
     def _watch(self) -> None:
@@ -226,8 +231,12 @@ class SweepProgress:
         self.skipped, self.run = len(self._before), 0
         if not self.enabled:
             return self
+        stream = self.stream if self.stream is not None else sys.stderr
+        self._tty = bool(getattr(stream, "isatty", lambda: False)())
+        # smoothing=0: the rate is the points run since the start over the time since the start,
+        # the fairest ETA for points of one size (tqdm's default weights the last few updates)
         self.bar = tqdm(total=self.total, initial=self.skipped, desc="points", unit="point",
-                        file=self.stream, dynamic_ncols=True)
+                        file=stream, dynamic_ncols=True, smoothing=0)
         if self.skipped:
             self.bar.set_postfix_str(f"{self.skipped} skipped")
         _ACTIVE.append(self)

@@ -7,6 +7,7 @@ import importlib.util
 import io
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -140,6 +141,24 @@ def test_sweep_bar_counts_points_run_and_skipped(tmp_path):
     assert bar._thread is None and not [t for t in threading.enumerate() if t.name == "dsim-sweep-progress"]
     final = out.getvalue().split("\r")[-1]
     assert "4/4" in final and "1 skipped" in final and final.startswith("points: 100%")
+
+
+def test_sweep_bar_rate_is_points_over_time(tmp_path):
+    """Points finishing 0.4 s apart, the folder watched every 0.02 s: every frame's rate is the
+    points run over the time since the start (about 2.5 points/s), not one point over the time
+    since the last look at the folder (tens of points/s)."""
+    out = io.StringIO()
+    with SweepProgress(tmp_path, total=3, interval=0.02, stream=out) as bar:
+        for name in ("a", "b", "c"):
+            time.sleep(0.4)
+            _finish(tmp_path / name)
+        while bar.run < 3:
+            time.sleep(0.01)
+    rates = []
+    for frame in out.getvalue().split("\r"):
+        if m := re.search(r"\| [123]/3 .*?([0-9.]+)(point/s|s/point)", frame):
+            rates.append(float(m.group(1)) if m.group(2) == "point/s" else 1 / float(m.group(1)))
+    assert len(rates) >= 3 and all(0.5 < r < 4.0 for r in rates), rates
 
 
 def test_sweep_bar_off_and_folder_made_later(tmp_path):
