@@ -64,11 +64,13 @@ def _write_point(sweep: Path, overrides: dict, config) -> Path:
 def built(tmp_path_factory) -> Path:
     """posture x credibility x spiral weight (2 x 2 x 2), as a three-key `dsim -m` sweep writes it."""
     sweep = tmp_path_factory.mktemp("three_keys") / "sweep"
-    for policy in POSTURES:
-        for c in CREDIBILITIES:
-            for w in SPIRAL:
-                _write_point(sweep, {"policy": policy, "credibility": c, "params.spiral_weight": w, **FIXED},
-                             _config(policy, c, w))
+    with pytest.MonkeyPatch.context() as mp:  # the per-run figure is not read here (tests: test_outputs)
+        mp.setattr(sim.outputs, "plot_escalation", lambda results, path: Path(path).write_bytes(b"png"))
+        for policy in POSTURES:
+            for c in CREDIBILITIES:
+                for w in SPIRAL:
+                    _write_point(sweep, {"policy": policy, "credibility": c, "params.spiral_weight": w,
+                                         **FIXED}, _config(policy, c, w))
     return sweep
 
 
