@@ -13,6 +13,7 @@ comparisons and downloads, so it uses Solara's components directly, as SolaraViz
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +25,9 @@ from . import compute, views
 from .settings import CONTROLS, Resolved, Settings, SideB, options, preset_values, resolve
 
 TABS = ("Run", "Side by side", "History", "About")
+# Seconds a run waits before it starts: a newer setting (a slider still moving, a number still
+# being typed) replaces it within that time, so intermediate values cost no model run.
+DEBOUNCE = 0.3
 CAPTION = {"font-size": "0.8em", "color": "#555", "margin-top": "-6px"}
 
 
@@ -99,10 +103,13 @@ def Controls(settings: solara.Reactive[Settings], preset: dict[str, Any], error:
                        min=0.0, max=1.0, step=0.05, on_value=lambda v: put(credibility=v))
     for control in CONTROLS:
         ParamControl(control, s.value(control.key, preset), change(control))
-    solara.InputText("Replications", value=s.replications, on_value=lambda v: put(replications=v))
-    solara.InputText("Seed", value=s.seed, on_value=lambda v: put(seed=v))
+    # Typed values apply as they are typed (the run waits for a pause, see DEBOUNCE): applying them
+    # on Enter only lost the value when Enter reached the server before the text did.
+    solara.InputText("Replications", value=s.replications, continuous_update=True,
+                     on_value=lambda v: put(replications=v or ""))
+    solara.InputText("Seed", value=s.seed, continuous_update=True, on_value=lambda v: put(seed=v or ""))
     solara.InputText("More settings (key=value, as on the dsim command line)", value=s.extra,
-                     on_value=lambda v: put(extra=v or ""))
+                     continuous_update=True, on_value=lambda v: put(extra=v or ""))
     Caption("e.g. scenario.weeks=260 params.tension_decay=0.85 (every key: uv run dsim --cfg job)")
     solara.Button("Reset the parameters to the preset", text=True,
                   on_click=lambda: put(changes=(), extra=""))
@@ -179,7 +186,8 @@ def SideBControls(side_b: solara.Reactive[SideB], a: Settings, preset: dict[str,
         if spiral is not None:
             solara.SliderFloat(f"Spiral weight B: {spiral:.2f}", value=spiral, min=0.0, max=1.0, step=0.01,
                                on_value=lambda v: put(changes=(("params.spiral_weight", v),)))
-    solara.InputText("More settings for B (key=value)", value=b.extra, on_value=lambda v: put(extra=v or ""))
+    solara.InputText("More settings for B (key=value)", value=b.extra, continuous_update=True,
+                     on_value=lambda v: put(extra=v or ""))
 
 
 @solara.component
@@ -262,6 +270,9 @@ def Page():
     @solara.lab.use_task(dependencies=[_job_key(tab.value, a, b, h)])
     def job():
         if error or not wanted:
+            return None
+        time.sleep(DEBOUNCE)
+        if not job.is_current():
             return None
         progress = compute.Progress(report=lambda f: setattr(job, "progress", round(100 * f)),
                                     stop=lambda: not job.is_current())
