@@ -578,13 +578,13 @@ def _reference_policy(sweep_dir: Path, reference: Any) -> str:
     return reference
 
 
-def _comparison(points: list[Point], reference: str) -> pd.DataFrame | None:
+def _comparison(points: list[Point], reference: str, sweep_dir: Path) -> pd.DataFrame | None:
     """The comparison table, or None (with a warning saying why) when there is nothing to compare."""
     present = _postures(points)
     if reference not in present:
         log.warning("comparison.csv not written: no point has the reference posture '%s' (postures "
-                    "present: %s); set reference_policy, or run dsim-report SWEEP_DIR --reference %s",
-                    reference, ", ".join(present), present[0])
+                    "present: %s): rerun with reference_policy=%s, or run dsim-report %s --reference %s",
+                    reference, ", ".join(present), present[0], sweep_dir, present[0])
         return None
     table = comparison_table(points, reference)
     if table.empty:
@@ -604,7 +604,7 @@ def aggregate(sweep_dir: str | os.PathLike, reference: str | Posture | None = No
     points = load_points(sweep_dir)
     reference = _reference_policy(sweep_dir, reference)
     table = sweep_table(points)
-    comparison = _comparison(points, reference)
+    comparison = _comparison(points, reference, sweep_dir)
     for folder in _subfolders(sweep_dir):  # staging left by killed points (staging_folder cleans sweep_dir)
         remove_stale_staging(folder)
     with staging_folder(sweep_dir) as staging:
@@ -619,7 +619,9 @@ def aggregate(sweep_dir: str | os.PathLike, reference: str | Posture | None = No
             (sweep_dir / "comparison.csv").unlink(missing_ok=True)  # it would not match the others
         for name in written:
             os.replace(staging / name, sweep_dir / name)
-    log.info("aggregated %d points into %s (reference posture %s)", len(points), sweep_dir, reference)
+    compared = ("no comparison.csv" if comparison is None
+                else f"comparison.csv: every posture minus {reference}")
+    log.info("aggregated %d points into %s (%s)", len(points), sweep_dir, compared)
     return {name: sweep_dir / name for name in written}
 
 
