@@ -344,6 +344,19 @@ def stop_workers(timeout: float = 2.0) -> int:
     return len(children)
 
 
+def quiet_resource_trackers() -> None:
+    """Keep the resource trackers of loky and multiprocessing (processes the joblib launcher starts
+    from here) from printing ``resource_tracker: There appear to be N leaked semlock objects to
+    clean up at shutdown`` when the sweep ends or is stopped: the trackers clean these up
+    themselves, and the loky maintainers call the warnings expected when a parallel job is killed
+    (joblib/loky issue 369, 19 Dec 2023). Child processes read ``PYTHONWARNINGS`` when they start;
+    the filter matches only warnings whose message starts with ``resource_tracker``."""
+    quiet = "ignore:resource_tracker:UserWarning"
+    current = [w for w in os.environ.get("PYTHONWARNINGS", "").split(",") if w]
+    if quiet not in current:
+        os.environ["PYTHONWARNINGS"] = ",".join([*current, quiet])
+
+
 def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
     stop_workers()
     lead = "\n" if _ACTIVE else ""
@@ -356,15 +369,17 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - signal handler signatu
 def stop_workers_with_parent() -> None:
     """In the sweep's main process, before the launcher starts workers: on SIGTERM stop the workers
     and exit with status 143; and let the workers find it (``DSIM_SWEEP_PID``), so that
-    :func:`watch_parent` ends them if it is killed (SIGKILL cannot be handled).
+    :func:`watch_parent` ends them if it is killed (SIGKILL cannot be handled). The workers' resource
+    trackers keep quiet about what they clean up (:func:`quiet_resource_trackers`).
 
     Only the main thread can set a signal handler; elsewhere only the variable is set.
     """
     os.environ[SWEEP_PID_ENV] = str(os.getpid())
+    quiet_resource_trackers()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 __all__ = ["COMPILE_NOTICE", "MultirunConsoleFilter", "SweepProgress", "compile_notice", "in_multirun",
-           "kernels_cached", "run_with_bar", "stop_workers", "stop_workers_with_parent", "warm_kernels",
-           "watch_parent"]
+           "kernels_cached", "quiet_resource_trackers", "run_with_bar", "stop_workers",
+           "stop_workers_with_parent", "warm_kernels", "watch_parent"]

@@ -275,6 +275,9 @@ def test_loky_workers_stop_with_their_parent(tmp_path, sig):
         rc = proc.wait(timeout=30)
         assert rc == (143 if sig == signal.SIGTERM else -signal.SIGKILL)
         assert _wait_gone(proc.pid, timeout=10) == []
+        err = proc.stderr.read().decode()  # every writer is gone: the whole of it
+        assert ("dsim: stopped by SIGTERM" in err) == (sig == signal.SIGTERM)
+        assert "resource_tracker" not in err, err  # the trackers' cleanup notices stay quiet
     finally:
         _kill_group(proc.pid)
         proc.stderr.close()
