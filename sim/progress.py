@@ -38,9 +38,8 @@ COMPILE_NOTICE = "compiling kernels (first run only)"
 NOTICE_DELAY_S = 3.0
 # The sweep's main process puts its process id here; its launcher workers inherit it.
 SWEEP_PID_ENV = "DSIM_SWEEP_PID"
-# Exit status of a worker whose sweep is gone, and of a sweep stopped by SIGTERM (128 + 15).
+# Exit status of a worker whose sweep is gone (a sweep stopped by a signal exits with 128 + its number).
 WORKER_ORPHANED_EXIT = 1
-SIGTERM_EXIT = 128 + signal.SIGTERM
 
 
 # ---------------------------------------------------------------------------- kernels
@@ -357,27 +356,32 @@ def quiet_resource_trackers() -> None:
         os.environ["PYTHONWARNINGS"] = ",".join([*current, quiet])
 
 
-def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+def _on_stop_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
     stop_workers()
     lead = "\n" if _ACTIVE else ""
-    sys.stderr.write(f"{lead}dsim: stopped by SIGTERM; finished points are kept: rerun the same "
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    sys.stderr.write(f"{lead}dsim: stopped by {name}; finished points are kept: rerun the same "
                      "command with hydra.sweep.dir=<the sweep folder> to resume\n")
     sys.stderr.flush()
-    os._exit(SIGTERM_EXIT)
+    os._exit(128 + signum)
 
 
 def stop_workers_with_parent() -> None:
-    """In the sweep's main process, before the launcher starts workers: on SIGTERM stop the workers
-    and exit with status 143; and let the workers find it (``DSIM_SWEEP_PID``), so that
-    :func:`watch_parent` ends them if it is killed (SIGKILL cannot be handled). The workers' resource
-    trackers keep quiet about what they clean up (:func:`quiet_resource_trackers`).
+    """In the sweep's main process, before the launcher starts workers: on SIGTERM (or Ctrl-C) stop
+    the workers, say so in one line and exit with status 143 (130), instead of leaving the workers
+    running (SIGTERM) or printing a KeyboardInterrupt traceback (Ctrl-C); and let the workers find
+    this process (``DSIM_SWEEP_PID``), so that :func:`watch_parent` ends them if it is killed
+    (SIGKILL cannot be handled). The workers' resource trackers keep quiet about what they clean up
+    (:func:`quiet_resource_trackers`). A point stopped half-way has no ``manifest.json``: rerunning the
+    sweep into the same folder computes it again.
 
     Only the main thread can set a signal handler; elsewhere only the variable is set.
     """
     os.environ[SWEEP_PID_ENV] = str(os.getpid())
     quiet_resource_trackers()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGTERM, _on_stop_signal)
+        signal.signal(signal.SIGINT, _on_stop_signal)
 
 
 __all__ = ["COMPILE_NOTICE", "MultirunConsoleFilter", "SweepProgress", "compile_notice", "in_multirun",

@@ -256,11 +256,16 @@ LOKY_PARENT = textwrap.dedent("""
 NEEDS_PROC = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc (Linux)")
 
 
+STOPPED = {signal.SIGTERM: "dsim: stopped by SIGTERM", signal.SIGINT: "dsim: stopped by Ctrl-C"}
+
+
 @NEEDS_PROC
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL],
+                         ids=["SIGTERM", "SIGINT", "SIGKILL"])
 def test_loky_workers_stop_with_their_parent(tmp_path, sig):
     """joblib (loky) workers running long tasks stop within seconds of their parent's end: on
-    SIGTERM the parent stops them and exits 143, on SIGKILL they notice they are orphaned."""
+    SIGTERM or Ctrl-C the parent stops them, says so in one line and exits 128 + the signal's
+    number, on SIGKILL they notice they are orphaned."""
     script = tmp_path / "parent.py"
     script.write_text(LOKY_PARENT)
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path,
@@ -273,11 +278,13 @@ def test_loky_workers_stop_with_their_parent(tmp_path, sig):
         assert len(_group_alive(proc.pid)) >= 3  # the parent and its two workers
         proc.send_signal(sig)
         rc = proc.wait(timeout=30)
-        assert rc == (143 if sig == signal.SIGTERM else -signal.SIGKILL)
+        assert rc == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + sig)
         assert _wait_gone(proc.pid, timeout=10) == []
         err = proc.stderr.read().decode()  # every writer is gone: the whole of it
-        assert ("dsim: stopped by SIGTERM" in err) == (sig == signal.SIGTERM)
-        assert "resource_tracker" not in err, err  # the trackers' cleanup notices stay quiet
+        if sig in STOPPED:
+            assert err.strip().startswith(STOPPED[sig]) and "\n" not in err.strip(), err
+        else:
+            assert err == ""  # the trackers' cleanup notices stay quiet
     finally:
         _kill_group(proc.pid)
         proc.stderr.close()
