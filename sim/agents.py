@@ -21,7 +21,7 @@ from . import kernels, rules
 if TYPE_CHECKING:
     from .model import DeterrenceModel
 
-# Action vocabularies (DESIGN.md, 'Actors and actions'). Order is part of the output schema.
+# Action vocabularies (docs/model.md, Section 2.1). Order is part of the output schema.
 DPRK_ACTIONS = (
     "restraint", "talks_offer", "rhetoric", "srbm_launch", "lrbm_launch", "nuclear_test",
     "border_incident",
@@ -30,7 +30,7 @@ US_ACTIONS = ("hold", "statement", "threat", "surge_deployment")
 ROK_ACTIONS = ("hold", "strike_drill", "request_assets", "outreach")
 JAPAN_ACTIONS = ("hold", "protest", "missile_alert", "trilateral_drill")
 
-# Escalation ladder (DESIGN.md mechanism 6; Kahn 1965 in spirit, six rungs).
+# Escalation ladder (Kahn 1965 in spirit, six rungs; docs/model.md, Section 7.15).
 RUNGS = ("calm", "rhetoric", "missile test", "nuclear test", "kinetic clash", "war")
 # Ladder rung reached by each DPRK action.
 DPRK_RUNG = np.array([0, 0, 1, 2, 2, 3, 4], dtype=np.int8)
@@ -235,7 +235,7 @@ class US(EnsembleAgent):
     def __init__(self, model, seed_sequence, credibility: float) -> None:
         super().__init__(model, seed_sequence)
         type_seq, choice_seq = seed_sequence.spawn(2)
-        # Commitment credibility = probability that the US is resolute (DESIGN.md mechanism 2).
+        # Commitment credibility = probability that the US is resolute (Harsanyi 1967-68; Fearon 1997).
         self.resolute = model.uniforms(np.random.default_rng(type_seq)) < credibility
         self._rng = np.random.default_rng(choice_seq)
         p = model.params
@@ -359,8 +359,9 @@ class ROK(EnsembleAgent):
 
         ``U_strike = -c + h max(0, A* - A) + g N`` (hedging when assurance ``A`` falls below the
         threshold ``A*``: abandonment fear, Snyder 1984); ``U_request = -c + g (1 - A) N`` (Seoul's
-        ask for assets, seeds 000 and 003); ``U_outreach = -c + g talks - l T`` (engagement when the
-        DPRK offers talks and tension is low).
+        ask for assets: Yonhap, 1 Feb 2017; Korea Times, 3 Feb 2017);
+        ``U_outreach = -c + g talks - l T`` (engagement when the DPRK offers talks and tension is
+        low).
         """
         m = self.model
         p = m.params
@@ -401,7 +402,7 @@ class Japan(EnsembleAgent):
 
         ``U_protest = -c + g N``; ``U_alert = -c + g [long-range launch]`` (J-Alert after IRBM/ICBM
         launches that threaten or overfly Japan); ``U_trilateral = -c + g N + g_A (1 - A)``
-        (trilateral drills with the US and ROK, seed 004, sought more when assurance is low).
+        (trilateral drills with the US and ROK, EFE, 31 Jan 2023; sought more when assurance is low).
         """
         m = self.model
         p = m.params

@@ -48,15 +48,16 @@ def event_start_weeks(start: dt.date, n_weeks: int, event: CalendarEvent) -> lis
 
 
 def posture_schedule(policy: PolicyConfig, n_weeks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scheduled arrivals and on-station weeks of a posture (DESIGN.md mechanism 5).
+    """Scheduled arrivals and on-station weeks of a posture (docs/model.md, Section 3.3).
 
     Returns two boolean arrays of length ``n_weeks``: ``arrival[k]`` (an asset arrives in week k)
     and ``on_station[k]``. Surges after provocations are decided in the run and are not included.
 
     * ``rotational``: arrivals every ``rotation_interval_weeks`` from ``rotation_offset_weeks``, each
-      on station for ``rotation_duration_weeks`` (the EDSCG's 'regular deployment', seed 002).
+      on station for ``rotation_duration_weeks`` (the first EDSCG's 'regular deployment';
+      Qatar News Agency, 21 Dec 2016).
     * ``permanent``: one arrival in week 0 (the sunk basing signal), on station throughout (Seoul's
-      ask, seed 000).
+      ask at the first EDSCG; Yonhap, 1 Feb 2017).
     * ``reactive`` and ``none``: nothing scheduled (reactive deploys only as surges, as in 2016).
     """
     arrival = np.zeros(n_weeks, dtype=bool)

@@ -38,7 +38,7 @@ TYPES = ("launch_day", "nuclear_test", "asset_deployment", "combined_exercise", 
 ACTORS = ("DPRK", "US", "ROK", "Japan", "US-ROK", "US-ROK-Japan", "US-Japan", "ROK-DPRK", "US-DPRK")
 MAJOR_PROVOCATION_KINDS = ("irbm", "icbm", "slbm", "hypersonic", "satellite")
 # The largest count a row may hold. The largest launch day reported, 2 Nov 2022, was counted as
-# "more than 20 missiles" by the ROK (Korea JoongAng Daily / Yonhap, Nov 2022; events.csv); no
+# "more than 20 missiles" by the ROK (Korea JoongAng Daily / Yonhap, 2 Nov 2022; events.csv); no
 # other type of row counts more than a handful. A count above 100 is a typo.
 MAX_COUNT = 100
 

@@ -61,10 +61,10 @@ ERA_OF_PARAM = dict(zip(ERA_DRIVE_PARAMS, (e.name for e in ERAS), strict=False))
 # Documented US postures (the posture's cadence and costs come from the policy config).
 POSTURE_PERIODS = (
     # 2016: bombers flown in after each nuclear test (B-52 in Jan, B-1B in Sep; Yonhap, 1 Feb 2017;
-    # Qatar News Agency, Dec 2016).
+    # Qatar News Agency, 21 Dec 2016).
     PosturePeriod(name="reactive_2016", start_date="2016-01-01", posture=Posture.reactive),
     # The first EDSCG (20 Dec 2016) committed the US to regularly deploy strategic assets (Qatar News
-    # Agency, Dec 2016).
+    # Agency, 21 Dec 2016).
     PosturePeriod(name="regular_2017", start_date="2017-01-01", posture=Posture.rotational),
     # From the 2018 talks to 2021 no strategic-asset deployment to the peninsula is recorded.
     PosturePeriod(name="paused_2018_21", start_date="2018-01-01", posture=Posture.none),

@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 
 
 class Posture(Enum):
-    """US strategic-asset deployment posture (the policy lever; DESIGN.md mechanism 5)."""
+    """US strategic-asset deployment posture, the policy lever (docs/model.md, Section 4.1)."""
 
     rotational = "rotational"
     permanent = "permanent"
@@ -35,7 +35,7 @@ class Posture(Enum):
 
 
 class CredibilityRule(Enum):
-    """How the DPRK forms its belief that the US is resolute (DESIGN.md mechanism 2)."""
+    """How the DPRK forms its belief that the US is resolute (docs/model.md, Sections 7.10 and 7.11)."""
 
     bayes = "bayes"  # past behaviour: Bayesian updating on signals (Fearon 1994, 1997)
     current_calculus = "current_calculus"  # capability and interest now (Press 2005)
@@ -166,7 +166,7 @@ _PARAM_RANGES: dict[str, Range] = {
     # (e^-10) after the first week; beyond the longest horizon nothing habituates within a run.
     "habituation_weeks": Range(0.1, MAX_WEEKS),
     # Mean extra missiles per launch day: the ROK counted more than 20 missiles on 2 Nov 2022 (Korea
-    # JoongAng Daily / Yonhap, Nov 2022), the largest day reported; 100 is five times that.
+    # JoongAng Daily / Yonhap, 2 Nov 2022), the largest day reported; 100 is five times that.
     "salvo_extra": Range(0.0, 100.0),
     # Negative-binomial size (variance mean + mean^2 / size): 0.01 is a far heavier tail than the
     # record shows; at 1000 its variance is within 5 % of Poisson's for any mean up to 50.
@@ -306,7 +306,8 @@ class Era:
     ``weapons_drive`` scales the development value of tests (a weapons plan in force); ``diplomacy``
     in [0, 1] marks a period of summitry that makes talks more attractive; ``nuclear_moratorium``
     removes nuclear tests from the DPRK's options (the April 2018 declaration). All three are inputs
-    of the scenario, not outcomes of the model (DESIGN.md, 'Data and calibration').
+    of the scenario, not outcomes of the model (the record, data/events.csv; docs/model.md,
+    Section 6.2).
     """
 
     name: str = "era"
@@ -361,9 +362,9 @@ def _default_exercises() -> List[CalendarEvent]:
 
 
 def _default_consultations() -> List[CalendarEvent]:
-    # The Security Consultative Meeting is held each autumn (54th SCM: 3 Nov 2022, seed 001);
-    # the EDSCG met first in Dec 2016 (seed 002); the Nuclear Consultative Group (from 2023) meets
-    # about twice a year.
+    # The Security Consultative Meeting is held each autumn (54th SCM: 3 Nov 2022; Korea JoongAng
+    # Daily, 2 Nov 2022); the EDSCG met first on 20 Dec 2016 (Qatar News Agency, 21 Dec 2016); the
+    # Nuclear Consultative Group (from 2023) meets about twice a year.
     return [
         CalendarEvent(name="scm", month=11, day=3),
         CalendarEvent(name="edscg", month=9, day=15),
@@ -373,7 +374,7 @@ def _default_consultations() -> List[CalendarEvent]:
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """A deployment posture and its cost account (DESIGN.md mechanism 5).
+    """A deployment posture and its cost account (docs/model.md, Sections 3.3 and 7.7).
 
     Cost units are stylised: 1 unit = one strategic asset on station near the peninsula for one
     week. They compare postures with each other; they are not dollars.
@@ -613,7 +614,8 @@ class RunConfig:
 
     credibility: float = 0.7  # probability that the US is resolute (drawn per replication)
     replications: int = 1000
-    seed: int = 20161220  # the first EDSCG met on Tuesday 20 Dec 2016 in Washington (seed 002)
+    # The first EDSCG met on Tuesday 20 Dec 2016 in Washington (Qatar News Agency, 21 Dec 2016).
+    seed: int = 20161220
     progress: bool = True
     # The posture every other posture is compared with in a sweep's comparison.csv.
     reference_policy: Posture = Posture.rotational

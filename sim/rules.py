@@ -127,7 +127,8 @@ def current_calculus_belief(
 def habituation(weeks_on_station: np.ndarray, habituation_weeks: float) -> np.ndarray:
     """Weight of a continuing presence as a signal: ``exp(-w / h)`` after ``w`` weeks on station.
 
-    A permanent posture's signal value fades as it becomes the status quo (DESIGN.md mechanism 5).
+    A permanent posture's signal value fades as it becomes the status quo: a continuing presence
+    sinks no new cost (Fearon 1997), and stationing adds little (Fuhrmann & Sechser 2014).
     The count restarts only after a week with nothing on station, so back-to-back rotations
     habituate like a permanent presence.
     """
@@ -156,7 +157,8 @@ def assurance_step(
 def tension_step(tension: np.ndarray, impulse: np.ndarray, decay: float) -> np.ndarray:
     """``T' = max(0, decay * T + impulse)``: tension with exponential decay.
 
-    Provocations and threatening signals add to it, reassurance subtracts (DESIGN.md mechanism 6).
+    Provocations and threatening signals add to it, reassurance subtracts: the competition in risk
+    taking (Schelling 1966) and the spiral (Jervis 1976).
     """
     return np.maximum(decay * tension + impulse, 0.0)
 
@@ -175,7 +177,8 @@ def salvo_size(uniforms: np.ndarray, tension: np.ndarray, extra, tension_gain,
     """Missiles on a launch day: ``1 + NegBin(size=dispersion, mean=extra * (1 + gain * T))``.
 
     Heavy-tailed for small ``dispersion``: most launch days fire one or two missiles, a few fire a
-    barrage (more than 20 on 2 Nov 2022, seed 001), more often when tension is high.
+    barrage (more than 20 on 2 Nov 2022; Korea JoongAng Daily, 2 Nov 2022), more often when
+    tension is high.
 
     Drawn by inverse CDF (:func:`negative_binomial_quantile`) from one uniform per replication,
     pre-drawn for every replication each week whether or not it launches: a fixed use of the stream,
