@@ -359,7 +359,10 @@ def run_job(cfg: DictConfig) -> dict:
     """Hydra task: run one configuration and write its files into Hydra's output folder."""
     from hydra.core.hydra_config import HydraConfig
 
+    from .progress import watch_parent
+
     use_file_backend()  # launcher workers (joblib, Ray) start without the command line's setting
+    watch_parent()  # a joblib worker ends when the sweep's main process is gone
     try:
         config = to_run_config(cfg)
     except ConfigError as exc:
@@ -383,7 +386,8 @@ def execute(config: RunConfig, out_dir: Path, resume: bool = False) -> dict:
         if point_complete(out_dir, config.identity()):
             log.info("skipping complete point %s", out_dir.name)
             return json.loads((out_dir / "summary.json").read_text())
-    results = run(config, progress=config.progress)
+    # in a sweep the main process shows one bar over the points (sim.progress.SweepProgress)
+    results = run(config, progress=config.progress and not resume)
     try:
         summary = write_run(results, out_dir)
     except OSError as exc:

@@ -198,7 +198,7 @@ class DeterrenceModel(mesa.Model):
 
     # ------------------------------------------------------------------ scheduling
     def _schedule_calendar(self) -> None:
-        """Combined exercises and consultations as Mesa events (DESIGN.md mechanism 7)."""
+        """Combined exercises and consultations as Mesa events (docs/model.md, Section 3.2)."""
         sc = self.scenario_cfg
         for events, kind in ((sc.exercises, "exercise"), (sc.consultations, "consultation")):
             for event in events:

@@ -713,7 +713,9 @@ class SweepCallback(Callback):
 
         sweep_dir = config.hydra.sweep.dir
         try:
-            aggregate(Path(sweep_dir), reference=OmegaConf.select(config, "reference_policy"))
+            written = aggregate(Path(sweep_dir), reference=OmegaConf.select(config, "reference_policy"))
+            # the console shows warnings only in a sweep (configs/config.yaml): say where it went
+            print(f"dsim: sweep written to {sweep_dir} ({', '.join(sorted(written))})", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - every failure is one line and an exit code
             code, line = _failure(exc, sweep_dir)
             print(f"dsim: error: {line}", file=sys.stderr)

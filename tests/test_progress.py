@@ -344,7 +344,6 @@ HOOKS = ("sim.cli.run_job calls sim.progress.watch_parent() and the sweep's main
 
 @NEEDS_PROC
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=f"until {HOOKS}")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_a_killed_joblib_sweep_leaves_no_worker(killed_sweeps, sig):
     rc, stdout, stderr, alive = killed_sweeps[sig]

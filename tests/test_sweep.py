@@ -178,15 +178,16 @@ def test_bad_sweep_input_through_the_script(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None,
                     reason="hydra-ray-launcher not installed (uv sync --group cluster)")
 def test_two_point_sweep_on_a_local_ray(tmp_path):
-    """The cluster launcher, on a local Ray started by the launcher itself.
+    """The cluster launcher as the README documents it (`hydra/launcher=ray_local`: no dashboard),
+    on a local Ray started by the launcher itself.
 
     Ray ships the working folder to its workers and puts it first on their path: a folder there
     named `ray` would shadow the ray package itself, hence the sweep folder's name. Under `uv run`,
     Ray would start its workers with `uv run` too, outside this project (no ray there): the README
     says to set RAY_ENABLE_UV_RUN_RUNTIME_ENV=0, as here.
     """
-    res = dsim(tmp_path, "-m", "policy=rotational,permanent", *SMALL, "hydra/launcher=ray",
-               "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false",
+    res = dsim(tmp_path, "-m", "policy=rotational,permanent", *SMALL, "hydra/launcher=ray_local",
+               "+hydra.launcher.ray.init.num_cpus=2",
                f"hydra.sweep.dir={tmp_path / 'sweep_on_ray'}", timeout=400,
                RAY_ENABLE_UV_RUN_RUNTIME_ENV="0")
     assert res.returncode == 0, res.stderr[-3000:]

@@ -60,10 +60,17 @@ class DsimSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         size = self.max_batch_size if self.max_batch_size and self.max_batch_size > 0 else len(jobs)
+        from sim.outputs import MANIFEST
+        from sim.progress import SweepProgress, stop_workers_with_parent, warm_kernels
+
+        stop_workers_with_parent()  # workers stop with this process (SIGTERM, Ctrl-C, SIGKILL)
+        show = bool(OmegaConf.select(self.config, "progress", default=True))
+        warm_kernels(announce=show)  # compiled (or loaded) once here, not in every worker
         returns = []
-        for start in range(0, len(jobs), size):
-            results = self.launcher.launch(jobs[start:start + size], initial_job_idx=start)
-            for r in results:
-                _ = r.return_value  # re-raises a job's failure
-            returns.append(results)
+        with SweepProgress(sweep_dir, total=len(jobs), marker=MANIFEST, enabled=show):
+            for start in range(0, len(jobs), size):
+                results = self.launcher.launch(jobs[start:start + size], initial_job_idx=start)
+                for r in results:
+                    _ = r.return_value  # re-raises a job's failure
+                returns.append(results)
         return returns
