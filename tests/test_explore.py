@@ -257,7 +257,8 @@ def test_page_moves_with_the_controls_shows_errors_and_cancels():
         # the slider's grid rounding the preset's spiral weight is not a change of the settings
         spiral = _slider(box, "Spiral weight")
         spiral.v_model = round(spiral.v_model, 2)
-        time.sleep(0.3)
+        time.sleep(1.0)  # a change would have started a run by now
+        _wait(lambda: "Done" in _status(box))
         assert "spiral_weight" not in _html(box)
 
         # a mistake is the one line dsim prints, in the page, and nothing runs
