@@ -32,7 +32,9 @@ def server(tmp_path_factory):
     """`dsim-explore --port 0` (a free port), started from a folder that is not the repository."""
     cwd = tmp_path_factory.mktemp("explore")
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "sim.explore.cli", "--port", "0"], cwd=cwd,
+    script = Path(sys.executable).with_name("dsim-explore")  # the installed console script
+    start = [str(script)] if script.is_file() else [sys.executable, "-m", "sim.explore.cli"]
+    proc = subprocess.Popen([*start, "--port", "0"], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
