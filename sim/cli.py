@@ -42,11 +42,9 @@ __all__ = ["calibrate_main", "explain", "main", "preflight", "run_job", "to_run_
 def use_file_backend() -> None:
     """Command lines draw into files: matplotlib's Agg backend (the library leaves the backend to
     the caller, so that notebooks keep their inline figures)."""
-    os.environ["MPLBACKEND"] = "Agg"  # inherited by launcher workers; no import needed
-    if "matplotlib" in sys.modules:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
+    matplotlib.use("Agg")
 
 
 # ----------------------------------------------------------------------------- the command line
@@ -412,7 +410,9 @@ def _fail(program: str, message: str, code: int):
 def _launch(program: str, config_name: str, cls: type, task, help_text: Callable[[list[str]], str],
             check: Callable | None = None) -> None:
     """Validate the command line (one line and exit 2 on a mistake), then hand it to Hydra."""
-    use_file_backend()
+    # The command line draws into files, and so do its launcher workers (they inherit this);
+    # setting the variable costs nothing, importing matplotlib here would cost a second.
+    os.environ["MPLBACKEND"] = "Agg"
     argv = sys.argv[1:]
     try:
         cl = parse_command_line(argv, program)

@@ -17,12 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import sim.cli  # noqa: F401  (registers the `run_schema` node in Hydra's ConfigStore)
+import sim.config
 from sim import ConfigError, CredibilityRule, DeterrenceModel, Posture, RunConfig, kernels, rules
-from sim.cli import to_run_config
 from sim.params import Era
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 TS_TOLERANCE = dict(check_exact=False, rtol=1e-12, atol=1e-9)
 
 
@@ -32,12 +30,8 @@ def _config(seed: int, posture: Posture, **params) -> RunConfig:
 
 
 def _historical() -> RunConfig:
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = compose(config_name="config",
-                      overrides=["scenario=historical", "params=calibrated", "replications=100"])
-    return to_run_config(cfg).replace(progress=False)
+    return sim.config.load_config(["scenario=historical", "params=calibrated", "replications=100",
+                                   "progress=false"])
 
 
 CONFIGS = {
