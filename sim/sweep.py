@@ -55,7 +55,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
+from scipy.special import stdtrit
 
 from .agents import RUNGS
 from .metrics import METRIC_UNITS, replication_metrics, rung_metric
@@ -270,12 +270,12 @@ def paired_difference(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float
     if paired:
         d = a - b
         n = d.size
-        half = stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
+        half = stdtrit(n - 1, 0.975) * d.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
         return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = math.sqrt(va + vb)
     dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se > 0 else 1.0
-    half = stats.t.ppf(0.975, dof) * se
+    half = stdtrit(dof, 0.975) * se
     diff = float(a.mean() - b.mean())
     return diff, diff - half, diff + half
 

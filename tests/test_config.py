@@ -58,6 +58,11 @@ PRINT_COMMANDS = {
                         "rotation_interval_weeks: 3"),
 }
 
+# Through the console script: one case of each path (a value, a group option, the output folder,
+# memory, a user's file, -m); every case of BAD_INPUTS is also checked in-process above.
+ALL_BAD = {**{k: BAD_INPUTS[k] for k in ("misspelt-key", "unknown-option", "experiment-without-m")},
+           **CLI_ONLY_BAD_INPUTS}
+
 
 def write_user_configs(folder: Path) -> Path:
     """A user's config folder: a valid posture, one with a misspelt key, one that is not YAML."""
@@ -168,7 +173,7 @@ def cli_runs(tmp_path_factory):
     users = write_user_configs(tmp / "users")
     jobs = {"ok": ["replications=50", "scenario.weeks=60", "progress=false", "credibility=0.8",
                    "policy=permanent", f"hydra.run.dir={tmp / 'run'}"]}
-    for case, (argv, _) in {**BAD_INPUTS, **CLI_ONLY_BAD_INPUTS}.items():
+    for case, (argv, _) in ALL_BAD.items():
         argv = [a.replace("{users}", str(users)) for a in argv]
         own_dir = any(a.startswith("hydra.run.dir=") for a in argv)
         jobs[case] = argv + ([] if own_dir else [f"hydra.run.dir={tmp / case}",
@@ -248,7 +253,6 @@ def test_dsim_command_line_overrides_reach_summary_config(cli_runs):
     assert summary["policy"] == "permanent" and summary["credibility"] == 0.8
 
 
-ALL_BAD = {**BAD_INPUTS, **CLI_ONLY_BAD_INPUTS}
 
 
 @pytest.mark.parametrize("case", list(ALL_BAD), ids=list(ALL_BAD))
