@@ -34,7 +34,8 @@ def main(out_dir: Path) -> pd.DataFrame:
                          **{k: v for k, v in cal.items() if k != "table"}})
             print(f"{posture:>10} credibility {credibility}: ECE {cal['ece']:.3f}, mean belief "
                   f"{cal['mean_belief_if_resolute']:.2f} if resolute, "
-                  f"{cal['mean_belief_if_irresolute']:.2f} if not (share resolute {cal['share_resolute']:.3f})")
+                  f"{cal['mean_belief_if_irresolute']:.2f} if not "
+                  f"(share resolute {cal['share_resolute']:.3f})")
     table = pd.DataFrame(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "belief_calibration.csv", index=False, float_format="%.4f")
