@@ -178,7 +178,7 @@ class DPRK(EnsembleAgent):
                                    bool(m.nuclear_moratorium))
             kernels.dprk_act(m.param_table, r, self.exponentiate(), m.draw(self._rng, 0), m.alive,
                              self.choice, self.missiles, self.capability, m.tension,
-                             m.draw(self._salvo_rng, 1), m.scratch)
+                             m.draw(self._salvo_rng, 1), m.scratch, rules.MAX_QUANTILE_TERMS)
             return
         self.choose(self.utilities(), p.dprk_precision)
         self.choice[~m.alive] = RESTRAINT

@@ -24,7 +24,6 @@ import numpy as np
 from numba import njit
 
 from .params import ModelParams
-from .rules import LOGIT_BOUND, MAX_QUANTILE_TERMS
 
 # Action codes and tables of sim.agents, repeated here as compile-time constants (sim.agents imports
 # this module); tests/test_engine.py checks that they agree.
@@ -100,15 +99,17 @@ def choose(r, z, u, alive, choice, scratch):
 
 
 @njit(cache=True, error_model="numpy")
-def negative_binomial_quantile(u, mean, size):
-    """Smallest k with P(X <= k) >= u, X ~ NegBin(size, mean): sim.rules.negative_binomial_quantile."""
+def negative_binomial_quantile(u, mean, size, max_terms):
+    """Smallest k with P(X <= k) >= u, X ~ NegBin(size, mean): sim.rules.negative_binomial_quantile,
+    stopping after ``max_terms`` terms (``sim.rules.MAX_QUANTILE_TERMS``, passed in by the caller:
+    a constant read from another module would be frozen into numba's cache and go stale)."""
     ratio = mean / (size + mean)
     pmf = math.exp(-min(size * math.log1p(mean / size), 700.0))
     if not pmf < u:
         return 0
     cdf = pmf
     j = 0
-    while j < MAX_QUANTILE_TERMS:
+    while j < max_terms:
         pmf = pmf * ((j + size) / (j + 1)) * ratio
         j += 1
         cdf = cdf + pmf
@@ -171,7 +172,8 @@ def dprk_utilities(pt, r, z, belief, on_station, pressure, tension, outreach_las
 
 
 @njit(cache=True, error_model="numpy")
-def dprk_act(pt, r, z, u_choice, alive, choice, missiles, capability, tension, u_salvo, scratch):
+def dprk_act(pt, r, z, u_choice, alive, choice, missiles, capability, tension, u_salvo, scratch,
+             max_terms):
     """The DPRK's draw, its salvo on a launch day and learning by testing (sim.agents.DPRK.step)."""
     choose(r, z, u_choice, alive, choice, scratch)
     for b in range(pt.size):
@@ -189,7 +191,7 @@ def dprk_act(pt, r, z, u_choice, alive, choice, missiles, capability, tension, u
             c = c_b[j]
             if c == SRBM or c == LRBM:
                 mean = extra * (1.0 + tension_gain * t_b[j])
-                m_b[j] = 1 + negative_binomial_quantile(u_salvo[j], mean, size)
+                m_b[j] = 1 + negative_binomial_quantile(u_salvo[j], mean, size, max_terms)
 
 
 @njit(cache=True, error_model="numpy")
@@ -281,8 +283,11 @@ def beliefs_week(pt, r, llr, habituation, log_odds, belief, prior_log_odds, curr
                  cc_logit_credibility,
                  exercise_intensity, capability, presence_weeks, on_station, scheduled_arrival,
                  setup_signal, surge_arrival, us_choice, dprk_choice, jp_choice, consultation,
-                 rok_assurance, jp_assurance, alive):
+                 rok_assurance, jp_assurance, alive, logit_bound):
     """Signals of the week -> DPRK belief and allied assurance (the model's _update_beliefs_and_assurance).
+
+    ``logit_bound`` is ``sim.rules.LOGIT_BOUND``, passed in (not read as a global) so that changing
+    it cannot leave numba's cached kernels clipping at the old value.
 
     ``llr`` holds the log-likelihood ratios of deploy, permanent, presence, consult, threat,
     statement and inaction, in that order; ``habituation[b, w]`` the weight of a presence after ``w``
@@ -324,7 +329,7 @@ def beliefs_week(pt, r, llr, habituation, log_odds, belief, prior_log_odds, curr
                             + continuing * h * llr[2] + consultation * llr[3] + threat * llr[4]
                             + statement * llr[5] + inaction * llr[6])
                 x = prior_log_odds + memory * (lo_b[i] - prior_log_odds) + evidence
-                x = min(max(x, -LOGIT_BOUND), LOGIT_BOUND)
+                x = min(max(x, -logit_bound), logit_bound)
                 lo_b[i] = x if al[i] else lo_b[i]
             for i in range(r):
                 bel[i] = _expit(lo_b[i])

@@ -291,7 +291,7 @@ class DeterrenceModel(mesa.Model):
                 self._cc_logit_credibility, float(self.exercise_intensity), dprk.capability,
                 self.presence_weeks, self.on_station, bool(us.scheduled_arrival), bool(us.setup_signal),
                 us.surge_arrival, us.choice, dprk.choice, self.japan.choice, bool(self.consultation_now),
-                self.rok.assurance, self.japan.assurance, self.alive)
+                self.rok.assurance, self.japan.assurance, self.alive, rules.LOGIT_BOUND)
             return
         arrival = us.scheduled_arrival | us.surge_arrival
         continuing = self.on_station & ~arrival

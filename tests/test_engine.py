@@ -198,7 +198,7 @@ def test_compiled_negative_binomial_quantile_is_the_rules_one(size):
     u = rng.random(20_000)
     mean = rng.uniform(0, 30, 20_000)
     expected = rules.negative_binomial_quantile(u, mean, size)
-    got = np.array([kernels.negative_binomial_quantile(float(a), float(m), size)
+    got = np.array([kernels.negative_binomial_quantile(float(a), float(m), size, rules.MAX_QUANTILE_TERMS)
                     for a, m in zip(u, mean, strict=True)])
     assert expected.max() > 10  # the recursion ran many terms, not just k = 0
     np.testing.assert_array_equal(got, expected)
@@ -223,3 +223,19 @@ def test_kernel_constants_match_the_agents():
                  "US_STATEMENT", "US_THREAT", "US_SURGE", "ROK_HOLD", "ROK_STRIKE", "ROK_REQUEST",
                  "ROK_OUTREACH", "JP_HOLD", "JP_PROTEST", "JP_ALERT", "JP_TRILATERAL"):
         assert getattr(kernels, name) == getattr(agents, name), name
+
+
+def test_constants_of_other_modules_reach_the_compiled_kernels(monkeypatch):
+    """A constant the kernels use but another module defines (``rules.LOGIT_BOUND``) is passed in
+    at each call: numba's cache keys on kernels.py alone, so a global read from sim.rules would stay
+    frozen at its value when the kernels were first compiled (issue 11). With a bound of 0.5 the
+    compiled engine's beliefs must stay within expit(+/-0.5), as the reference engine's do."""
+    monkeypatch.setattr(rules, "LOGIT_BOUND", 0.5)
+    cfg = RunConfig(replications=200, seed=3, credibility=0.9, progress=False).replace(
+        scenario={"weeks": 80}, policy={"name": Posture.rotational})
+    for engine in ("numba", "numpy"):
+        model = DeterrenceModel(cfg, engine=engine)
+        model.run()
+        belief = model.dprk.belief
+        assert belief.max() <= rules.expit(0.5) + 1e-12 and belief.min() >= rules.expit(-0.5) - 1e-12, engine
+        assert belief.max() == pytest.approx(rules.expit(0.5))  # the bound binds in this run
