@@ -125,6 +125,14 @@ def parse_command_line(argv: list[str], program: str = "dsim") -> CommandLine:
         else:
             cl.overrides.append(arg)
         i += 1
+    modes = [name for name, on in (("-m", cl.multirun), ("--cfg", cl.cfg is not None),
+                                   ("--info", "--info" in cl.options or "-i" in cl.options),
+                                   ("--shell-completion", any(o in ("-sc", "--shell-completion")
+                                                              for o in cl.options)))
+             if on]
+    if len(modes) > 1:
+        raise ConfigError(f"{' and '.join(modes)} cannot be combined: give one of them "
+                          f"(e.g. {program} --cfg job prints the config of one point)")
     if cl.config_path is not None:
         raise ConfigError(f"--config-path is not supported by {program}: add your config folder with "
                           "--config-dir DIR (its files extend the package's configs/)")

@@ -144,17 +144,23 @@ def explain(exc: BaseException) -> str:
                     "e.g. 'scenario.exercises=[{name: spring, month: 3, day: 10, weeks: 2}]'")
         return f"{override}: {_first_line(cause)}"
     # a config-group option that does not exist anywhere on the search path
-    m = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+    m = re.search(r"Could not find '([^']+)/([^'/]*)'", text)
     if m:
         group, option = m.groups()
         options = sorted(re.findall(r"^\t(\S+)$", text, flags=re.M))
         known = f": choose one of {', '.join(options)}" if options else ""
+        if not option:
+            return f"{group}= needs an option{known or ' (see --help)'}"
         return (f"{group}={option} is not a known {group}{known} "
                 f"(or add {group}/{option}.yaml to a folder given with --config-dir)")
     m = re.search(r"Could not override '([^']+)'\. No match in the defaults list", text)
     if m:
         return (f"'{m.group(1)}' is a config group this command does not use: "
                 "see --help for the keys and groups it takes")
+    m = re.search(r"cannot assign to field '([^']+)'", full)
+    if m:
+        return (f"'{m.group(1)}' is not a key of the config, so it cannot be added: check its spelling "
+                "(`dsim --cfg job` prints every key and its value)")
     # a YAML file that does not parse
     m = re.search(r"(?:in|In) \"?'?([^\"'\n]+\.yaml)\"?'?, line (\d+)", full)
     if m and ("while parsing" in full or "while scanning" in full or "mapping values" in full):

@@ -36,6 +36,9 @@ BAD_INPUTS = {
     "experiment-without-m": (["experiment=rotational_vs_permanent"], "add -m"),
     "unknown-flag": (["--bogus"], "--bogus"),
     "config-path-flag": (["--config-path", "elsewhere"], "--config-dir"),
+    "added-key": (["+credibilty=0.3"], "credibilty"),
+    "empty-group-option": (["policy="], "needs an option"),
+    "two-modes": (["-m", "--cfg", "job"], "cannot be combined"),
 }
 # Bad inputs only the end-to-end runs check (they name their own output folder or need -m).
 CLI_ONLY_BAD_INPUTS = {
