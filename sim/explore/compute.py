@@ -241,7 +241,7 @@ def simulated_yearly(results: Results) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- downloads
 def run_files(results: Results) -> dict[str, bytes]:
-    """The files ``dsim`` writes for this run (the four run files and the manifest) (:func:`sim.outputs.write_run`), as bytes."""
+    """The files ``dsim`` writes for this run, manifest included (:func:`sim.outputs.write_run`), as bytes."""
     with tempfile.TemporaryDirectory(prefix="dsim-explore-") as tmp:
         write_run(results, tmp)
         return {name: (Path(tmp) / name).read_bytes() for name in RUN_FILES}
