@@ -88,10 +88,12 @@ def test_no_private_hydra_api_in_the_config_path():
 
 # ----------------------------------------------------------------------------- command line
 def test_hydra_options_go_before_the_overrides():
-    cl = sim.cli.parse_command_line(["policy=none", "--cfg", "job", "credibility=0.3", "-cd", "x", "-m"])
+    cl = sim.cli.parse_command_line(["policy=none", "--cfg", "job", "credibility=0.3", "-cd", "x"])
     assert cl.overrides == ["policy=none", "credibility=0.3"]
-    assert cl.cfg == "job" and cl.config_dirs == ["x"] and cl.multirun
-    assert cl.hydra_argv() == ["--cfg", "job", "-cd", "x", "-m", "policy=none", "credibility=0.3"]
+    assert cl.cfg == "job" and cl.config_dirs == ["x"] and not cl.multirun
+    assert cl.hydra_argv() == ["--cfg", "job", "-cd", "x", "policy=none", "credibility=0.3"]
+    cl = sim.cli.parse_command_line(["policy=a,b", "-m", "credibility=0.3"])
+    assert cl.multirun and cl.hydra_argv() == ["-m", "policy=a,b", "credibility=0.3"]
 
 
 def test_help_names_groups_options_experiments_and_other_commands():
