@@ -317,6 +317,8 @@ def compose_jobs(compose: Callable, name: str, jobs: list[list[str]], cls: type)
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import OverrideType
 
+    if len(jobs) == 1:  # nothing to share: one plain composition
+        return [to_run_config(compose(name, list(jobs[0])), cls)]
     parser = OverridesParser.create()
     bases: dict[tuple[str, ...], DictConfig] = {}
     groups: set[str] | None = None
