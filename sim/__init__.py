@@ -19,7 +19,8 @@ import importlib
 _EXPORTS = {
     "load_config": "config", "DeterrenceModel": "model", "run": "model", "Results": "recording",
     **{name: "params" for name in ("CalendarEvent", "ConfigError", "CredibilityRule", "ModelParams",
-                                   "PolicyConfig", "Posture", "RunConfig", "ScenarioConfig")},
+                                   "Perception", "PolicyConfig", "Posture", "RunConfig",
+                                   "ScenarioConfig")},
 }
 __all__ = sorted(_EXPORTS)
 

@@ -47,6 +47,20 @@ def event_start_weeks(start: dt.date, n_weeks: int, event: CalendarEvent) -> lis
     return weeks
 
 
+def inauguration_weeks(start: dt.date, n_weeks: int) -> list[int]:
+    """Weeks in which a US presidential term begins: 20 January of every year after a presidential
+    election (2017, 2021, 2025, 2029, ...; the Twentieth Amendment fixes the date). A new
+    administration may bring a new resolve (``params.us_type_turnover``)."""
+    last_year = (start + dt.timedelta(weeks=n_weeks)).year
+    weeks = []
+    for year in range(start.year, last_year + 1):
+        if year % 4 == 1:
+            k = week_of(start, dt.date(year, 1, 20))
+            if 0 <= k < n_weeks:
+                weeks.append(k)
+    return weeks
+
+
 def posture_schedule(policy: PolicyConfig, n_weeks: int) -> tuple[np.ndarray, np.ndarray]:
     """Scheduled arrivals and on-station weeks of a posture (docs/model.md, Section 3.3).
 

@@ -124,6 +124,15 @@ REMOVED_KEYS = {
           "to also install them into configs/")
     for key in ("write_params", "write_scenario")
 }
+REMOVED_KEYS.update({
+    f"params.lik_{signal}_{kind}": (
+        "removed: the DPRK now reads US statements, threats and non-responses through the US's own "
+        "choice probabilities (docs/model.md, Section 7.10); tune params.us_* instead")
+    for signal in ("threat", "statement", "inaction") for kind in ("res", "irr")
+})
+REMOVED_KEYS["params.belief_memory"] = (
+    "removed: the belief no longer fades each week; it moves towards the prior only when a new US "
+    "administration may bring a new resolve (params.us_type_turnover)")
 
 
 def _first_line(exc: BaseException | str) -> str:

@@ -16,27 +16,21 @@ import datetime as dt
 import mesa
 import numpy as np
 from mesa.time import Schedule
-from scipy.special import logit
 
-from . import kernels, rules
-from .agents import (
-    DPRK,
-    DPRK_RUNG,
-    DPRK_SEVERITY,
-    JP_TRILATERAL,
-    LRBM,
-    MAJOR_SEVERITY,
-    NUCLEAR,
-    ROK,
-    ROK_OUTREACH,
-    ROK_STRIKE,
-    US,
-    US_STATEMENT,
-    US_THREAT,
-    Japan,
+from . import rules
+from .agents import DPRK, ROK, US, Japan
+from .calendar import event_start_weeks, first_week_from, inauguration_weeks, week_of, week_years
+from .params import (
+    CalendarEvent,
+    ConfigError,
+    CredibilityRule,
+    DatedEvent,
+    Era,
+    ModelParams,
+    Perception,
+    Posture,
+    RunConfig,
 )
-from .calendar import event_start_weeks, first_week_from, week_of, week_years
-from .params import CalendarEvent, ConfigError, DatedEvent, Era, ModelParams, Posture, RunConfig
 from .recording import Recorder, Results
 
 # Offset of calendar events before the step of their week: week k's step runs at Mesa time k + 1,
@@ -115,47 +109,42 @@ class DeterrenceModel(mesa.Model):
     Args:
         config: the full run configuration (:class:`sim.params.RunConfig`).
         batch: optional parameter points to run side by side, ``{name: values}`` with one value per
-            point (all of the same length S). Names are ``ModelParams`` fields (see
-            :data:`NOT_BATCHABLE` for the exceptions) or ``era:<era name>`` for an era's weapons
-            drive. The model then runs S blocks of ``config.replications`` replications; every
-            block sees the same random numbers (common random numbers), so block j reproduces
-            exactly the run of point j alone. Calibration evaluates a whole population this way.
+            point (all of the same length S). Names are numeric ``ModelParams`` fields,
+            ``credibility`` (the true share of resolute US), ``dprk_prior`` (the DPRK's prior) or
+            ``era:<era name>`` for an era's weapons drive. The model then runs S blocks of
+            ``config.replications`` replications; every block sees the same random numbers (common
+            random numbers), so block j reproduces exactly the run of point j alone. Calibration
+            evaluates a whole population this way.
         weekly: record the weekly ensemble statistics (``Results.timeseries``); calibration, which
             needs only the per-replication counts, turns them off.
-        engine: ``"numba"`` (default) runs each phase of the week as a compiled kernel
-            (:mod:`sim.kernels`); ``"numpy"`` runs the reference engine, the agents' vectorised
-            ``utilities`` and :mod:`sim.rules`. Both draw the same random numbers and give the same
-            results (``tests/test_engine.py``); the compiled one is several times faster.
 
     Use :meth:`run` to simulate the scenario's horizon and get :class:`sim.recording.Results`.
     """
 
     def __init__(self, config: RunConfig, batch: dict[str, np.ndarray] | None = None,
-                 weekly: bool = True, engine: str = "numba") -> None:
-        if engine not in ENGINES:
-            raise ConfigError(f"engine '{engine}' is unknown: use one of {', '.join(ENGINES)}")
+                 weekly: bool = True) -> None:
         root = np.random.SeedSequence(config.seed)
         seqs = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
         super().__init__(rng=np.random.default_rng(seqs["model"]))
         self.config = config
-        self.base_replications = config.replications
-        self.engine = engine
+        self.base_replications = r = config.replications
         self.blocks, self.params, self._era_drives, by_block = _unpack_batch(config, batch)
-        self.param_table = kernels.param_table(config.params, self.blocks, by_block)
+        prior = config.scenario.dprk_prior
+        credibility = by_block.pop("credibility", np.full(self.blocks, config.credibility))
+        dprk_prior = by_block.pop("dprk_prior", np.full(self.blocks, np.nan if prior is None else prior))
+        # the common prior (Harsanyi): the DPRK's prior is the true share where none is given
+        dprk_prior = np.where(np.isnan(dprk_prior), credibility, dprk_prior)
+        self.param_table = rules.param_table(config.params, self.blocks, by_block, credibility, dprk_prior)
         # work space of the compiled kernels, reused every week (no per-step allocation)
-        self.scratch = np.empty((3, config.replications * self.blocks))
-        self._draws = np.empty((7, config.replications))
-        # rules.habituation at 0, 1, ..., n_weeks weeks on station, per block (the same numpy exp)
-        weeks_on = np.arange(config.scenario.weeks + 1, dtype=float)
-        self._habituation = rules.habituation(weeks_on[None, :],
-                                              self.param_table["habituation_weeks"][:, None])
+        self.scratch = np.empty((3, r * self.blocks))
+        self._draws = np.empty((len(DRAW_SLOTS), r))
         self.policy = config.policy
         self.scenario_cfg = config.scenario
-        self.credibility = config.credibility
         self.replications = n = config.replications * self.blocks
         self.n_weeks = config.scenario.weeks
         self.policy_name = config.policy.name.value
-        self.credibility_rule = config.params.credibility_rule.value
+        self.current_calculus = config.params.credibility_rule == CredibilityRule.current_calculus
+        self.perception_costly = config.params.perception == Perception.costly_signals
         self.surge_allowed = config.policy.name != Posture.none
         self._world_rng = np.random.default_rng(seqs["world"])
 
@@ -177,23 +166,14 @@ class DeterrenceModel(mesa.Model):
         self.diplomacy = 0.0
         self.nuclear_moratorium = False
 
-        prior = config.scenario.dprk_prior
-        self.us = US(self, seqs["us"], config.credibility)
-        self.dprk = DPRK(self, seqs["dprk"], config.credibility if prior is None else prior,
-                         config.scenario.dprk_capability)
+        self.us = US(self, seqs["us"], np.repeat(credibility, r))
+        self.dprk = DPRK(self, seqs["dprk"], np.repeat(dprk_prior, r), config.scenario.dprk_capability)
         self.rok = ROK(self, seqs["rok"], config.scenario.rok_assurance)
         self.japan = Japan(self, seqs["japan"], config.scenario.japan_assurance)
 
         self._handlers: list[CalendarHandler] = []
         self._schedule_calendar()
         self._schedule_posture()
-        self._llr = self._log_likelihood_ratios()
-        self._llr_vector = np.array([self._llr[s] for s in ("deploy", "permanent", "presence", "consult",
-                                                            "threat", "statement", "inaction")])
-        self._cc_logit_credibility = float(logit(float(np.clip(config.credibility, 1e-4, 1 - 1e-4))))
-        p = self.params
-        self._dprk_tension = np.array([0.0, p.tension_talks, p.tension_rhetoric, p.tension_srbm,
-                                       p.tension_lrbm, p.tension_nuclear, p.tension_border])
         self.recorder = Recorder(self, weekly=weekly)
 
     # ------------------------------------------------------------------ scheduling
@@ -212,6 +192,9 @@ class DeterrenceModel(mesa.Model):
                 handler = CalendarHandler(self, dated, dated.kind)
                 self._handlers.append(handler)
                 self.schedule_event(handler.begin, at=k + EVENT_OFFSET)
+        # A new US administration (20 January after an election), before the week's other events.
+        for k in inauguration_weeks(sc.start, self.n_weeks):
+            self.schedule_event(self.us.new_administration, at=k + EVENT_OFFSET - 0.3)
         # In date order, so that of eras that began before the start the latest is in force at
         # week 0 (same-time Mesa events run in the order they were scheduled). An era takes effect
         # in the first week that begins on or after its date, just before that week's other
@@ -247,13 +230,6 @@ class DeterrenceModel(mesa.Model):
             self._handlers.append(handler)
             self.schedule_event(handler.begin, at=k0 + EVENT_OFFSET - 0.25)
 
-    def _log_likelihood_ratios(self) -> dict[str, float]:
-        p = self.params
-        return {
-            s: rules.log_likelihood_ratio(getattr(p, f"lik_{s}_res"), getattr(p, f"lik_{s}_irr"))
-            for s in ("deploy", "permanent", "presence", "consult", "threat", "statement", "inaction")
-        }
-
     # ------------------------------------------------------------------ the week
     def step(self) -> None:
         """One week; see the module docstring for the order of moves."""
@@ -276,108 +252,30 @@ class DeterrenceModel(mesa.Model):
     def _update_on_station(self) -> None:
         """``on_station = scheduled_present | (surge_left > 0)``, in place."""
         np.greater(self.us.surge_left, 0, out=self.on_station)
-        if self.us.scheduled_present:
-            self.on_station[:] = True
+        np.logical_or(self.on_station, self.us.scheduled_present, out=self.on_station)
 
     def _update_beliefs_and_assurance(self) -> None:
-        """Signals of the week -> DPRK belief (Bayes) and ROK/Japan assurance (two audiences)."""
-        p, llr = self.params, self._llr
+        """Signals of the week -> DPRK belief (Bayes) and ROK/Japan assurance (two audiences):
+        :func:`sim.rules.beliefs_week`."""
         us, dprk = self.us, self.dprk
-        if self.engine == "numba":  # the same rules compiled (sim.kernels.beliefs_week)
-            kernels.beliefs_week(
-                self.param_table, self.base_replications, self._llr_vector, self._habituation,
-                dprk.log_odds, dprk.belief,
-                dprk.prior_log_odds, self.credibility_rule == "current_calculus",
-                self._cc_logit_credibility, float(self.exercise_intensity), dprk.capability,
-                self.presence_weeks, self.on_station, bool(us.scheduled_arrival), bool(us.setup_signal),
-                us.surge_arrival, us.choice, dprk.choice, self.japan.choice, bool(self.consultation_now),
-                self.rok.assurance, self.japan.assurance, self.alive, rules.LOGIT_BOUND)
-            return
-        arrival = us.scheduled_arrival | us.surge_arrival
-        continuing = self.on_station & ~arrival
-        h = rules.habituation(self.presence_weeks, p.habituation_weeks)
-        threat = us.choice == US_THREAT
-        statement = us.choice == US_STATEMENT
-        major = DPRK_SEVERITY[dprk.choice] >= MAJOR_SEVERITY
-        inaction = major & ~arrival & ~threat
-
-        evidence = (
-            np.where(us.setup_signal, llr["permanent"], arrival * llr["deploy"])
-            + continuing * h * llr["presence"]
-            + self.consultation_now * llr["consult"]
-            + threat * llr["threat"]
-            + statement * llr["statement"]
-            + inaction * llr["inaction"]
-        )
-        dprk.update_belief(evidence, self.alive)
-        self.presence_weeks = np.where(self.on_station, self.presence_weeks + 1, 0.0)
-
-        gain = (arrival * p.assure_deploy + continuing * p.assure_presence
-                + self.consultation_now * p.assure_consult + threat * p.assure_threat
-                + statement * p.assure_statement)
-        tested = (dprk.choice == LRBM) | (dprk.choice == NUCLEAR)
-        shock = tested * p.decoupling_shock
-        anchor = p.assure_anchor - p.decoupling * dprk.capability
-        # Ended (war) replications keep their last values.
-        alive = self.alive
-        self.rok.assurance = np.where(alive, rules.assurance_step(
-            self.rok.assurance, gain, shock, anchor, p.assure_reversion), self.rok.assurance)
-        jp_gain = gain + (self.japan.choice == JP_TRILATERAL) * p.assure_trilateral
-        self.japan.assurance = np.where(alive, rules.assurance_step(
-            self.japan.assurance, jp_gain, shock, anchor, p.assure_reversion), self.japan.assurance)
+        rules.beliefs_week(
+            self.param_table, self.base_replications, dprk.log_odds, dprk.belief, us.evidence,
+            us.schedule_evidence, self.perception_costly, self.current_calculus,
+            float(self.exercise_intensity), dprk.capability, self.presence_weeks, self.on_station,
+            us.scheduled_arrival, bool(us.setup_signal), us.surge_arrival, us.choice, dprk.choice,
+            self.japan.choice, bool(self.consultation_now), self.rok.assurance, self.japan.assurance,
+            self.alive, rules.LOGIT_BOUND)
 
     def _advance_escalation(self, week: int) -> None:
-        """Allied pressure, tension, unintended clashes, war and the escalation ladder."""
-        p = self.params
-        us, dprk, rok, japan = self.us, self.dprk, self.rok, self.japan
-        if self.engine == "numba":  # the same rules compiled (sim.kernels.escalation_week), same draws
-            r = self.base_replications
-            u_clash = self.draw(self._world_rng, 5)
-            u_war = self.draw(self._world_rng, 6)
-            kernels.escalation_week(
-                self.param_table, r, week, self.pressure, self.tension, float(self.exercise_intensity),
-                self.on_station, bool(us.scheduled_arrival), us.surge_arrival, us.choice, rok.choice,
-                japan.choice, dprk.choice, dprk.missiles, u_clash, u_war, self.clash, self.alive,
-                self.max_rung, self.first_clash_week, self.war_week, self.scratch)
-            return
-        arrival = us.scheduled_arrival | us.surge_arrival
-        threat = us.choice == US_THREAT
-        strike = rok.choice == ROK_STRIKE
-        trilateral = japan.choice == JP_TRILATERAL
-        self.pressure = (
-            p.pressure_memory * self.pressure
-            + p.pressure_exercise * self.exercise_intensity
-            + p.pressure_asset * self.on_station
-            + p.pressure_surge * us.surge_arrival
-            + p.pressure_threat * threat
-            + p.pressure_strike_drill * strike
-            + p.pressure_trilateral * trilateral
-        )
-        impulse = (
-            self._dprk_tension[dprk.choice]
-            + p.tension_per_missile * dprk.missiles
-            + p.tension_exercise * self.exercise_intensity
-            + p.tension_deploy * arrival
-            + p.tension_threat * threat
-            + p.tension_strike_drill * strike
-            + p.tension_outreach * (rok.choice == ROK_OUTREACH)
-            + p.tension_trilateral * trilateral
-        )
-        tension = rules.tension_step(self.tension, impulse, p.tension_decay)
-        draws = np.stack([self.uniforms(self._world_rng), self.uniforms(self._world_rng)])
-        unintended = draws[0] < rules.clash_probability(tension, p.clash_intercept, p.clash_slope)
-        rung = DPRK_RUNG[dprk.choice]
-        self.clash = ((rung >= 4) | unintended) & self.alive
-        tension = tension + self.clash * p.tension_clash
-        war = self.clash & (draws[1] < rules.clash_probability(tension, p.war_intercept, p.war_slope))
-        self.tension = np.where(self.alive, tension, self.tension)
-        rung = np.maximum(rung, np.where(self.clash, 4, 0))
-        rung = np.where(war, 5, rung).astype(np.int8)
-        self.max_rung = np.maximum(self.max_rung, np.where(self.alive, rung, 0))
-        self.first_clash_week = np.where(self.clash & (self.first_clash_week < 0), week,
-                                         self.first_clash_week)
-        self.war_week = np.where(war, week, self.war_week)
-        self.alive &= ~war
+        """Allied pressure, tension, unintended clashes, war and the escalation ladder
+        (:func:`sim.rules.escalation_week`)."""
+        us = self.us
+        rules.escalation_week(
+            self.param_table, self.base_replications, week, self.pressure, self.tension,
+            float(self.exercise_intensity), self.on_station, us.scheduled_arrival, us.surge_arrival,
+            us.choice, self.rok.choice, self.japan.choice, self.dprk.choice, self.dprk.missiles,
+            self.draw(self._world_rng, 5), self.draw(self._world_rng, 6), self.clash, self.alive,
+            self.max_rung, self.first_clash_week, self.war_week)
 
     # ------------------------------------------------------------------ randomness
     def uniforms(self, rng: np.random.Generator) -> np.ndarray:
@@ -385,12 +283,9 @@ class DeterrenceModel(mesa.Model):
         return self.tile(rng.random(self.base_replications))
 
     def draw(self, rng: np.random.Generator, slot: int) -> np.ndarray:
-        """One uniform per base replication from ``rng``, into the preallocated row ``slot``.
-
-        The compiled engine's form of :meth:`uniforms` (the same numbers, no per-week allocation;
-        the kernels read entry ``i mod base_replications``). Slots: 0 DPRK choice, 1 DPRK salvo,
-        2 US, 3 ROK, 4 Japan, 5 clash, 6 war.
-        """
+        """One uniform per base replication from ``rng``, into the preallocated row ``slot``
+        (:data:`DRAW_SLOTS`): the same numbers for every block of a batch (the kernels read entry
+        ``i mod base_replications``), and no per-week allocation."""
         return rng.random(out=self._draws[slot])
 
     def tile(self, values: np.ndarray) -> np.ndarray:
@@ -431,32 +326,18 @@ class DeterrenceModel(mesa.Model):
         return week_years(self.scenario_cfg.start, self.n_weeks)
 
 
-ENGINES = ("numba", "numpy")
+# Rows of the model's buffer of uniforms, one per use of a random stream in a week.
+DRAW_SLOTS = ("dprk_choice", "dprk_salvo", "us_choice", "rok_choice", "japan_choice", "clash", "war",
+              "rotation_due", "type_redraw", "new_type")
 
-# Parameters that a batch cannot vary: scalars by construction (precisions, the signal likelihood
-# table, the DPRK action tension table, the negative binomial size of salvos, the rule switch).
-NOT_BATCHABLE = frozenset({
-    "dprk_precision", "us_precision", "ally_precision", "credibility_rule", "salvo_dispersion",
-    "tension_talks", "tension_rhetoric", "tension_srbm", "tension_lrbm", "tension_nuclear",
-    "tension_border",
-} | {f.name for f in dataclasses.fields(ModelParams) if f.name.startswith("lik_")})
-
-
-class ParamView:
-    """ModelParams with some fields replaced by per-replication arrays (a batch)."""
-
-    def __init__(self, params: ModelParams, overrides: dict[str, np.ndarray]) -> None:
-        self._params = params
-        self._overrides = overrides
-
-    def __getattr__(self, name: str):
-        overrides = self.__dict__["_overrides"]
-        if name in overrides:
-            return overrides[name]
-        return getattr(self.__dict__["_params"], name)
+# Settings a batch cannot vary: the two that choose code paths rather than numbers.
+NOT_BATCHABLE = frozenset({"credibility_rule", "perception"})
+# Batch keys that are not ModelParams fields (they become columns of the parameter table).
+BLOCK_SETTINGS = ("credibility", "dprk_prior")
 
 
 def _unpack_batch(config: RunConfig, batch: dict | None):
+    """Split a batch into (blocks, base params, era drives per replication, values per block)."""
     if not batch:
         return 1, config.params, {}, {}
     sizes = {len(np.atleast_1d(v)) for v in batch.values()}
@@ -466,25 +347,25 @@ def _unpack_batch(config: RunConfig, batch: dict | None):
     r = config.replications
     fields = {f.name for f in dataclasses.fields(ModelParams)}
     eras = {e.name for e in config.scenario.eras}
-    params, drives, by_block = {}, {}, {}
+    drives, by_block = {}, {}
     for name, values in batch.items():
-        values = np.asarray(values, dtype=float)
+        values = np.atleast_1d(np.asarray(values, dtype=float))
         if name in fields and name not in NOT_BATCHABLE:
             for v in (values.min(), values.max()):  # the schema's range checks, at the extremes
                 dataclasses.replace(config.params, **{name: float(v)})
-        elif name.startswith("era:") and (not np.all(np.isfinite(values)) or values.min() < 0):
-            raise ConfigError(f"batch: {name} values must be finite and >= 0")
-        per_rep = np.repeat(values, r)
-        if name.startswith("era:") and name[4:] in eras:
-            drives[name[4:]] = per_rep
-        elif name in fields and name not in NOT_BATCHABLE:
-            params[name] = per_rep
             by_block[name] = values
+        elif name in BLOCK_SETTINGS:
+            if not (np.all(np.isfinite(values)) and values.min() >= 0 and values.max() <= 1):
+                raise ConfigError(f"batch: {name} values must be probabilities in [0, 1]")
+            by_block[name] = values
+        elif name.startswith("era:") and name[4:] in eras:
+            if not np.all(np.isfinite(values)) or values.min() < 0:
+                raise ConfigError(f"batch: {name} values must be finite and >= 0")
+            drives[name[4:]] = np.repeat(values, r)
         else:
-            raise ConfigError(f"batch: '{name}' cannot be varied in a batch: use a ModelParams field "
-                              "other than precisions, likelihoods and the DPRK tension table, or "
-                              "era:<era name>")
-    return blocks, ParamView(config.params, params), drives, by_block
+            raise ConfigError(f"batch: '{name}' cannot be varied in a batch: use a numeric ModelParams "
+                              "field, credibility, dprk_prior or era:<era name>")
+    return blocks, config.params, drives, by_block
 
 
 def run(config: RunConfig, progress: bool = False) -> Results:

@@ -34,6 +34,16 @@ class Posture(Enum):
     none = "none"
 
 
+class Perception(Enum):
+    """How the DPRK reads the US's signals (docs/model.md, Section 7.10)."""
+
+    # the model's own likelihoods: what each US type would do in the state it acted in (Bayes)
+    consistent = "consistent"
+    # also reads scheduled arrivals, basing, presence and consultations as costly signals through the
+    # fixed lik_* table, whatever the US type (misperception, Jervis 1976)
+    costly_signals = "costly_signals"
+
+
 class CredibilityRule(Enum):
     """How the DPRK forms its belief that the US is resolute (docs/model.md, Sections 7.10 and 7.11)."""
 
@@ -130,7 +140,7 @@ _PARAM_RANGES: dict[str, Range] = {
         "dprk_talks_diplomacy_gain", "spiral_gain",
         "cc_interest", "cc_presence", "cc_exercise", "cc_decoupling",
         "us_statement_gain", "us_statement_cost", "us_threat_gain", "us_threat_cost",
-        "us_surge_gain", "us_surge_cost", "us_surge_redundancy", "us_request_weight",
+        "us_surge_gain", "us_surge_cost", "us_surge_redundancy", "us_request_weight", "us_audience_cost",
         "rok_hedge_gain", "rok_strike_cost", "rok_strike_response", "rok_request_cost",
         "rok_request_gain", "rok_outreach_cost", "rok_outreach_talks_gain",
         "rok_outreach_tension_loss",
@@ -145,7 +155,8 @@ _PARAM_RANGES: dict[str, Range] = {
         "salvo_tension_gain",
     ), RELATIVE),
     **dict.fromkeys((
-        "spiral_weight", "pressure_memory", "belief_memory", "us_irresolute_factor",
+        "spiral_weight", "pressure_memory", "us_irresolute_factor", "us_type_turnover",
+        "us_skip_resolute", "us_skip_irresolute",
         "assure_deploy", "assure_presence", "assure_consult", "assure_threat", "assure_statement",
         "assure_trilateral", "assure_anchor", "assure_reversion", "decoupling", "decoupling_shock",
         "rok_hedge_threshold", "capability_learning", "capability_learning_nuclear", "tension_decay",
@@ -153,8 +164,6 @@ _PARAM_RANGES: dict[str, Range] = {
     **dict.fromkeys((
         "lik_deploy_res", "lik_deploy_irr", "lik_permanent_res", "lik_permanent_irr",
         "lik_presence_res", "lik_presence_irr", "lik_consult_res", "lik_consult_irr",
-        "lik_threat_res", "lik_threat_irr", "lik_statement_res", "lik_statement_irr",
-        "lik_inaction_res", "lik_inaction_irr",
     ), LIKELIHOOD),
     **dict.fromkeys((
         "tension_rhetoric", "tension_srbm", "tension_per_missile", "tension_lrbm", "tension_nuclear",
@@ -165,6 +174,9 @@ _PARAM_RANGES: dict[str, Range] = {
     # The presence signal decays as exp(-weeks on station / this): at a tenth of a week it is gone
     # (e^-10) after the first week; beyond the longest horizon nothing habituates within a run.
     "habituation_weeks": Range(0.1, MAX_WEEKS),
+    # A threat binds for at least the week after it (1) and at most a year: commitments older than
+    # that are a new situation, not the same challenge.
+    "us_threat_window_weeks": Range(1, 52),
     # Mean extra missiles per launch day: the ROK counted more than 20 missiles on 2 Nov 2022 (Korea
     # JoongAng Daily / Yonhap, 2 Nov 2022), the largest day reported; 100 is five times that.
     "salvo_extra": Range(0.0, 100.0),
@@ -496,7 +508,10 @@ class ModelParams:
 
     # --- DPRK belief about US resolve (Bayes; Fearon 1994, 1997) ---
     credibility_rule: CredibilityRule = CredibilityRule.bayes
-    # likelihood of each signal in a week, under a resolute (res) and an irresolute (irr) US
+    # how the DPRK reads signals: consistent (the model's own likelihoods) or costly_signals (Jervis 1976)
+    perception: Perception = Perception.consistent
+    # costly_signals only: the misperceiving DPRK's fixed likelihoods of each scheduled signal in a
+    # week, under a resolute (res) and an irresolute (irr) US
     lik_deploy_res: float = 0.5
     lik_deploy_irr: float = 0.4
     lik_permanent_res: float = 0.6
@@ -505,14 +520,9 @@ class ModelParams:
     lik_presence_irr: float = 0.49
     lik_consult_res: float = 0.5
     lik_consult_irr: float = 0.45
-    lik_threat_res: float = 0.45
-    lik_threat_irr: float = 0.4
-    lik_statement_res: float = 0.5
-    lik_statement_irr: float = 0.495
-    lik_inaction_res: float = 0.3  # no costly response in a week with a major provocation
-    lik_inaction_irr: float = 0.6
-    habituation_weeks: float = 26.0  # presence signal decays as exp(-weeks on station / this)
-    belief_memory: float = 0.98  # weekly retention of the belief's log-odds distance from the prior
+    habituation_weeks: float = 26.0  # costly_signals: presence signal decays as exp(-weeks on station / this)
+    # a new US administration's resolve is drawn afresh with this probability (Wolford 2007; Lupton 2020)
+    us_type_turnover: float = 0.5
     # current-calculus rule (Press 2005): belief = expit(intercept + interest*logit(credibility)
     #   + presence*on_station + exercise*intensity - decoupling*capability)
     cc_intercept: float = 0.0
@@ -531,6 +541,12 @@ class ModelParams:
     us_surge_redundancy: float = 1.0  # less value in surging when an asset is already on station
     us_irresolute_factor: float = 0.35  # an irresolute US values a response this much of a resolute one
     us_request_weight: float = 0.5  # a ROK request for assets adds this much to the US need to respond
+    # tied hands (Fearon 1994): backing down from a threat that binds costs this much utility
+    us_audience_cost: float = 2.0
+    us_threat_window_weeks: int = 4  # a threat binds for this many weeks after it is made
+    # probability that a scheduled rotation is deferred, by US type (0 and 0: scheduled means scheduled)
+    us_skip_resolute: float = 0.0
+    us_skip_irresolute: float = 0.0
 
     # --- allied assurance (two audiences; Snyder 1984) ---
     assure_deploy: float = 0.04
@@ -595,6 +611,15 @@ class ModelParams:
     war_slope: float = 0.25
 
     def __post_init__(self) -> None:
+        if isinstance(self.perception, str):
+            try:
+                object.__setattr__(self, "perception", Perception(self.perception))
+            except ValueError:
+                pass
+        _check(
+            isinstance(self.perception, Perception),
+            f"params.perception={self.perception!r} is unknown: choose consistent or costly_signals",
+        )
         if isinstance(self.credibility_rule, str):
             try:
                 object.__setattr__(self, "credibility_rule", CredibilityRule(self.credibility_rule))
@@ -690,6 +715,8 @@ def run_config_from_dict(data: dict) -> RunConfig:
     par = dict(data.pop("params", {}))
     if "credibility_rule" in par:
         par["credibility_rule"] = CredibilityRule(par["credibility_rule"])
+    if "perception" in par:
+        par["perception"] = Perception(par["perception"])
     return RunConfig(
         policy=PolicyConfig(**pol), scenario=ScenarioConfig(**scen), params=ModelParams(**par), **data
     )

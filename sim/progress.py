@@ -1,6 +1,6 @@
 """What a run and a sweep show while they work, and launcher workers that stop with their sweep.
 
-* **Kernels.** The compiled engine (:mod:`sim.kernels`) is compiled by numba on the first run and
+* **Kernels.** The compiled kernels (:mod:`sim.rules`) is compiled by numba on the first run and
   cached on disk (``cache=True``); later runs load it. :func:`kernels_cached` tells which case is
   coming, :func:`compile_notice` says ``compiling kernels (first run only)`` on stderr before a
   compilation starts, :func:`warm_kernels` loads or compiles them ahead of time (a sweep's main
@@ -44,12 +44,13 @@ WORKER_ORPHANED_EXIT = 1
 
 # ---------------------------------------------------------------------------- kernels
 def _kernel_dispatchers() -> list:
-    """The numba dispatchers of :mod:`sim.kernels` that own a cache entry (not the inlined helpers)."""
+    """The numba dispatchers of :mod:`sim.rules` and :mod:`sim.record_kernels` that own a cache
+    entry (not the inlined helpers)."""
     from numba.core.dispatcher import Dispatcher
 
-    from . import kernels
+    from . import record_kernels, rules
 
-    return [d for d in vars(kernels).values()
+    return [d for module in (rules, record_kernels) for d in vars(module).values()
             if isinstance(d, Dispatcher) and d.targetoptions.get("inline") != "always"]
 
 
@@ -71,7 +72,7 @@ def cached_on_disk(dispatcher) -> bool:
 
 def kernels_cached() -> bool | None:
     """Whether the compiled kernels are ready: already compiled in this process, or in numba's cache
-    on disk. ``False`` means the next run compiles them (the first run, or after ``kernels.py``
+    on disk. ``False`` means the next run compiles them (the first run, or after ``rules.py``
     changed); ``None`` that numba's cache could not be inspected (its internals changed).
     """
     try:
@@ -140,10 +141,10 @@ def run_with_bar(model, stream: IO[str] | None = None) -> None:
     six-hour ETA while compiling). The bar then starts at week 1 of ``n_weeks``, and tqdm's rate
     counts only the weeks run since it started (``initial``).
     """
-    first = compile_notice(stream) if model.engine == "numba" else contextlib.nullcontext()
+    first = compile_notice(stream)
     with first:
         model.step()
-    bar = tqdm(total=model.n_weeks, initial=1, desc=f"{model.policy_name} c={model.credibility:g}",
+    bar = tqdm(total=model.n_weeks, initial=1, desc=f"{model.policy_name} c={model.config.credibility:g}",
                unit="week", leave=False, file=stream)
     with bar:
         for _ in range(1, model.n_weeks):

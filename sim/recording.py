@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import kernels
+from . import record_kernels
 from .agents import DPRK_ACTIONS, JAPAN_ACTIONS, LRBM, NUCLEAR, ROK_ACTIONS, RUNGS, US_ACTIONS
 from .calendar import week_dates
 
@@ -63,14 +63,16 @@ class Recorder:
         self.weekly = np.zeros((weeks, len(WEEKLY_COLUMNS)))
         # (year, column, replication): each week adds into one contiguous (column, R) block.
         self.counts = np.zeros((len(self.years), len(COUNT_COLUMNS), n), dtype=np.int32)
-        self._rows = np.arange(n)
         col = {c: i for i, c in enumerate(WEEKLY_COLUMNS)}
         self._wcol = col
         self._state_cols = [col[f"{v}_mean"] for v in STATE_VARIABLES]
         self._offsets = np.cumsum([0, len(DPRK_ACTIONS), len(US_ACTIONS), len(ROK_ACTIONS)])
         self._extra = {c: len(ACTION_COLUMNS) + i for i, c in enumerate(EXTRA_COUNTS)}
         self._n_actions = len(ACTION_COLUMNS)
-        # Response lags: weeks from a major provocation to the next US arrival (calibration target).
+        # Response lags (a calibration target): weeks from a major provocation (long-range launch or
+        # nuclear test) to the next US strategic-asset arrival, a response in the same week being a lag
+        # of 0. A clock starts only when none is running, and no arrival within MAX_LAG_WEEKS counts
+        # as no response: the definition sim.events.median_response_lag_weeks applies to the record.
         self._pending = np.full(n, -1, dtype=np.int64)
         # one histogram per batch block; last bin: no response within MAX_LAG_WEEKS
         self.lag_histogram = np.zeros((model.blocks, MAX_LAG_WEEKS + 2), dtype=np.int64)
@@ -97,93 +99,30 @@ class Recorder:
     def record(self, week: int) -> None:
         m = self.model
         alive = m.active  # not ended by war at the start of this week: its actions count
-        if m.engine == "numba":  # the same counts and lags compiled (sim.kernels.record_week)
-            kernels.record_week(self.counts[self.year_index[week]], self._offsets, m.dprk.choice,
-                                m.us.choice, m.rok.choice, m.japan.choice, m.dprk.missiles, alive,
-                                bool(m.us.scheduled_arrival), m.us.surge_arrival, m.clash, LRBM, NUCLEAR,
-                                self._pending, self.lag_histogram, m.base_replications, MAX_LAG_WEEKS,
-                                self._extra_index)
-        else:
-            self._record_counts(week, alive)
+        record_kernels.record_week(
+            self.counts[self.year_index[week]], self._offsets, m.dprk.choice, m.us.choice, m.rok.choice,
+            m.japan.choice, m.dprk.missiles, alive, m.us.scheduled_arrival, m.us.surge_arrival, m.clash,
+            LRBM, NUCLEAR, self._pending, self.lag_histogram, m.base_replications, MAX_LAG_WEEKS,
+            self._extra_index)
         self.monthly_launch_days[self.month_index[week]] += (m.dprk.missiles > 0) & alive
         if self.weekly_on:
             self._record_weekly(week, alive)
 
-    def _record_counts(self, week: int, alive: np.ndarray) -> None:
-        m = self.model
-        live = alive.astype(np.int32)
-        arrival = m.us.scheduled_arrival | m.us.surge_arrival
-        launch = m.dprk.missiles > 0
-
-        # per replication-year counts
-        cy = self.counts[self.year_index[week]]
-        flat = cy.reshape(-1)
-        n = m.replications
-        for agent, off in zip((m.dprk, m.us, m.rok, m.japan), self._offsets, strict=True):
-            flat[(off + agent.choice) * n + self._rows] += live  # one (action, replication) each
-        e = self._extra
-        cy[e["dprk_launch_days"]] += launch
-        cy[e["dprk_missiles"]] += m.dprk.missiles.astype(np.int32)
-        cy[e["us_deployments"]] += arrival & alive
-        cy[e["clashes"]] += m.clash
-        cy[e["weeks"]] += live
-
-        self._record_lags(arrival, alive)
-
     def _record_weekly(self, week: int, alive: np.ndarray) -> None:
         """Weekly ensemble statistics: means and quantiles, action shares, ladder, calendar."""
         m = self.model
-        n = m.replications
         row = self.weekly[week]
         w = self._wcol
         row[w["exercise_intensity"]] = m.exercise_intensity
         row[w["consultation"]] = float(m.consultation_now)
-        row[w["scheduled_arrival"]] = float(m.us.scheduled_arrival)
-        row[w["scheduled_on_station"]] = float(m.us.scheduled_present)
-        if m.engine == "numba":  # the same statistics in one compiled call
-            kernels.weekly_statistics(
-                row, self._cols, m.tension, m.dprk.belief, m.rok.assurance, m.japan.assurance,
-                self._rank_order, self._q_weight, self._order_stats, self._bins, m.dprk.choice,
-                m.us.choice, m.rok.choice, m.japan.choice, self._offsets, alive, m.dprk.missiles, m.clash,
-                m.alive, m.on_station, m.us.cost, m.max_rung, len(RUNGS))
-            return
-        state = (m.tension, m.dprk.belief, m.rok.assurance, m.japan.assurance)
-        for values, c in zip(state, self._state_cols, strict=True):
-            row[c] = values.mean()
-            row[c + 1 : c + 1 + len(QUANTILES)] = np.quantile(values, QUANTILES)
-        start = self._wcol[ACTION_COLUMNS[0]]
-        for agent, off in zip((m.dprk, m.us, m.rok, m.japan), self._offsets, strict=True):
-            k = len(agent.actions)
-            row[start + off : start + off + k] = np.bincount(agent.choice[alive], minlength=k) / n
-        row[w["dprk_missiles"]] = m.dprk.missiles.mean()
-        row[w["clash"]] = m.clash.mean()
-        row[w["war"]] = 1.0 - m.alive.mean()
-        row[w["asset_on_station"]] = m.on_station.mean()
-        row[w["us_cost_cumulative"]] = m.us.cost.mean()
-        reached = np.bincount(m.max_rung, minlength=len(RUNGS))[::-1].cumsum()[::-1] / n
-        first = w["p_rung_at_least_rhetoric"]
-        row[first : first + len(RUNGS) - 1] = reached[1:]
-
-    def _record_lags(self, arrival: np.ndarray, alive: np.ndarray) -> None:
-        """Weeks from a major provocation (long-range launch or nuclear test) to the next US
-        strategic-asset arrival; a response in the same week is a lag of 0. A clock starts only when
-        none is running, and no arrival within ``MAX_LAG_WEEKS`` counts as no response: the same
-        definition as :func:`sim.events.median_response_lag_weeks` applies to the record."""
-        m = self.model
-        pending = self._pending
-        major = ((m.dprk.choice == LRBM) | (m.dprk.choice == NUCLEAR)) & alive
-        pending[major & (pending < 0)] = 0
-        answered = np.broadcast_to(arrival, pending.shape) & (pending >= 0)
-        waiting = pending >= 0
-        pending[waiting] += 1
-        expired = pending > MAX_LAG_WEEKS
-        # answered: bin = lag (before the increment); expired: the last bin
-        bins = np.where(answered, pending - 1, MAX_LAG_WEEKS + 1)
-        hit = answered | expired
-        if hit.any():
-            flat = self.lag_histogram.reshape(-1)
-            flat += np.bincount(self._block_offset[hit] + bins[hit], minlength=flat.size)
-        pending[hit] = -1
+        # shares of replications: a rotation deferred by an irresolute US is missing in some
+        row[w["scheduled_arrival"]] = m.us.scheduled_arrival.mean()
+        row[w["scheduled_on_station"]] = m.us.scheduled_present.mean()
+        record_kernels.weekly_statistics(
+            row, self._cols, m.tension, m.dprk.belief, m.rok.assurance, m.japan.assurance,
+            self._rank_order, self._q_weight, self._order_stats, self._bins, m.dprk.choice,
+            m.us.choice, m.rok.choice, m.japan.choice, self._offsets, alive, m.dprk.missiles, m.clash,
+            m.alive, m.on_station, m.us.cost, m.max_rung, len(RUNGS))
 
     def results(self) -> Results:
         m = self.model

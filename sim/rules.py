@@ -1,221 +1,725 @@
-"""Pure, vectorised behavioural rules. Each works on numpy arrays of length R (one per replication).
+"""The model's behavioural rules, each written once, and the weekly kernels that apply them.
 
-These functions hold the model's equations; the agents in :mod:`sim.agents` only gather their inputs.
-They are tested without a model in ``tests/test_rules.py``. Sources are cited per function; the
-full list is in ``docs/model.md``.
+Part 1 holds the rules as scalar functions of one replication's state and the parameters ``q`` (one
+record of :func:`param_table`), each with its source. They are compiled by numba and callable from
+Python as they are, so ``tests/test_rules.py`` tests each rule directly. Part 2 holds the kernels: the
+loops that apply the rules to every replication of a week, one phase at a time (the DPRK's choice
+and salvo, the US response and its reading by the DPRK, the ROK and Japan, beliefs and assurance,
+escalation). The Mesa agents (:mod:`sim.agents`) own the state and the random streams and call the
+kernels; no equation is written anywhere else.
+
+Everything compiled for behaviour lives in this one file on purpose: numba's on-disk cache
+(``cache=True``) is keyed on the file of each compiled function, so a rule kept in another module
+could change while the kernels that inline it stay cached. Constants that are not in this file (the
+log-odds bound, the quantile cap) reach the kernels as arguments for the same reason.
+
+Parameters reach a kernel as a record array ``pt`` with one record per batch block; replication ``i``
+belongs to block ``i // r`` and reads the pre-drawn random numbers at ``i % r`` (common random
+numbers across the blocks of a batch).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
-from scipy.special import expit, logit, softmax
+from numba import njit
+
+from .params import ModelParams
 
 LOGIT_BOUND = 12.0  # beliefs are kept in [expit(-12), expit(12)] ~ [6e-6, 1 - 6e-6]
+MAX_QUANTILE_TERMS = 10_000  # a salvo draw stops here (10,000 missiles: never reached at sane means)
+
+# Action codes (the vocabularies are in sim.agents; their order is part of the output schema).
+RESTRAINT, TALKS, RHETORIC, SRBM, LRBM, NUCLEAR, BORDER = range(7)
+US_HOLD, US_STATEMENT, US_THREAT, US_SURGE = range(4)
+ROK_HOLD, ROK_STRIKE, ROK_REQUEST, ROK_OUTREACH = range(4)
+JP_HOLD, JP_PROTEST, JP_ALERT, JP_TRILATERAL = range(4)
+# Severity of each DPRK action as the allies see it: how strongly it calls for a response. Ordered like
+# the escalation ladder; long-range launches, nuclear tests and border incidents are 'major' (>= 1).
+DPRK_SEVERITY = np.array([0.0, 0.0, 0.2, 0.5, 1.0, 1.5, 1.5])
+MAJOR_SEVERITY = 1.0
+# Escalation ladder rung reached by each DPRK action (Kahn 1965 in spirit; sim.agents.RUNGS).
+DPRK_RUNG = np.array([0, 0, 1, 2, 2, 3, 4], dtype=np.int8)
+
+# Numeric ModelParams fields, one column each of the parameter table (enums stay out: they select
+# code paths and are the same for every block).
+PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(ModelParams)
+                     if f.name not in ("credibility_rule", "perception"))
+# Per-block settings that are not ModelParams: the true share of resolute US, the DPRK's prior.
+BLOCK_FIELDS = ("credibility", "dprk_prior")
 
 
-def quantal_response(utilities: np.ndarray, precision: float) -> np.ndarray:
-    """Logit quantal-response choice probabilities (McKelvey & Palfrey 1995).
+def param_table(params: ModelParams, blocks: int, overrides: dict[str, np.ndarray],
+                credibility, dprk_prior) -> np.ndarray:
+    """One record of the numeric ``ModelParams`` (and the block's credibility and prior) per batch
+    block; ``overrides`` gives per-block values of ModelParams fields."""
+    table = np.zeros(blocks, dtype=[(name, "f8") for name in PARAM_FIELDS + BLOCK_FIELDS])
+    for name in PARAM_FIELDS:
+        table[name] = overrides[name] if name in overrides else getattr(params, name)
+    table["credibility"] = credibility
+    table["dprk_prior"] = dprk_prior
+    return table
 
-    ``P(a) = exp(lambda * U_a) / sum_b exp(lambda * U_b)`` over the last axis. ``precision`` (lambda)
-    = 0 gives uniform play; as it grows the choice tends to the best response. Utilities of
-    ``-inf`` mark actions that are unavailable (probability 0, also at precision 0).
+
+# =============================================================================== part 1: rules
+@njit(cache=True, inline="always", error_model="numpy")
+def expit(x):
+    """The logistic function ``1 / (1 + exp(-x))``."""
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def logit(p):
+    """``log(p / (1 - p))``, the inverse of :func:`expit`."""
+    return math.log(p / (1.0 - p))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def quantal_shift4(u0, u1, u2, u3, precision):
+    """Logit quantal response (McKelvey & Palfrey 1995) before its exponential, four actions.
+
+    ``P(a) = exp(lambda U_a) / sum_b exp(lambda U_b)``; this returns ``lambda U_a - max_b lambda U_b``,
+    so that ``exp`` of it are unnormalised probabilities in (0, 1]. ``precision`` (lambda) = 0 gives
+    uniform play over the available actions; ``-inf`` marks an unavailable action (probability 0).
     """
-    u = np.asarray(utilities, dtype=float)
-    z = precision * u if precision > 0 else np.where(np.isneginf(u), -np.inf, 0.0)
-    return softmax(z, axis=-1)
-
-
-def sample_choice(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """Draw one action per row by inverse CDF from pre-drawn uniforms in [0, 1).
-
-    Taking the uniforms as input keeps every agent's random stream consumption fixed (one uniform
-    per replication per week) whatever the probabilities, so that policies compared at the same seed
-    use common random numbers.
-    """
-    cdf = np.cumsum(probabilities, axis=-1)
-    choice = (cdf <= uniforms[:, None] * cdf[:, -1:]).sum(axis=-1)
-    return np.minimum(choice, probabilities.shape[-1] - 1)
-
-
-def sample_quantal(utilities: np.ndarray, precision: float, uniforms: np.ndarray) -> np.ndarray:
-    """Fast quantal-response draw; utilities have shape (actions, R), actions first.
-
-    The same law as ``sample_choice(quantal_response(utilities.T, precision), uniforms)`` (a test
-    checks it): with ``e_a = exp(lambda (U_a - max U))``, the action is the number of running sums
-    ``e_0 + ... + e_a`` at or below ``u * sum(e)`` (so a zero-probability first action is never
-    drawn, even for u = 0). Working on contiguous rows of length R instead of
-    rows of a few actions avoids the per-row overhead of a general softmax; normalising is not
-    needed because the threshold is scaled instead.
-    """
-    u = np.asarray(utilities, dtype=float)
     if precision > 0:
-        z = precision * u
+        u0, u1, u2, u3 = precision * u0, precision * u1, precision * u2, precision * u3
     else:
-        z = np.where(np.isneginf(u), -np.inf, 0.0)
-    z -= z.max(axis=0)
-    np.exp(z, out=z)
-    threshold = uniforms * z.sum(axis=0)
-    running = np.zeros_like(threshold)
-    choice = np.zeros(threshold.shape, dtype=np.int64)
-    for row in z[:-1]:
-        running += row
-        choice += running <= threshold
-    return choice
+        u0 = -np.inf if u0 == -np.inf else 0.0
+        u1 = -np.inf if u1 == -np.inf else 0.0
+        u2 = -np.inf if u2 == -np.inf else 0.0
+        u3 = -np.inf if u3 == -np.inf else 0.0
+    top = max(max(u0, u1), max(u2, u3))
+    return u0 - top, u1 - top, u2 - top, u3 - top
 
 
-def bayes_update(prior: np.ndarray, lik_resolute: float, lik_irresolute: float) -> np.ndarray:
-    """Posterior probability that the US is resolute after one signal (Bayes' rule).
+@njit(cache=True, inline="always", error_model="numpy")
+def quantal_probability4(u0, u1, u2, u3, precision, action):
+    """Probability that a quantal responder with utilities ``u0..u3`` picks ``action``."""
+    z0, z1, z2, z3 = quantal_shift4(u0, u1, u2, u3, precision)
+    e0, e1, e2, e3 = math.exp(z0), math.exp(z1), math.exp(z2), math.exp(z3)
+    chosen = e0 if action == 0 else (e1 if action == 1 else (e2 if action == 2 else e3))
+    return chosen / (e0 + e1 + e2 + e3)
 
-    ``b' = b L_r / (b L_r + (1 - b) L_i)`` where ``L_r``, ``L_i`` are the probabilities that a
-    resolute and an irresolute US send the signal. A signal that an irresolute US would rarely send
-    (a costly one: sunk costs, Fearon 1997; tied hands, Fearon 1994) has a large ratio and moves the
-    belief; cheap talk has a ratio near 1 and barely does.
+
+@njit(cache=True, inline="always", error_model="numpy")
+def dprk_utilities(q, belief, on_station, pressure, tension, outreach, drive, diplomacy, moratorium):
+    """Expected utility of the DPRK's seven actions (restraint, talks, rhetoric, SRBM, LRBM, nuclear
+    test, border incident).
+
+    ``U_a = -c_a + drive d_a - pi_a b (1 + delta S) (1 + (1 - w) g_d P) + w g_s P sigma_a``, and for
+    talks ``+ g_o outreach + g_dip diplomacy - l_T T``; ``b`` is the belief that the US is resolute,
+    ``S`` an asset on station, ``P`` allied military pressure, ``sigma_a`` the action's severity
+    (:data:`DPRK_SEVERITY`), ``w`` the spiral weight.
+
+    * Deterrence by punishment: the expected cost of an action is the belief times its punishment
+      (Schelling 1966; Huth 1999), raised by forces at hand (``delta``; Fuhrmann & Sechser 2014 find
+      the effect of stationing small).
+    * Deterrence vs spiral (Jervis 1976, ch. 3): allied pressure raises expected punishment (the
+      deterrence model, weight 1 - w) and the value of showing resolve by provoking (the spiral
+      model, weight w; Bernhardt & Sukin 2021 find exercise-linked aggression, Cha, Lee & Lim 2016
+      little).
+    * Tests have development value under the regime's weapons plan (the exogenous ``drive`` of the
+      scenario and its eras); talks gain in eras of summitry (``diplomacy``), after allied outreach,
+      and lose at high tension; an era's declared moratorium makes the nuclear test unavailable.
     """
-    prior = np.asarray(prior, dtype=float)
-    num = prior * lik_resolute
-    return num / (num + (1.0 - prior) * lik_irresolute)
+    w = q.spiral_weight
+    scale = (belief * (1.0 + q.presence_deterrence * on_station)
+             * (1.0 + (1.0 - w) * q.deterrence_gain * pressure))
+    spiral = w * q.spiral_gain * pressure
+    talks = (-q.dprk_cost_talks + q.dprk_talks_outreach_gain * outreach
+             + q.dprk_talks_diplomacy_gain * diplomacy - q.dprk_talks_tension_loss * tension)
+    rhetoric = -q.dprk_cost_rhetoric - q.dprk_punish_rhetoric * scale + DPRK_SEVERITY[RHETORIC] * spiral
+    srbm = (-q.dprk_cost_srbm + drive * q.dprk_dev_srbm - q.dprk_punish_srbm * scale
+            + DPRK_SEVERITY[SRBM] * spiral)
+    lrbm = (-q.dprk_cost_lrbm + drive * q.dprk_dev_lrbm - q.dprk_punish_lrbm * scale
+            + DPRK_SEVERITY[LRBM] * spiral)
+    if moratorium:
+        nuclear = -np.inf
+    else:
+        nuclear = (-q.dprk_cost_nuclear + drive * q.dprk_dev_nuclear - q.dprk_punish_nuclear * scale
+                   + DPRK_SEVERITY[NUCLEAR] * spiral)
+    border = -q.dprk_cost_border - q.dprk_punish_border * scale + DPRK_SEVERITY[BORDER] * spiral
+    return 0.0, talks, rhetoric, srbm, lrbm, nuclear, border
 
 
-def log_likelihood_ratio(lik_resolute: float, lik_irresolute: float) -> float:
-    """``log(L_r / L_i)``: the shift a signal gives the log-odds of the belief."""
-    return float(np.log(lik_resolute) - np.log(lik_irresolute))
+@njit(cache=True, inline="always", error_model="numpy")
+def us_need(dprk_action, rok_request, request_weight):
+    """The US's need to respond: the severity of this week's DPRK action plus ``request_weight`` if
+    the ROK asked for assets last week (Yonhap, 1 Feb 2017; Korea Times, 3 Feb 2017)."""
+    return DPRK_SEVERITY[dprk_action] + request_weight * rok_request
 
 
-def update_log_odds(
-    log_odds: np.ndarray, evidence: np.ndarray, prior_log_odds: np.ndarray, memory: float
-) -> np.ndarray:
-    """Bayes in log-odds with fading memory.
+@njit(cache=True, inline="always", error_model="numpy")
+def us_response_utilities(q, type_factor, need, on_station, surge_allowed, challenged, back_down_expected):
+    """Utility of hold, statement, threat and surge for a US of the given type.
 
-    ``x' = x0 + memory * (x - x0) + evidence`` where ``evidence`` is the sum of log-likelihood ratios
-    of the signals seen this week (independent signals multiply their likelihoods). ``memory`` = 1 is
-    exact Bayesian updating; below 1 the belief drifts back to the prior ``x0`` unless signals renew
-    it (discounted learning, a standard device for non-stationary opponents; e.g. Fudenberg & Levine
-    1998, ch. 4). Bounded to +/- ``LOGIT_BOUND`` so that beliefs stay strictly inside (0, 1).
+    ``U_statement = g_st N - c_st``, ``U_threat = f g_th N - c_th - a E[back down]``,
+    ``U_surge = f g_su N - c_su - r S`` (unavailable under the ``none`` posture), where ``N`` is the
+    need to respond (:func:`us_need`) and ``f`` is 1 for a resolute US and ``us_irresolute_factor``
+    otherwise: a resolute US values costly responses more, which is what makes them informative
+    (Fearon 1997); statements cost little and both types make them alike (cheap talk).
+
+    Tied hands (Fearon 1994): a threat binds for ``us_threat_window_weeks``; when the DPRK commits a
+    major provocation while it binds (``challenged``), any response short of a surge is backing down
+    and costs the audience cost ``a`` (hold, statement, and a new threat alike). A US that threatens
+    expects to pay it with its own probability of backing down when challenged
+    (``back_down_expected``, :func:`back_down_probability`), so an irresolute US, which backs down
+    more, threatens less. A surge is worth less when an asset is already on station (``r``: the
+    second asset adds less; a stylised assumption of diminishing returns, no study estimates it).
     """
-    x = prior_log_odds + memory * (log_odds - prior_log_odds) + evidence
-    return np.clip(x, -LOGIT_BOUND, LOGIT_BOUND)
+    cost = q.us_audience_cost if challenged else 0.0
+    statement = q.us_statement_gain * need - q.us_statement_cost - cost
+    threat = (type_factor * q.us_threat_gain * need - q.us_threat_cost - cost
+              - q.us_audience_cost * back_down_expected)
+    if surge_allowed:
+        surge = type_factor * q.us_surge_gain * need - q.us_surge_cost - q.us_surge_redundancy * on_station
+    else:
+        surge = -np.inf
+    return -cost, statement, threat, surge
 
 
-def current_calculus_belief(
-    credibility: float,
-    on_station: np.ndarray,
-    exercise_intensity: float,
-    capability: np.ndarray,
-    intercept: float,
-    interest: float,
-    presence: float,
-    exercise: float,
-    decoupling: float,
-) -> np.ndarray:
-    """Belief from capability and interest now, not past behaviour (Press 2005, *Calculating Credibility*).
+@njit(cache=True, inline="always", error_model="numpy")
+def back_down_probability(q, type_factor, on_station, surge_allowed):
+    """Probability that a US of this type backs down when a threat of its binds and the DPRK answers
+    with a major provocation (need ``MAJOR_SEVERITY``): one minus its quantal-response probability of
+    a surge in that state (Fearon 1994; the expectation is taken one step ahead, with no further
+    anticipation inside it)."""
+    u0, u1, u2, u3 = us_response_utilities(q, type_factor, MAJOR_SEVERITY, on_station, surge_allowed,
+                                           True, 0.0)
+    return 1.0 - quantal_probability4(u0, u1, u2, u3, q.us_precision, US_SURGE)
 
-    ``b = expit(c0 + c_int * logit(credibility) + c_pres * on_station + c_ex * exercise
-    - c_dec * K)``: the known US stake (``credibility``), forces at hand, and the DPRK's long-range
-    capability ``K``, which makes defending Seoul riskier for Washington (decoupling).
+
+@njit(cache=True, inline="always", error_model="numpy")
+def us_log_likelihood_ratio(q, action, need, on_station, surge_allowed, challenged, back_down_resolute,
+                            back_down_irresolute):
+    """What a US response tells the DPRK: ``log P(action | resolute) - log P(action | irresolute)``.
+
+    Both probabilities are the model's own quantal-response probabilities
+    (:func:`us_response_utilities`) in the state the US chose in, which the DPRK sees (its own action,
+    the ROK's public request, assets on station, the posture, a binding threat). A Bayesian DPRK that
+    adds this to its log-odds holds beliefs that are calibrated in the model's world (Bayes' rule;
+    Fearon 1997: a response an irresolute US rarely makes moves the belief, cheap talk barely does).
     """
-    c = float(np.clip(credibility, 1e-4, 1 - 1e-4))
-    x = (
-        intercept
-        + interest * logit(c)
-        + presence * np.asarray(on_station, dtype=float)
-        + exercise * exercise_intensity
-        - decoupling * np.asarray(capability, dtype=float)
-    )
-    return expit(x)
+    r0, r1, r2, r3 = us_response_utilities(q, 1.0, need, on_station, surge_allowed, challenged,
+                                           back_down_resolute)
+    i0, i1, i2, i3 = us_response_utilities(q, q.us_irresolute_factor, need, on_station, surge_allowed,
+                                           challenged, back_down_irresolute)
+    p_res = quantal_probability4(r0, r1, r2, r3, q.us_precision, action)
+    p_irr = quantal_probability4(i0, i1, i2, i3, q.us_precision, action)
+    return math.log(p_res) - math.log(p_irr)
 
 
-def habituation(weeks_on_station: np.ndarray, habituation_weeks: float) -> np.ndarray:
-    """Weight of a continuing presence as a signal: ``exp(-w / h)`` after ``w`` weeks on station.
+@njit(cache=True, inline="always", error_model="numpy")
+def rok_utilities(q, assurance, dprk_action, tension):
+    """Utility of the ROK's hold, own strike drill, request for US assets and outreach.
 
-    A permanent posture's signal value fades as it becomes the status quo: a continuing presence
-    sinks no new cost (Fearon 1997), and stationing adds little (Fuhrmann & Sechser 2014).
-    The count restarts only after a week with nothing on station, so back-to-back rotations
-    habituate like a permanent presence.
+    ``U_strike = -c + h max(0, A* - A) + g N``: hedging by its own strike capability when assurance
+    ``A`` falls below ``A*`` (abandonment fear, Snyder 1984); ``U_request = -c + g (1 - A) N``: Seoul
+    asks for assets (Yonhap, 1 Feb 2017; Korea Times, 3 Feb 2017); ``U_outreach = -c + g [talks] -
+    l T``: engagement when the DPRK offers talks and tension is low. ``N`` is the DPRK action's severity.
     """
-    return np.exp(-np.asarray(weeks_on_station, dtype=float) / habituation_weeks)
+    need = DPRK_SEVERITY[dprk_action]
+    strike = (-q.rok_strike_cost + q.rok_hedge_gain * max(q.rok_hedge_threshold - assurance, 0.0)
+              + q.rok_strike_response * need)
+    request = -q.rok_request_cost + q.rok_request_gain * (1.0 - assurance) * need
+    outreach = (-q.rok_outreach_cost + q.rok_outreach_talks_gain * (dprk_action == TALKS)
+                - q.rok_outreach_tension_loss * tension)
+    return 0.0, strike, request, outreach
 
 
-def assurance_step(
-    assurance: np.ndarray,
-    signal_gain: np.ndarray,
-    shock: np.ndarray,
-    anchor: np.ndarray,
-    reversion: float,
-) -> np.ndarray:
-    """One week of allied assurance (Snyder 1984, two audiences; decoupling).
+@njit(cache=True, inline="always", error_model="numpy")
+def japan_utilities(q, assurance, dprk_action):
+    """Utility of Japan's hold, protest, missile alert and trilateral drill.
 
-    Signals close part of the gap to full assurance (``A += g (1 - A)``), long-range or nuclear
-    tests remove a share of it (``A -= s A``), and it reverts towards an anchor that falls with DPRK
-    long-range capability. Stays in [0, 1] for gains and shocks in [0, 1].
+    ``U_protest = -c + g N``; ``U_alert = -c + g [long-range launch]`` (J-Alert after launches that
+    threaten or overfly Japan); ``U_trilateral = -c + g N + g_A (1 - A)``: trilateral drills with the
+    US and ROK (EFE, 31 Jan 2023), sought more when assurance is low (Snyder 1984).
     """
-    a = assurance + np.minimum(signal_gain, 1.0) * (1.0 - assurance)
-    a = a - np.minimum(shock, 1.0) * a
-    a = a + reversion * (anchor - a)
-    return np.clip(a, 0.0, 1.0)
+    need = DPRK_SEVERITY[dprk_action]
+    protest = -q.japan_protest_cost + q.japan_protest_gain * need
+    alert = -q.japan_alert_cost + q.japan_alert_gain * (dprk_action == LRBM)
+    trilateral = (-q.japan_trilateral_cost + q.japan_trilateral_gain * need
+                  + q.japan_trilateral_assurance_gain * (1.0 - assurance))
+    return 0.0, protest, alert, trilateral
 
 
-def tension_step(tension: np.ndarray, impulse: np.ndarray, decay: float) -> np.ndarray:
-    """``T' = max(0, decay * T + impulse)``: tension with exponential decay.
-
-    Provocations and threatening signals add to it, reassurance subtracts: the competition in risk
-    taking (Schelling 1966) and the spiral (Jervis 1976).
-    """
-    return np.maximum(decay * tension + impulse, 0.0)
-
-
-def clash_probability(tension: np.ndarray, intercept: float, slope: float) -> np.ndarray:
-    """Weekly chance of an unintended kinetic clash, ``expit(a + b T)``.
-
-    Schelling's 'threat that leaves something to chance' (1960, ch. 8; 1966): the risk of losing
-    control rises with tension even when no side chooses to fight.
-    """
-    return expit(intercept + slope * np.asarray(tension, dtype=float))
+@njit(cache=True, inline="always", error_model="numpy")
+def capability_step(capability, dprk_action, learning, learning_nuclear):
+    """Learning by testing: each long-range launch or nuclear test closes a share of the gap to full
+    long-range capability, ``K += gain (1 - K)`` (the DPRK's programme advanced through testing,
+    2016-17; Yonhap, 1 Feb 2017)."""
+    gain = learning * (dprk_action == LRBM) + learning_nuclear * (dprk_action == NUCLEAR)
+    return capability + gain * (1.0 - capability)
 
 
-def salvo_size(uniforms: np.ndarray, tension: np.ndarray, extra, tension_gain,
-               dispersion: float) -> np.ndarray:
-    """Missiles on a launch day: ``1 + NegBin(size=dispersion, mean=extra * (1 + gain * T))``.
-
-    Heavy-tailed for small ``dispersion``: most launch days fire one or two missiles, a few fire a
-    barrage (more than 20 on 2 Nov 2022; Korea JoongAng Daily, 2 Nov 2022), more often when
-    tension is high.
-
-    Drawn by inverse CDF (:func:`negative_binomial_quantile`) from one uniform per replication,
-    pre-drawn for every replication each week whether or not it launches: a fixed use of the stream,
-    so that common random numbers hold across parameters and policies.
-    """
-    mean = extra * (1.0 + tension_gain * np.asarray(tension, dtype=float))
-    return 1 + negative_binomial_quantile(uniforms, mean, dispersion)
-
-
-MAX_QUANTILE_TERMS = 10_000  # a draw stops here (10,000 missiles: never reached at sane means)
-
-
-def negative_binomial_quantile(uniforms: np.ndarray, mean, size: float) -> np.ndarray:
-    """Smallest k with ``P(X <= k) >= u`` for ``X ~ NegBin(size, mean)``, elementwise.
+@njit(cache=True, error_model="numpy")
+def negative_binomial_quantile(u, mean, size, max_terms):
+    """Smallest k with ``P(X <= k) >= u`` for ``X ~ NegBin(size, mean)``, stopping after ``max_terms``.
 
     Exact inverse-CDF sampling, summing the pmf upwards from ``P(0) = (size / (size + mean))^size``
-    with ``P(k + 1) = P(k) (k + size) / (k + 1) * mean / (size + mean)``. Each pass only touches the
-    entries still below their uniform, so the cost grows with the largest count, not with the array
-    size times it. The compiled engine runs the same recursion per value
-    (:func:`sim.kernels.negative_binomial_quantile`).
+    with ``P(k + 1) = P(k) (k + size) / (k + 1) * mean / (size + mean)``.
     """
-    u = np.asarray(uniforms, dtype=float)
-    mean = np.broadcast_to(np.asarray(mean, dtype=float), u.shape)
-    k = np.zeros(u.shape, dtype=np.int64)
     ratio = mean / (size + mean)
-    pmf = np.exp(-np.minimum(size * np.log1p(mean / size), 700.0))  # exp(-700) > 0
-    idx = np.flatnonzero(pmf < u)  # the rest stop at k = 0
-    u_a, ratio_a, pmf_a = u[idx], ratio[idx], pmf[idx]
-    cdf_a = pmf_a.copy()
+    pmf = math.exp(-min(size * math.log1p(mean / size), 700.0))  # exp(-700) > 0
+    if not pmf < u:
+        return 0
+    cdf = pmf
     j = 0
-    while idx.size and j < MAX_QUANTILE_TERMS:
-        pmf_a = pmf_a * ((j + size) / (j + 1)) * ratio_a
+    while j < max_terms:
+        pmf = pmf * ((j + size) / (j + 1)) * ratio
         j += 1
-        cdf_a = cdf_a + pmf_a
-        # stop where the cdf reached u, or no longer grows (u within rounding of 1)
-        go_on = (cdf_a < u_a) & (pmf_a > 0)
-        k[idx[~go_on]] = j
-        idx, u_a, ratio_a, pmf_a, cdf_a = idx[go_on], u_a[go_on], ratio_a[go_on], pmf_a[go_on], cdf_a[go_on]
-    k[idx] = j  # the cap
-    return k
+        cdf = cdf + pmf
+        if not ((cdf < u) and (pmf > 0)):  # reached u, or the cdf no longer grows (u ~ 1)
+            return j
+    return j
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def salvo_size(u, tension, q, max_terms):
+    """Missiles on a launch day: ``1 + NegBin(size=dispersion, mean=extra (1 + gain T))``.
+
+    Heavy-tailed for a small ``dispersion``: most launch days fire one or two missiles, a few fire a
+    barrage (more than 20 on 2 Nov 2022; Korea JoongAng Daily, 2 Nov 2022), more often when tension is
+    high. Drawn by inverse CDF from one uniform pre-drawn for every replication each week, whether or
+    not it launches (common random numbers across parameters and policies).
+    """
+    mean = q.salvo_extra * (1.0 + q.salvo_tension_gain * tension)
+    return 1 + negative_binomial_quantile(u, mean, q.salvo_dispersion, max_terms)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def habituation(weeks_on_station, habituation_weeks):
+    """Weight of a continuing presence as a signal to a misperceiving DPRK: ``exp(-w / h)`` after ``w``
+    weeks on station. A presence sinks no new cost as it becomes the status quo (Fearon 1997;
+    Fuhrmann & Sechser 2014: stationing adds little); the count restarts only after a week with
+    nothing on station, so back-to-back rotations habituate like a permanent presence."""
+    return math.exp(-weeks_on_station / habituation_weeks)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def update_log_odds(log_odds, evidence, logit_bound):
+    """Bayes' rule in log-odds: ``x' = x + sum of the week's log-likelihood ratios`` (independent
+    observations multiply their likelihoods), kept within +/- ``logit_bound`` so that beliefs stay
+    strictly inside (0, 1)."""
+    return min(max(log_odds + evidence, -logit_bound), logit_bound)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def turnover_log_odds(log_odds, prior, turnover, logit_bound):
+    """The DPRK's belief across a change of US administration: ``b' = (1 - rho) b + rho pi``.
+
+    With probability ``rho`` (``us_type_turnover``) a new administration's resolve is drawn afresh
+    from the prior ``pi``; otherwise it is the old one (reputations for resolve attach to leaders:
+    Wolford 2007; Lupton 2020). This is the exact Bayesian prediction step of that change, so a DPRK
+    whose prior is the true share stays calibrated.
+    """
+    b = expit(log_odds)
+    b = (1.0 - turnover) * b + turnover * prior
+    return min(max(logit(b), -logit_bound), logit_bound)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def schedule_log_likelihood_ratio(arrived, skip_resolute, skip_irresolute, logit_bound):
+    """What a due rotation tells the DPRK, which knows the schedule: ``log P(obs | resolute) -
+    log P(obs | irresolute)`` with ``P(deferred | type) = skip_type``. Exactly 0 when both types keep
+    the schedule alike (a scheduled arrival is then no signal of resolve); a deferral that only one
+    type ever makes reveals it (+/- ``logit_bound``)."""
+    p_resolute = 1.0 - skip_resolute if arrived else skip_resolute
+    p_irresolute = 1.0 - skip_irresolute if arrived else skip_irresolute
+    if p_resolute == p_irresolute:
+        return 0.0
+    if p_resolute == 0.0:
+        return -logit_bound
+    if p_irresolute == 0.0:
+        return logit_bound
+    x = math.log(p_resolute) - math.log(p_irresolute)
+    return min(max(x, -logit_bound), logit_bound)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def current_calculus_log_odds(q, on_station, exercise_intensity, capability):
+    """Belief from capability and interest now, not past behaviour (Press 2005, *Calculating
+    Credibility*): ``logit b = c0 + c_int logit(pi) + c_pres S + c_ex E - c_dec K``: the US stake as
+    the DPRK sees it (its prior ``pi``), forces at hand, exercises, and its own long-range capability
+    ``K``, which makes defending Seoul riskier for Washington (decoupling)."""
+    prior = min(max(q.dprk_prior, 1e-4), 1.0 - 1e-4)
+    return (q.cc_intercept + q.cc_interest * logit(prior) + q.cc_presence * on_station
+            + q.cc_exercise * exercise_intensity - q.cc_decoupling * capability)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def assurance_step(assurance, gain, shock, anchor, reversion):
+    """One week of allied assurance (Snyder 1984: the alliance's second audience; decoupling).
+
+    Signals close part of the gap to full assurance (``A += g (1 - A)``), long-range or nuclear tests
+    remove a share of it (``A -= s A``), and it reverts towards an anchor that falls with DPRK
+    long-range capability. Stays in [0, 1] for gains and shocks in [0, 1].
+    """
+    a = assurance + min(gain, 1.0) * (1.0 - assurance)
+    a = a - min(shock, 1.0) * a
+    a = a + reversion * (anchor - a)
+    return min(max(a, 0.0), 1.0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def pressure_step(q, pressure, exercise_intensity, on_station, surge_arrival, threat, strike_drill,
+                  trilateral):
+    """Allied military pressure as the DPRK feels it: last week's, retained at ``pressure_memory``,
+    plus this week's exercises, assets on station, a surge's arrival, a public threat, a ROK strike
+    drill and a trilateral drill (the pressure that feeds deterrence and the spiral: Jervis 1976)."""
+    return (q.pressure_memory * pressure + q.pressure_exercise * exercise_intensity
+            + q.pressure_asset * on_station + q.pressure_surge * surge_arrival
+            + q.pressure_threat * threat + q.pressure_strike_drill * strike_drill
+            + q.pressure_trilateral * trilateral)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def tension_impulse(q, dprk_action, missiles, exercise_intensity, arrival, threat, strike_drill, outreach,
+                    trilateral):
+    """Tension added this week: each side's provocations and threatening signals add to it,
+    reassurance (talks, outreach) subtracts (the competition in risk taking, Schelling 1966; the
+    spiral, Jervis 1976)."""
+    if dprk_action == TALKS:
+        own = q.tension_talks
+    elif dprk_action == RHETORIC:
+        own = q.tension_rhetoric
+    elif dprk_action == SRBM:
+        own = q.tension_srbm
+    elif dprk_action == LRBM:
+        own = q.tension_lrbm
+    elif dprk_action == NUCLEAR:
+        own = q.tension_nuclear
+    elif dprk_action == BORDER:
+        own = q.tension_border
+    else:
+        own = 0.0
+    return (own + q.tension_per_missile * missiles + q.tension_exercise * exercise_intensity
+            + q.tension_deploy * arrival + q.tension_threat * threat
+            + q.tension_strike_drill * strike_drill + q.tension_outreach * outreach
+            + q.tension_trilateral * trilateral)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def tension_step(tension, impulse, decay):
+    """``T' = max(0, decay T + impulse)``: tension with exponential decay."""
+    return max(decay * tension + impulse, 0.0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def clash_probability(tension, intercept, slope):
+    """Weekly chance of an unintended kinetic clash (and of a clash becoming war), ``expit(a + b T)``:
+    Schelling's 'threat that leaves something to chance' (1960, ch. 8; 1966): the risk of losing
+    control rises with tension even when no side chooses to fight."""
+    return expit(intercept + slope * tension)
+
+
+# ============================================================================= part 2: kernels
+@njit(cache=True, error_model="numpy")
+def choose(r, z, u, alive, choice, scratch):
+    """Quantal-response draw from exponentiated weights ``z`` (actions, R), by inverse CDF.
+
+    The action is the number of running sums ``e_0 + ... + e_a`` at or below ``u * sum(e)`` (so a
+    zero-probability first action is never drawn, even for u = 0); one uniform per replication
+    whatever the probabilities, so that runs compared at the same seed use common random numbers.
+    Ended (war) replications take action 0. ``scratch`` is a (3, R) work array; ``u`` holds one
+    uniform per base replication (the same for every block of a batch).
+    """
+    a, n = z.shape
+    threshold, running, count = scratch[0], scratch[1], scratch[2]
+    z0 = z[0]
+    for i in range(n):
+        threshold[i] = z0[i]
+        running[i] = 0.0
+        count[i] = 0.0
+    for k in range(1, a):
+        zk = z[k]
+        for i in range(n):
+            threshold[i] += zk[i]
+    for b in range(n // r):
+        th = threshold[b * r:(b + 1) * r]
+        for j in range(r):
+            th[j] = u[j] * th[j]
+    for k in range(a - 1):
+        zk = z[k]
+        for i in range(n):
+            running[i] += zk[i]
+            count[i] += running[i] <= threshold[i]
+    for i in range(n):
+        choice[i] = int(count[i]) if alive[i] else 0
+
+
+@njit(cache=True, error_model="numpy")
+def dprk_week_utilities(pt, r, z, belief, on_station, pressure, tension, outreach_last, drive, diplomacy,
+                        moratorium):
+    """The DPRK's utilities (:func:`dprk_utilities`) as ``lambda U - max``, into ``z`` (7, R)."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        precision = q.dprk_precision
+        for j in range(r):
+            i = lo + j
+            u = dprk_utilities(q, belief[i], on_station[i], pressure[i], tension[i], outreach_last[i],
+                               drive[b], diplomacy, moratorium)
+            if precision > 0:
+                top = -np.inf
+                for k in range(7):
+                    top = max(top, precision * u[k])
+                for k in range(7):
+                    z[k, i] = precision * u[k] - top
+            else:
+                for k in range(7):
+                    z[k, i] = -np.inf if u[k] == -np.inf else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def dprk_act(pt, r, z, u_choice, alive, choice, missiles, capability, tension, u_salvo, scratch,
+             max_terms):
+    """The DPRK's draw, its salvo on a launch day (:func:`salvo_size`) and learning by testing
+    (:func:`capability_step`)."""
+    choose(r, z, u_choice, alive, choice, scratch)
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        for j in range(r):
+            i = lo + j
+            c = choice[i]
+            capability[i] = capability_step(capability[i], c, q.capability_learning,
+                                            q.capability_learning_nuclear)
+            missiles[i] = salvo_size(u_salvo[j], tension[i], q, max_terms) if (c == SRBM or c == LRBM) else 0
+
+
+@njit(cache=True, error_model="numpy")
+def us_week_utilities(pt, r, z, resolute, dprk_choice, rok_choice, on_station, surge_allowed,
+                      threat_left):
+    """The US's utilities (:func:`us_response_utilities`, its own type) as ``lambda U - max``."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        f_irr = q.us_irresolute_factor
+        back = (back_down_probability(q, f_irr, 0.0, surge_allowed),
+                back_down_probability(q, f_irr, 1.0, surge_allowed),
+                back_down_probability(q, 1.0, 0.0, surge_allowed),
+                back_down_probability(q, 1.0, 1.0, surge_allowed))
+        for j in range(r):
+            i = lo + j
+            d = dprk_choice[i]
+            need = us_need(d, rok_choice[i] == ROK_REQUEST, q.us_request_weight)
+            challenged = (threat_left[i] > 0) and DPRK_SEVERITY[d] >= MAJOR_SEVERITY
+            on = 1 if on_station[i] else 0
+            f = 1.0 if resolute[i] else f_irr
+            u0, u1, u2, u3 = us_response_utilities(q, f, need, on, surge_allowed, challenged,
+                                                   back[2 * int(resolute[i]) + on])
+            z[0, i], z[1, i], z[2, i], z[3, i] = quantal_shift4(u0, u1, u2, u3, q.us_precision)
+
+
+@njit(cache=True, error_model="numpy")
+def us_act(pt, r, z, u, alive, choice, dprk_choice, rok_choice, on_station, surge_allowed, threat_left,
+           evidence, surge_arrival, surge_left, cost, surge_weeks, transit_cost, scheduled_cost,
+           scheduled_present, station_cost, scratch):
+    """The US's draw, what it tells the DPRK (:func:`us_log_likelihood_ratio`, into ``evidence``), its
+    threats' binding window, its surges and its cost account.
+
+    ``on_station`` is the state the US chose in (before this week's surge); ``threat_left`` the weeks a
+    threat still binds. A challenge while a threat binds is answered this week whatever the response
+    (followed through or backed down), so the binding ends; a threat made this week binds for
+    ``us_threat_window_weeks`` from next week. Costs: an arrival's transit, every asset-week on station
+    (a surge on top of a scheduled asset is a second asset); ended (war) replications accrue nothing.
+    """
+    choose(r, z, u, alive, choice, scratch)
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        f_irr = q.us_irresolute_factor
+        back_irr = (back_down_probability(q, f_irr, 0.0, surge_allowed),
+                    back_down_probability(q, f_irr, 1.0, surge_allowed))
+        back_res = (back_down_probability(q, 1.0, 0.0, surge_allowed),
+                    back_down_probability(q, 1.0, 1.0, surge_allowed))
+        window = int(q.us_threat_window_weeks)
+        for j in range(r):
+            i = lo + j
+            c = choice[i]
+            d = dprk_choice[i]
+            on = 1 if on_station[i] else 0
+            challenged = (threat_left[i] > 0) and DPRK_SEVERITY[d] >= MAJOR_SEVERITY
+            if alive[i]:
+                need = us_need(d, rok_choice[i] == ROK_REQUEST, q.us_request_weight)
+                evidence[i] = us_log_likelihood_ratio(q, c, need, on, surge_allowed, challenged,
+                                                      back_res[on], back_irr[on])
+            else:
+                evidence[i] = 0.0
+            if challenged:
+                threat_left[i] = 0
+            if c == US_THREAT:
+                threat_left[i] = window + 1  # counted down at the end of this week
+            surge = c == US_SURGE
+            surge_arrival[i] = surge
+            if surge:
+                surge_left[i] = surge_weeks
+            if alive[i]:
+                cost[i] += (surge * transit_cost + scheduled_cost * scheduled_present[i]
+                            + station_cost * (surge_left[i] > 0))
+
+
+@njit(cache=True, error_model="numpy")
+def rotation_due(pt, r, u, resolute, alive, arrived, evidence, logit_bound):
+    """A rotation falls due: each US type defers it with its skip probability (``u`` one uniform per
+    base replication); ``arrived`` and the DPRK's reading (:func:`schedule_log_likelihood_ratio`, into
+    ``evidence``) per replication. Ended (war) replications neither arrive nor update."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        for j in range(r):
+            i = lo + j
+            skip = q.us_skip_resolute if resolute[i] else q.us_skip_irresolute
+            arrived[i] = alive[i] and u[j] >= skip
+            evidence[i] = (schedule_log_likelihood_ratio(arrived[i], q.us_skip_resolute,
+                                                         q.us_skip_irresolute, logit_bound)
+                           if alive[i] else 0.0)
+
+
+@njit(cache=True, error_model="numpy")
+def new_administration(pt, r, u_redraw, u_type, resolute, log_odds, belief, alive, logit_bound):
+    """A new US administration: with probability ``us_type_turnover`` its type is drawn afresh (resolute
+    with probability ``credibility``; Wolford 2007; Lupton 2020), and the DPRK's belief takes the
+    matching prediction step (:func:`turnover_log_odds`). Two uniforms per base replication."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        for j in range(r):
+            i = lo + j
+            if u_redraw[j] < q.us_type_turnover:
+                resolute[i] = u_type[j] < q.credibility
+            if alive[i]:
+                log_odds[i] = turnover_log_odds(log_odds[i], q.dprk_prior, q.us_type_turnover, logit_bound)
+                belief[i] = expit(log_odds[i])
+
+
+@njit(cache=True, error_model="numpy")
+def rok_week_utilities(pt, r, z, assurance, dprk_choice, tension):
+    """The ROK's utilities (:func:`rok_utilities`) as ``lambda U - max``."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        for j in range(r):
+            i = lo + j
+            u0, u1, u2, u3 = rok_utilities(q, assurance[i], dprk_choice[i], tension[i])
+            z[0, i], z[1, i], z[2, i], z[3, i] = quantal_shift4(u0, u1, u2, u3, q.ally_precision)
+
+
+@njit(cache=True, error_model="numpy")
+def japan_week_utilities(pt, r, z, assurance, dprk_choice):
+    """Japan's utilities (:func:`japan_utilities`) as ``lambda U - max``."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        for j in range(r):
+            i = lo + j
+            u0, u1, u2, u3 = japan_utilities(q, assurance[i], dprk_choice[i])
+            z[0, i], z[1, i], z[2, i], z[3, i] = quantal_shift4(u0, u1, u2, u3, q.ally_precision)
+
+
+@njit(cache=True, error_model="numpy")
+def beliefs_week(pt, r, log_odds, belief, us_evidence, schedule_evidence, perception_costly,
+                 current_calculus, exercise_intensity, capability, presence_weeks, on_station,
+                 scheduled_arrival, setup_signal, surge_arrival, us_choice, dprk_choice, jp_choice,
+                 consultation, rok_assurance, jp_assurance, alive, logit_bound):
+    """The week's signals -> the DPRK's belief that the US is resolute, and allied assurance.
+
+    The DPRK adds what it reads this week to its log-odds (:func:`update_log_odds`): the US response
+    (``us_evidence``) and, under type-dependent scheduling, a scheduled arrival made or deferred
+    (``schedule_evidence``). Both are the model's own likelihoods. A DPRK that misperceives
+    (``perception_costly``: reads scheduled arrivals, basing, presence and consultations as costly
+    signals whatever the type; Jervis 1976) adds the fixed ``lik_*`` table's readings of them on top.
+    Under the current-calculus rule the belief is :func:`current_calculus_log_odds` instead.
+    Ended (war) replications keep their last values.
+    """
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        deploy = math.log(q.lik_deploy_res) - math.log(q.lik_deploy_irr)
+        permanent = math.log(q.lik_permanent_res) - math.log(q.lik_permanent_irr)
+        presence = math.log(q.lik_presence_res) - math.log(q.lik_presence_irr)
+        consult = math.log(q.lik_consult_res) - math.log(q.lik_consult_irr)
+        for j in range(r):
+            i = lo + j
+            if not alive[i]:
+                continue
+            if current_calculus:
+                x = current_calculus_log_odds(q, on_station[i], exercise_intensity, capability[i])
+                x = min(max(x, -logit_bound), logit_bound)
+            else:
+                e = us_evidence[i] + schedule_evidence[i]
+                if perception_costly:
+                    continuing = on_station[i] and not (scheduled_arrival[i] or surge_arrival[i])
+                    e += ((permanent if setup_signal else deploy * scheduled_arrival[i])
+                          + continuing * habituation(presence_weeks[i], q.habituation_weeks) * presence
+                          + consultation * consult)
+                x = update_log_odds(log_odds[i], e, logit_bound)
+            log_odds[i] = x
+            belief[i] = expit(x)
+        for j in range(r):
+            i = lo + j
+            arrival = scheduled_arrival[i] or surge_arrival[i]
+            continuing = on_station[i] and not arrival
+            threat = us_choice[i] == US_THREAT
+            statement = us_choice[i] == US_STATEMENT
+            d = dprk_choice[i]
+            gain = (arrival * q.assure_deploy + continuing * q.assure_presence
+                    + consultation * q.assure_consult + threat * q.assure_threat
+                    + statement * q.assure_statement)
+            shock = ((d == LRBM) or (d == NUCLEAR)) * q.decoupling_shock
+            anchor = q.assure_anchor - q.decoupling * capability[i]
+            if alive[i]:
+                rok_assurance[i] = assurance_step(rok_assurance[i], gain, shock, anchor, q.assure_reversion)
+                jp_gain = gain + (jp_choice[i] == JP_TRILATERAL) * q.assure_trilateral
+                jp_assurance[i] = assurance_step(jp_assurance[i], jp_gain, shock, anchor, q.assure_reversion)
+            presence_weeks[i] = presence_weeks[i] + 1.0 if on_station[i] else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_station, scheduled_arrival,
+                    surge_arrival, us_choice, rok_choice, jp_choice, dprk_choice, missiles, u_clash, u_war,
+                    clash, alive, max_rung, first_clash_week, war_week):
+    """Pressure (:func:`pressure_step`), tension (:func:`tension_impulse`, :func:`tension_step`),
+    unintended clashes and war (:func:`clash_probability`) and the ladder.
+
+    A border incident (rung 4) is a clash by itself; a clash adds ``tension_clash`` and becomes war
+    with ``expit(war_intercept + war_slope T)``, which ends the replication (its week goes into
+    ``war_week``; the first clash's into ``first_clash_week``).
+    """
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        for j in range(r):
+            i = lo + j
+            if not alive[i]:
+                clash[i] = False
+                continue
+            arrival = scheduled_arrival[i] or surge_arrival[i]
+            threat = us_choice[i] == US_THREAT
+            strike = rok_choice[i] == ROK_STRIKE
+            trilateral = jp_choice[i] == JP_TRILATERAL
+            d = dprk_choice[i]
+            pressure[i] = pressure_step(q, pressure[i], exercise_intensity, on_station[i], surge_arrival[i],
+                                        threat, strike, trilateral)
+            impulse = tension_impulse(q, d, missiles[i], exercise_intensity, arrival, threat, strike,
+                                      rok_choice[i] == ROK_OUTREACH, trilateral)
+            t = tension_step(tension[i], impulse, q.tension_decay)
+            rung = DPRK_RUNG[d]
+            is_clash = rung >= 4 or u_clash[j] < clash_probability(t, q.clash_intercept, q.clash_slope)
+            clash[i] = is_clash
+            if is_clash:
+                t = t + q.tension_clash
+                rung = max(rung, 4)
+                if first_clash_week[i] < 0:
+                    first_clash_week[i] = week
+                if u_war[j] < clash_probability(t, q.war_intercept, q.war_slope):
+                    rung = 5
+                    alive[i] = False
+                    war_week[i] = week
+            tension[i] = t
+            if rung > max_rung[i]:
+                max_rung[i] = rung

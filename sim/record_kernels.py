@@ -1,0 +1,177 @@
+"""Compiled (numba) kernels of the recorder: per replication-year counts, response lags and the weekly
+ensemble statistics (:class:`sim.recording.Recorder`).
+
+They read the model's state and never change it. Kept apart from the behavioural rules
+(:mod:`sim.kernels`): numba's cache keys each function on its own file, so a module holds only
+functions that call nothing outside it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, error_model="numpy")
+def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, missiles, active,
+                scheduled_arrival, surge_arrival, clash, dprk_lrbm, dprk_nuclear, pending, lag_histogram,
+                r, max_lag, extra):
+    """One week of per replication-year counts and response lags (sim.recording.Recorder.record).
+
+    ``counts`` is this year's (column, R) block; ``extra`` the columns of launch days, missiles,
+    deployments, clashes and weeks.
+    """
+    n = dprk_choice.size
+    for i in range(n):
+        arrival = scheduled_arrival[i] or surge_arrival[i]
+        if active[i]:
+            counts[offsets[0] + dprk_choice[i], i] += 1
+            counts[offsets[1] + us_choice[i], i] += 1
+            counts[offsets[2] + rok_choice[i], i] += 1
+            counts[offsets[3] + jp_choice[i], i] += 1
+            counts[extra[4], i] += 1
+            if arrival:
+                counts[extra[2], i] += 1
+        if missiles[i] > 0:
+            counts[extra[0], i] += 1
+            counts[extra[1], i] += missiles[i]
+        if clash[i]:
+            counts[extra[3], i] += 1
+        # Response lags: see Recorder.__init__ for the definition.
+        d = dprk_choice[i]
+        if (d == dprk_lrbm or d == dprk_nuclear) and active[i] and pending[i] < 0:
+            pending[i] = 0
+        if pending[i] >= 0:
+            answered = arrival
+            pending[i] += 1
+            if answered:
+                lag_histogram[i // r, pending[i] - 1] += 1
+                pending[i] = -1
+            elif pending[i] > max_lag:
+                lag_histogram[i // r, max_lag + 1] += 1
+                pending[i] = -1
+
+
+@njit(cache=True, error_model="numpy")
+def order_statistics(x, ranks, out, bins):
+    """The ``ranks``-th smallest values of ``x`` (0-based, ascending ranks), exactly, in O(n).
+
+    A histogram pass locates the bin of each rank (``bins`` is int scratch of x's length); one pass
+    then collects the values of those bins, and a selection (``np.partition``) among them gives
+    each value. The same values as sorting ``x``; ``tests/test_engine.py`` checks them against
+    ``np.sort`` and the quantiles against ``np.quantile``. Returns the sum of ``x`` (for the mean).
+    """
+    n = x.size
+    lo = x[0]
+    hi = x[0]
+    total = 0.0
+    for i in range(n):
+        v = x[i]
+        lo = min(lo, v)
+        hi = max(hi, v)
+        total += v
+    if not hi > lo:  # all equal (or NaN: let it propagate)
+        for k in range(ranks.size):
+            out[k] = hi if hi == lo else np.nan
+        return total
+    nbins = max(16, min(4096, n // 4))
+    span = hi - lo
+    scale = nbins / span
+    if not (math.isfinite(span) and math.isfinite(scale) and scale > 0):  # extreme ranges: sort
+        ordered = np.sort(x)
+        for k in range(ranks.size):
+            out[k] = ordered[ranks[k]]
+        return total
+    # four interleaved histograms, so that runs of equal bins do not serialise the increments
+    counts4 = np.zeros((4, nbins), dtype=np.int64)
+    for i in range(n):
+        b = min(int((x[i] - lo) * scale), nbins - 1)
+        bins[i] = b
+        counts4[i & 3, b] += 1
+    below = np.zeros(nbins + 1, dtype=np.int64)  # below[k] = number of values in bins under k
+    for k in range(nbins):
+        below[k + 1] = below[k] + counts4[0, k] + counts4[1, k] + counts4[2, k] + counts4[3, k]
+    # the bin of each rank, and where its values go in one buffer
+    target = np.empty(ranks.size, dtype=np.int64)
+    slot = np.full(nbins, -1, dtype=np.int64)
+    size = 0
+    for k in range(ranks.size):
+        t = np.searchsorted(below, ranks[k], side="right") - 1
+        target[k] = t
+        if slot[t] < 0:
+            slot[t] = size
+            size += below[t + 1] - below[t]
+    members = np.empty(size)
+    filled = slot.copy()
+    for i in range(n):
+        s = filled[bins[i]]
+        if s >= 0:
+            members[s] = x[i]
+            filled[bins[i]] = s + 1
+    for k in range(ranks.size):
+        t = target[k]
+        start = slot[t]
+        part = np.partition(members[start:start + below[t + 1] - below[t]], ranks[k] - below[t])
+        out[k] = part[ranks[k] - below[t]]
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def weekly_statistics(row, cols, tension, belief, rok_assurance, jp_assurance, ranks, weights, order, bins,
+                      dprk_choice, us_choice, rok_choice, jp_choice, offsets, active, missiles, clash,
+                      alive, on_station, cost, max_rung, n_rungs):
+    """One row of the weekly ensemble statistics (sim.recording.Recorder._record_weekly) in one call.
+
+    ``cols`` holds the row's columns of the four state means (each followed by its quantiles), then
+    the first action share, DPRK missiles, clash, war, asset on station, US cost and the first
+    ladder rung reached. Quantiles interpolate the order statistics at ``ranks`` with ``weights``
+    as numpy's 'linear' method does.
+    """
+    n = tension.size
+    state = (tension, belief, rok_assurance, jp_assurance)
+    nq = weights.size
+    for v in range(4):
+        x = state[v]
+        c = cols[v]
+        row[c] = order_statistics(x, ranks, order, bins) / n
+        for k in range(nq):
+            lo, hi, t = order[2 * k], order[2 * k + 1], weights[k]
+            diff = hi - lo
+            row[c + 1 + k] = hi - diff * (1 - t) if t >= 0.5 else lo + diff * t
+    start = cols[4]
+    width = offsets[3] + 4
+    tallies = np.zeros((4, width), dtype=np.int64)  # four interleaved accumulators (see above)
+    choices = (dprk_choice, us_choice, rok_choice, jp_choice)
+    for a in range(4):
+        choice = choices[a]
+        base = offsets[a]
+        for i in range(n):
+            tallies[i & 3, base + choice[i]] += active[i]
+    for k in range(width):
+        row[start + k] = (tallies[0, k] + tallies[1, k] + tallies[2, k] + tallies[3, k]) / n
+    launched = 0.0
+    clashes = 0.0
+    living = 0.0
+    present = 0.0
+    spent = 0.0
+    for i in range(n):
+        spent += cost[i]
+        launched += missiles[i]
+        clashes += clash[i]
+        living += alive[i]
+        present += on_station[i]
+    row[cols[5]] = launched / n
+    row[cols[6]] = clashes / n
+    row[cols[7]] = 1.0 - living / n
+    row[cols[8]] = present / n
+    row[cols[9]] = spent / n
+    rungs = np.zeros((4, n_rungs))
+    for i in range(n):
+        rungs[i & 3, max_rung[i]] += 1.0
+    reached = rungs[0] + rungs[1] + rungs[2] + rungs[3]
+    for k in range(n_rungs - 2, -1, -1):
+        reached[k] += reached[k + 1]
+    for k in range(1, n_rungs):
+        row[cols[10] + k - 1] = reached[k] / n
