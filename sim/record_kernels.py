@@ -119,59 +119,64 @@ def order_statistics(x, ranks, out, bins):
 
 
 @njit(cache=True, error_model="numpy")
-def weekly_statistics(row, cols, tension, belief, rok_assurance, jp_assurance, ranks, weights, order, bins,
-                      dprk_choice, us_choice, rok_choice, jp_choice, offsets, active, missiles, clash,
+def weekly_statistics(rows, cols, r, tension, belief, rok_assurance, jp_assurance, ranks, weights, order,
+                      bins, dprk_choice, us_choice, rok_choice, jp_choice, offsets, active, missiles, clash,
                       alive, on_station, cost, max_rung, n_rungs):
-    """One row of the weekly ensemble statistics (sim.recording.Recorder._record_weekly) in one call.
+    """One week's row of the weekly ensemble statistics of every block (sim.recording.Recorder).
 
-    ``cols`` holds the row's columns of the four state means (each followed by its quantiles), then
-    the first action share, DPRK missiles, clash, war, asset on station, US cost and the first
-    ladder rung reached. Quantiles interpolate the order statistics at ``ranks`` with ``weights``
-    as numpy's 'linear' method does.
+    ``rows`` is (blocks, columns); block b's statistics are over its replications
+    ``b * r .. (b + 1) * r - 1``, computed exactly as for a run of those ``r`` alone. ``cols`` holds
+    the row's columns of the four state means (each followed by its quantiles), then the first
+    action share, DPRK missiles, clash, war, asset on station, US cost and the first ladder rung
+    reached. Quantiles interpolate the order statistics at ``ranks`` with ``weights`` as numpy's
+    'linear' method does.
     """
-    n = tension.size
-    state = (tension, belief, rok_assurance, jp_assurance)
     nq = weights.size
-    for v in range(4):
-        x = state[v]
-        c = cols[v]
-        row[c] = order_statistics(x, ranks, order, bins) / n
-        for k in range(nq):
-            lo, hi, t = order[2 * k], order[2 * k + 1], weights[k]
-            diff = hi - lo
-            row[c + 1 + k] = hi - diff * (1 - t) if t >= 0.5 else lo + diff * t
-    start = cols[4]
     width = offsets[3] + 4
-    tallies = np.zeros((4, width), dtype=np.int64)  # four interleaved accumulators (see above)
-    choices = (dprk_choice, us_choice, rok_choice, jp_choice)
-    for a in range(4):
-        choice = choices[a]
-        base = offsets[a]
-        for i in range(n):
-            tallies[i & 3, base + choice[i]] += active[i]
-    for k in range(width):
-        row[start + k] = (tallies[0, k] + tallies[1, k] + tallies[2, k] + tallies[3, k]) / n
-    launched = 0.0
-    clashes = 0.0
-    living = 0.0
-    present = 0.0
-    spent = 0.0
-    for i in range(n):
-        spent += cost[i]
-        launched += missiles[i]
-        clashes += clash[i]
-        living += alive[i]
-        present += on_station[i]
-    row[cols[5]] = launched / n
-    row[cols[6]] = clashes / n
-    row[cols[7]] = 1.0 - living / n
-    row[cols[8]] = present / n
-    row[cols[9]] = spent / n
-    rungs = np.zeros((4, n_rungs))
-    for i in range(n):
-        rungs[i & 3, max_rung[i]] += 1.0
-    reached = rungs[0] + rungs[1] + rungs[2] + rungs[3]
-    for k in range(n_rungs - 2, -1, -1):
-        reached[k] += reached[k + 1]
-    for k in range(1, n_rungs):
-        row[cols[10] + k - 1] = reached[k] / n
+    for b in range(rows.shape[0]):
+        row = rows[b]
+        lo_i = b * r
+        hi_i = lo_i + r
+        state = (tension[lo_i:hi_i], belief[lo_i:hi_i], rok_assurance[lo_i:hi_i], jp_assurance[lo_i:hi_i])
+        for v in range(4):
+            x = state[v]
+            c = cols[v]
+            row[c] = order_statistics(x, ranks, order, bins) / r
+            for k in range(nq):
+                lo, hi, t = order[2 * k], order[2 * k + 1], weights[k]
+                diff = hi - lo
+                row[c + 1 + k] = hi - diff * (1 - t) if t >= 0.5 else lo + diff * t
+        start = cols[4]
+        tallies = np.zeros((4, width), dtype=np.int64)  # four interleaved accumulators (see above)
+        choices = (dprk_choice, us_choice, rok_choice, jp_choice)
+        for a in range(4):
+            choice = choices[a]
+            base = offsets[a]
+            for i in range(r):
+                tallies[i & 3, base + choice[lo_i + i]] += active[lo_i + i]
+        for k in range(width):
+            row[start + k] = (tallies[0, k] + tallies[1, k] + tallies[2, k] + tallies[3, k]) / r
+        launched = 0.0
+        clashes = 0.0
+        living = 0.0
+        present = 0.0
+        spent = 0.0
+        for i in range(lo_i, hi_i):
+            spent += cost[i]
+            launched += missiles[i]
+            clashes += clash[i]
+            living += alive[i]
+            present += on_station[i]
+        row[cols[5]] = launched / r
+        row[cols[6]] = clashes / r
+        row[cols[7]] = 1.0 - living / r
+        row[cols[8]] = present / r
+        row[cols[9]] = spent / r
+        rungs = np.zeros((4, n_rungs))
+        for i in range(r):
+            rungs[i & 3, max_rung[lo_i + i]] += 1.0
+        reached = rungs[0] + rungs[1] + rungs[2] + rungs[3]
+        for k in range(n_rungs - 2, -1, -1):
+            reached[k] += reached[k + 1]
+        for k in range(1, n_rungs):
+            row[cols[10] + k - 1] = reached[k] / r

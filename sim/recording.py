@@ -8,6 +8,7 @@ action per calendar year. It never stores R full trajectories.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,15 +53,22 @@ WEEKLY_COLUMNS = tuple(_weekly_columns())
 
 
 class Recorder:
-    """Fills preallocated arrays once a week; :meth:`results` turns them into DataFrames."""
+    """Fills preallocated arrays once a week; :meth:`results` turns them into DataFrames.
+
+    In a batch (``model.blocks`` > 1: blocks of ``model.base_replications`` replications, one per
+    parameter point) every statistic is kept per block, so that :meth:`results_by_block` gives
+    each point exactly the results of its run alone.
+    """
 
     def __init__(self, model: DeterrenceModel, weekly: bool = True) -> None:
         self.model = model
         self.weekly_on = weekly
         n, weeks = model.replications, model.n_weeks
+        self.blocks, r = model.blocks, model.base_replications
         years = model.week_years
         self.years, self.year_index = np.unique(years, return_inverse=True)
-        self.weekly = np.zeros((weeks, len(WEEKLY_COLUMNS)))
+        # (block, week, column); untouched (never paged in) when weekly statistics are off
+        self.weekly = np.zeros((self.blocks, weeks, len(WEEKLY_COLUMNS)))
         # (year, column, replication): each week adds into one contiguous (column, R) block.
         self.counts = np.zeros((len(self.years), len(COUNT_COLUMNS), n), dtype=np.int32)
         col = {c: i for i, c in enumerate(WEEKLY_COLUMNS)}
@@ -75,23 +83,23 @@ class Recorder:
         # as no response: the definition sim.events.median_response_lag_weeks applies to the record.
         self._pending = np.full(n, -1, dtype=np.int64)
         # one histogram per batch block; last bin: no response within MAX_LAG_WEEKS
-        self.lag_histogram = np.zeros((model.blocks, MAX_LAG_WEEKS + 2), dtype=np.int64)
-        self._block_offset = (np.arange(n) // model.base_replications) * (MAX_LAG_WEEKS + 2)
+        self.lag_histogram = np.zeros((self.blocks, MAX_LAG_WEEKS + 2), dtype=np.int64)
         # DPRK launch days per calendar month and replication (uint8: at most 5 weeks start in a
         # month), for the monthly band of escalation.png (sim.metrics.monthly_band).
         months = week_dates(model.scenario_cfg.start, weeks).astype("datetime64[M]")
         self.month_starts, self.month_index = np.unique(months, return_inverse=True)
         self.monthly_launch_days = np.zeros((len(self.month_starts), n), dtype=np.uint8)
         self._extra_index = np.array([self._extra[c] for c in EXTRA_COUNTS[:4]] + [self._extra["weeks"]])
-        # Ranks of the order statistics that the weekly quantiles interpolate between (numpy's
-        # 'linear' method): virtual index h = (n - 1) q, then floor(h) and floor(h) + 1.
-        h = (n - 1) * np.asarray(QUANTILES)
+        # Ranks of the order statistics that the weekly quantiles (over one block's R replications)
+        # interpolate between (numpy's 'linear' method): virtual index h = (R - 1) q, then floor(h)
+        # and floor(h) + 1.
+        h = (r - 1) * np.asarray(QUANTILES)
         below = np.floor(h)
         self._q_weight = h - below
-        self._q_ranks = np.stack([below, np.minimum(below + 1, n - 1)], axis=1).astype(np.int64)
+        self._q_ranks = np.stack([below, np.minimum(below + 1, r - 1)], axis=1).astype(np.int64)
         self._rank_order = self._q_ranks.reshape(-1)
         self._order_stats = np.empty(self._rank_order.size)
-        self._bins = np.empty(n, dtype=np.int32)
+        self._bins = np.empty(r, dtype=np.int32)
         self._cols = np.array(self._state_cols + [col[c] for c in (
             ACTION_COLUMNS[0], "dprk_missiles", "clash", "war", "asset_on_station", "us_cost_cumulative",
             "p_rung_at_least_rhetoric")])
@@ -101,43 +109,99 @@ class Recorder:
         alive = m.active  # not ended by war at the start of this week: its actions count
         record_kernels.record_week(
             self.counts[self.year_index[week]], self._offsets, m.dprk.choice, m.us.choice, m.rok.choice,
-            m.japan.choice, m.dprk.missiles, alive, m.us.scheduled_arrival, m.us.surge_arrival, m.clash,
-            LRBM, NUCLEAR, self._pending, self.lag_histogram, m.base_replications, MAX_LAG_WEEKS,
-            self._extra_index)
+            m.japan.choice, m.dprk.missiles, alive, m.us.scheduled_arrival,
+            m.us.surge_arrival, m.clash, LRBM, NUCLEAR, self._pending, self.lag_histogram,
+            m.base_replications, MAX_LAG_WEEKS, self._extra_index)
         self.monthly_launch_days[self.month_index[week]] += (m.dprk.missiles > 0) & alive
         if self.weekly_on:
             self._record_weekly(week, alive)
 
-    def _record_weekly(self, week: int, alive: np.ndarray) -> None:
-        """Weekly ensemble statistics: means and quantiles, action shares, ladder, calendar."""
-        m = self.model
-        row = self.weekly[week]
-        w = self._wcol
-        row[w["exercise_intensity"]] = m.exercise_intensity
-        row[w["consultation"]] = float(m.consultation_now)
-        # shares of replications: a rotation deferred by an irresolute US is missing in some
-        row[w["scheduled_arrival"]] = m.us.scheduled_arrival.mean()
-        row[w["scheduled_on_station"]] = m.us.scheduled_present.mean()
-        record_kernels.weekly_statistics(
-            row, self._cols, m.tension, m.dprk.belief, m.rok.assurance, m.japan.assurance,
-            self._rank_order, self._q_weight, self._order_stats, self._bins, m.dprk.choice,
-            m.us.choice, m.rok.choice, m.japan.choice, self._offsets, alive, m.dprk.missiles, m.clash,
-            m.alive, m.on_station, m.us.cost, m.max_rung, len(RUNGS))
+    def _block_shares(self, flag: np.ndarray) -> np.ndarray:
+        """The share of each block's replications for which ``flag`` (one per replication) holds."""
+        return flag.reshape(self.blocks, -1).mean(axis=1)
 
-    def results(self) -> Results:
+    def _record_weekly(self, week: int, alive: np.ndarray) -> None:
+        """Weekly ensemble statistics of each block: means and quantiles, action shares, ladder,
+        calendar."""
         m = self.model
-        ts = pd.DataFrame(self.weekly, columns=list(WEEKLY_COLUMNS))
+        rows = self.weekly[:, week]
+        w = self._wcol
+        rows[:, w["exercise_intensity"]] = m.exercise_intensity
+        rows[:, w["consultation"]] = float(m.consultation_now)
+        # shares of replications: a rotation deferred by an irresolute US is missing in some
+        rows[:, w["scheduled_arrival"]] = self._block_shares(m.us.scheduled_arrival)
+        rows[:, w["scheduled_on_station"]] = self._block_shares(m.us.scheduled_present)
+        record_kernels.weekly_statistics(
+            rows, self._cols, m.base_replications, m.tension, m.dprk.belief, m.rok.assurance,
+            m.japan.assurance, self._rank_order, self._q_weight, self._order_stats, self._bins,
+            m.dprk.choice, m.us.choice, m.rok.choice, m.japan.choice, self._offsets, alive,
+            m.dprk.missiles, m.clash, m.alive, m.on_station, m.us.cost, m.max_rung, len(RUNGS))
+
+    # ------------------------------------------------------------------ results
+    def results(self) -> Results:
+        """The run's results. In a batch (``blocks`` > 1) the whole ensemble: the per
+        replication-year table and the weekly and monthly tables with a ``block`` column (the
+        weekly and monthly statistics are per block), the response lags summed over blocks and
+        per block (``meta["response_lag_histogram_by_block"]``). :meth:`results_by_block` splits
+        it into one :class:`Results` per point."""
+        if self.blocks == 1:
+            return self._block_results(0, self.model.config)
+        m = self.model
+        blocks = range(self.blocks)
+        ts = pd.concat([self._timeseries(j).assign(block=j) for j in blocks], ignore_index=True)
+        monthly = pd.concat([self._monthly(j).assign(block=j) for j in blocks], ignore_index=True)
+        reps = self._replications(slice(None))
+        r, n_years = m.base_replications, len(self.years)
+        reps.insert(0, "block", np.repeat(np.arange(m.replications) // r, n_years))
+        return Results(config=m.config, timeseries=_block_first(ts), replications=reps,
+                       monthly=_block_first(monthly),
+                       meta={"response_lag_histogram": self.lag_histogram.sum(axis=0).tolist(),
+                             "response_lag_histogram_by_block": self.lag_histogram.tolist()})
+
+    def results_by_block(self, configs: Sequence[RunConfig]) -> list[Results]:
+        """One :class:`Results` per block, each exactly the results of its point run alone.
+
+        ``configs`` are the points' configurations, one per block in block order (each block's
+        results carry its own config; :func:`sim.batching.run_points` builds the batch and the
+        configs together).
+        """
+        if len(configs) != self.blocks:
+            raise ValueError(f"results_by_block: {len(configs)} configs for {self.blocks} blocks")
+        return [self._block_results(j, c) for j, c in enumerate(configs)]
+
+    def _block_results(self, j: int, config: RunConfig) -> Results:
+        r = self.model.base_replications
+        return Results(config=config, timeseries=self._timeseries(j),
+                       replications=self._replications(slice(j * r, (j + 1) * r)),
+                       monthly=self._monthly(j),
+                       meta={"response_lag_histogram": self.lag_histogram[j].tolist(),
+                             "response_lag_histogram_by_block": [self.lag_histogram[j].tolist()]})
+
+    def _timeseries(self, j: int) -> pd.DataFrame:
+        m = self.model
+        ts = pd.DataFrame(self.weekly[j], columns=list(WEEKLY_COLUMNS))
         ts.insert(0, "date", week_dates(m.scenario_cfg.start, m.n_weeks))
         ts.insert(0, "week", np.arange(m.n_weeks))
+        return ts
 
-        n, n_years = m.replications, len(self.years)
-        by_rep = self.counts.transpose(2, 0, 1).reshape(n * n_years, -1)
+    def _monthly(self, j: int) -> pd.DataFrame:
+        from .metrics import monthly_band
+
+        r = self.model.base_replications
+        return monthly_band(self.month_starts,
+                            np.ascontiguousarray(self.monthly_launch_days[:, j * r:(j + 1) * r]))
+
+    def _replications(self, rows: slice) -> pd.DataFrame:
+        """The per replication-year table of the replications ``rows`` (numbered from 0 in each
+        block)."""
+        m = self.model
+        counts = self.counts[:, :, rows]
+        n, n_years = counts.shape[2], len(self.years)
+        by_rep = counts.transpose(2, 0, 1).reshape(n * n_years, -1)
         reps = pd.DataFrame(by_rep, columns=list(COUNT_COLUMNS))
         reps.insert(0, "year", np.tile(self.years, n))
-        r = m.base_replications
-        reps.insert(0, "replication", np.repeat(np.arange(n) % r, n_years))
-        if m.blocks > 1:  # a batch: which parameter point each row belongs to
-            reps.insert(0, "block", np.repeat(np.arange(n) // r, n_years))
+        first = rows.start or 0
+        reps.insert(0, "replication", np.repeat(np.arange(first, first + n) % m.base_replications, n_years))
         per_rep = {
             "us_resolute": m.us.resolute,
             "max_rung": m.max_rung,
@@ -147,15 +211,15 @@ class Recorder:
             "final_dprk_belief": m.dprk.belief,
         }
         for name, values in per_rep.items():
-            reps[name] = np.repeat(values, n_years)
+            reps[name] = np.repeat(values[rows], n_years)
         for name in ("first_clash_week", "war_week"):  # -1 (never) becomes a null
             reps[name] = reps[name].where(reps[name] >= 0).astype("Int64")
-        from .metrics import monthly_band
+        return reps
 
-        return Results(config=m.config, timeseries=ts, replications=reps,
-                       monthly=monthly_band(self.month_starts, self.monthly_launch_days),
-                       meta={"response_lag_histogram": self.lag_histogram.sum(axis=0).tolist(),
-                             "response_lag_histogram_by_block": self.lag_histogram.tolist()})
+
+def _block_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its ``block`` column first."""
+    return frame[["block", *(c for c in frame.columns if c != "block")]]
 
 
 @dataclass

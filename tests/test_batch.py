@@ -31,6 +31,37 @@ def test_each_block_of_a_batch_reproduces_its_plain_run_exactly():
         assert batch.meta["response_lag_histogram_by_block"][j] == plain.meta["response_lag_histogram"]
 
 
+def _assert_same_results(got, want):
+    pd.testing.assert_frame_equal(got.timeseries, want.timeseries, check_exact=True)
+    pd.testing.assert_frame_equal(got.replications, want.replications, check_exact=True)
+    pd.testing.assert_frame_equal(got.monthly, want.monthly, check_exact=True)
+    assert got.meta == want.meta
+    assert got.config == want.config
+
+
+def test_results_by_block_are_the_plain_runs_results():
+    """Seed 11, R=40 per point, 120 weeks, rotational: three points differing in credibility, the
+    DPRK's prior and a behavioural parameter run as one batch; each block's Results (weekly
+    statistics, per replication-year table, monthly band, response lags, config) equal the plain
+    run's exactly, and ``results()`` keeps the whole ensemble with a block column."""
+    cfg = RunConfig(replications=40, seed=11, progress=False).replace(scenario={"weeks": 120})
+    points = {"credibility": [0.1, 0.5, 0.9], "dprk_prior": [0.3, 0.5, 0.7],
+              "spiral_weight": [0.0, 0.5, 1.0]}
+    configs = [cfg.replace(credibility=points["credibility"][j],
+                           scenario={"dprk_prior": points["dprk_prior"][j]},
+                           params={"spiral_weight": points["spiral_weight"][j]}) for j in range(3)]
+    model = DeterrenceModel(cfg, batch=points)
+    whole = model.run()
+    blocks = model.recorder.results_by_block(configs)
+    for j, config in enumerate(configs):
+        _assert_same_results(blocks[j], DeterrenceModel(config).run())
+        rows = whole.timeseries[whole.timeseries["block"] == j].drop(columns="block")
+        pd.testing.assert_frame_equal(rows.reset_index(drop=True), blocks[j].timeseries)
+    assert len(whole.replications) == 3 * len(blocks[0].replications)
+    with pytest.raises(ValueError, match="2 configs for 3 blocks"):
+        model.recorder.results_by_block(configs[:2])
+
+
 def test_era_drive_in_a_batch_matches_the_configured_era():
     """An era's drive given through the batch equals the same drive written in the scenario."""
     eras = [Era("early", "2025-01-01", 1.0, 0.0), Era("late", "2027-01-01", 1.0, 0.0)]
@@ -46,7 +77,7 @@ def test_era_drive_in_a_batch_matches_the_configured_era():
 def test_batch_rejects_scalar_only_parameters():
     cfg = RunConfig(replications=5, progress=False)
     with pytest.raises(ConfigError, match="cannot be varied"):
-        DeterrenceModel(cfg, batch={"dprk_precision": [1.0, 2.0]})
+        DeterrenceModel(cfg, batch={"credibility_rule": [0.0, 1.0]})
     with pytest.raises(ConfigError, match="equal lengths"):
         DeterrenceModel(cfg, batch={"dprk_cost_srbm": [1.0, 2.0], "salvo_extra": [1.0]})
 
@@ -65,13 +96,20 @@ def test_posture_periods_switch_the_schedule():
     assert ts["scheduled_on_station"].iloc[switch + cfg.policy.rotation_duration_weeks:].sum() == 0
 
 
+def _nb_quantiles(u, mean, size) -> np.ndarray:
+    """``rules.negative_binomial_quantile`` (a compiled scalar rule) at every (u, mean)."""
+    mean = np.broadcast_to(mean, np.shape(u))
+    return np.array([rules.negative_binomial_quantile(a, b, size, rules.MAX_QUANTILE_TERMS)
+                     for a, b in zip(u, mean, strict=True)], dtype=np.int64)
+
+
 def test_salvo_size_is_the_negative_binomial():
-    """200k draws (seed 0) of the inverse-CDF salvo match scipy's negative binomial law
-    (n = dispersion, p = dispersion / (dispersion + mean); chi-square over counts 0..14 and a tail
-    bin, alpha 0.001)."""
+    """200k draws (seed 0) of the inverse-CDF salvo extra (``salvo_size`` - 1 at tension 0) match
+    scipy's negative binomial law (n = dispersion, p = dispersion / (dispersion + mean);
+    chi-square over counts 0..14 and a tail bin, alpha 0.001)."""
     rng = np.random.default_rng(0)
     n, dispersion, extra = 200_000, 0.5, 1.5
-    draws = rules.salvo_size(rng.random(n), np.zeros(n), extra, 0.0, dispersion) - 1
+    draws = _nb_quantiles(rng.random(n), extra, dispersion)
     p = dispersion / (dispersion + extra)
     expected = stats.nbinom.pmf(np.arange(15), dispersion, p)
     expected = np.append(expected, 1 - expected.sum()) * n
@@ -88,8 +126,8 @@ def test_negative_binomial_quantile_is_the_inverse_cdf(size):
     rng = np.random.default_rng(1)
     mean = rng.uniform(0, 30, 5000)
     u = rng.random(5000)
-    k = rules.negative_binomial_quantile(u, mean, size)
+    k = _nb_quantiles(u, mean, size)
     p = size / (size + mean)
-    assert np.issubdtype(k.dtype, np.integer) and k.min() >= 0
+    assert k.min() >= 0
     assert np.all(stats.nbinom.cdf(k, size, p) >= u - 1e-12)
     assert np.all((k == 0) | (stats.nbinom.cdf(k - 1, size, p) < u + 1e-12))
