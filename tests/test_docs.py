@@ -5,8 +5,15 @@
   References of ``docs/model.md`` under the outlet and date the code and the record cite.
 - ``docs/model.md`` Section 8 documents every configuration field with the default and the range
   the code has (``sim.params.RANGES``, ``field_range``), so that the tables cannot drift.
+- Every name of the code that ``docs/model.md`` cites (``rules.us_act``, ``model.DRAW_SLOTS``,
+  ``us.schedule_evidence``, ``US.end_week``, ...) exists, no setting the code has removed is still
+  described, and the tables of the code's own constants (draw slots, settings a batch cannot vary)
+  are the code's.
+- The example likelihood ratios and back-down probabilities of Sections 7.6 and 7.10 are what
+  ``sim.rules`` computes at the defaults.
 
-Fast: reads text files only (no model run, no subprocess).
+Fast: reads text files, builds one small model without running it, and calls a few compiled rules
+(no model run, no subprocess).
 """
 
 from __future__ import annotations
@@ -188,3 +195,147 @@ def test_the_top_level_ranges_are_the_ones_run_config_checks(name):
     for value in outside:
         with pytest.raises(ConfigError):
             RunConfig(**{name: value})
+
+
+# ------------------------------------------------------------------ docs/model.md against the code
+
+def _model_text() -> str:
+    return MODEL_MD.read_text(encoding="utf-8")
+
+
+def _table_after(marker: str) -> list[list[str]]:
+    """The body rows of the first Markdown table after ``marker``, as lists of cells."""
+    text = _model_text()
+    lines = text[text.index(marker):].splitlines()
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        rows.append([c.strip() for c in line.strip().strip("|").split(" | ")])
+    return rows[2:]  # without the header and the |---| line
+
+
+@pytest.fixture(scope="module")
+def code_objects():
+    """What a name in the text can refer to: modules, classes, and a small model's instances."""
+    import importlib
+
+    from sim import model as model_module
+    from sim.recording import Results
+
+    modules = {name: importlib.import_module(f"sim.{name}") for name in (
+        "rules", "agents", "model", "recording", "record_kernels", "calendar", "events", "history",
+        "metrics", "calibrate", "outputs", "diagnostics", "params", "config")}
+    m = model_module.DeterrenceModel(RunConfig(replications=2, progress=False))  # built, never run
+    instances = {"model": m, "us": m.us, "dprk": m.dprk, "rok": m.rok, "japan": m.japan,
+                 "recorder": m.recorder, "q": set(m.param_table.dtype.names)}
+    by_class = {type(obj): obj for obj in (m, m.us, m.dprk, m.rok, m.japan, m.recorder)}
+    classes = {cls.__name__: cls for cls in (*by_class, Results, RunConfig, P.ModelParams,
+                                             model_module.CalendarHandler, model_module.EraHandler,
+                                             model_module.PostureHandler)}
+    return modules, instances, classes, by_class
+
+
+CODE_NAME = re.compile(r"`(?:sim\.)?([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
+NOT_CODE = {"scenario", "policy", "params", "self", "start", "np", "numpy", "mesa", "dataclasses",
+            "numba", "agent", "summary", "replications", "comparison", "escalation", "events.csv"}
+
+
+def test_every_name_of_the_code_the_document_cites_exists(code_objects):
+    import importlib.util
+
+    import sim
+
+    modules, instances, classes, by_class = code_objects
+    missing = []
+    for root, name in set(CODE_NAME.findall(_model_text())):
+        if root in NOT_CODE or name in ("py", "csv", "json", "png", "parquet", "md", "yaml"):
+            continue
+        if root in instances and (name in instances[root] if root == "q" else hasattr(instances[root], name)):
+            continue
+        if root in modules and hasattr(modules[root], name):
+            continue
+        if root in classes:
+            cls = classes[root]
+            if hasattr(cls, name) or (cls in by_class and hasattr(by_class[cls], name)) or (
+                    dataclasses.is_dataclass(cls) and name in {f.name for f in dataclasses.fields(cls)}):
+                continue
+        if root == "sim" and (hasattr(sim, name) or importlib.util.find_spec(f"sim.{name}")):
+            continue
+        missing.append(f"{root}.{name}")
+    assert not missing, f"docs/model.md cites names the code does not have: {sorted(missing)}"
+
+
+def test_no_removed_setting_is_described():
+    from sim.config import REMOVED_KEYS
+
+    text = _model_text()
+    stale = [key for key in REMOVED_KEYS if key.startswith("params.") and key.split(".", 1)[1] in text]
+    assert not stale, f"docs/model.md still describes removed settings: {stale}"
+
+
+def test_the_draw_slot_table_is_the_models():
+    from sim.model import DRAW_SLOTS
+
+    rows = _table_after("| slot | name | stream | when |")
+    assert [(int(r[0]), r[1].strip("`")) for r in rows] == list(enumerate(DRAW_SLOTS))
+
+
+def test_the_constants_table_lists_the_settings_a_batch_cannot_vary():
+    from sim.model import BLOCK_SETTINGS, NOT_BATCHABLE
+
+    rows = {r[0].strip("`"): r for r in _table_after("| Constant | Where | Value | Meaning |")}
+    assert set(re.findall(r"`(\w+)`", rows["NOT_BATCHABLE"][2])) == set(NOT_BATCHABLE)
+    assert re.findall(r"`(\w+)`", rows["BLOCK_SETTINGS"][2]) == list(BLOCK_SETTINGS)
+
+
+def test_the_inauguration_weeks_quoted_are_the_calendars():
+    import datetime as dt
+
+    from sim.calendar import inauguration_weeks
+
+    text = _model_text()
+    baseline = P.ScenarioConfig()
+    for start, weeks in ((baseline.start, baseline.weeks), (dt.date(2016, 1, 4), 417)):
+        a, b = inauguration_weeks(start, weeks)
+        assert f"weeks {a}\nand {b}" in text or f"weeks {a} and {b}" in text.replace("\n", " "), (start, a, b)
+
+
+@pytest.fixture(scope="module")
+def default_record():
+    from sim import rules
+
+    return rules.param_table(P.ModelParams(), 1, {}, 0.7, 0.7)[0]
+
+
+def test_the_back_down_table_is_what_sim_rules_computes(default_record):
+    from sim import rules
+
+    rows = _table_after("<!-- back-down table")
+    assert len(rows) == 2
+    for row, resolute in zip(rows, (True, False), strict=True):
+        factor = float(re.search(r"f = ([\d.]+)", row[0]).group(1))
+        assert factor == (1.0 if resolute else P.ModelParams().us_irresolute_factor), row
+        for cell, on_station in zip(row[1:], (0.0, 1.0), strict=True):
+            got = rules.back_down_probability(default_record, factor, on_station, True)
+            assert abs(float(cell) - got) <= 5e-4 + 1e-12, (row[0], on_station, cell, got)
+
+
+def test_the_likelihood_ratio_table_is_what_sim_rules_computes(default_record):
+    from sim import rules
+    from sim.agents import DPRK_ACTIONS
+
+    rows = _table_after("<!-- likelihood-ratio table")
+    assert len(rows) >= 6
+    irresolute = P.ModelParams().us_irresolute_factor
+    for row in rows:
+        action, need, on_station, challenged = row[0].strip("`"), float(row[1]), int(row[2]), int(row[3])
+        assert need == rules.DPRK_SEVERITY[DPRK_ACTIONS.index(action)], row
+        back_res = rules.back_down_probability(default_record, 1.0, float(on_station), True)
+        back_irr = rules.back_down_probability(default_record, irresolute, float(on_station), True)
+        for response, cell in enumerate(row[4:8]):
+            got = rules.us_log_likelihood_ratio(default_record, response, need, on_station, True,
+                                                bool(challenged), back_res, back_irr)
+            assert abs(float(cell) - got) <= 5e-4 + 1e-12, (row, response, cell, got)
