@@ -6,6 +6,7 @@ The browser test is tests/test_explore_e2e.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from enum import Enum
 
 import ipyvue
 import ipyvuetify as v
@@ -35,7 +37,7 @@ from sim.explore.settings import (
     resolve,
 )
 from sim.metrics import headline_metrics
-from sim.params import ConfigError
+from sim.params import ConfigError, ModelParams
 
 SMALL = "scenario.weeks=104"  # two years: the explorer's logic, at a fraction of the cost
 
@@ -67,6 +69,24 @@ def test_every_control_is_a_key_of_the_schema(small):
         value = control.choices[-1] if control.choices else preset.get(control.key, control.high)
         cfg = resolve(small.with_change(control.key, value, None)).config
         assert cfg is not None, control.key
+
+
+def test_each_switch_of_the_model_is_a_choice_of_exactly_its_options(small):
+    """Every ModelParams setting that chooses a rule (an enum: credibility_rule, perception) has a
+    control offering exactly its options, and each option reaches the run's config."""
+    by_key = {c.key: c for c in CONTROLS}
+    defaults = ModelParams()
+    switches = {f.name: type(getattr(defaults, f.name)) for f in dataclasses.fields(ModelParams)
+                if isinstance(getattr(defaults, f.name), Enum)}
+    assert set(switches) == {"credibility_rule", "perception"}
+    for name, enum in switches.items():
+        control = by_key.get(f"params.{name}")
+        assert control is not None, f"no control for params.{name}"
+        assert control.choices == tuple(e.value for e in enum), name
+        for option in control.choices:
+            cfg = resolve(small.with_change(control.key, option, None)).config
+            assert getattr(cfg.params, name) == enum(option)
+            assert f"params.{name}={option}" in small.with_change(control.key, option, None).overrides()
 
 
 @pytest.mark.parametrize("change, override", [
@@ -260,6 +280,14 @@ def test_page_moves_with_the_controls_shows_errors_and_cancels():
         time.sleep(1.0)  # a change would have started a run by now
         _wait(lambda: "Done" in _status(box))
         assert "spiral_weight" not in _html(box)
+
+        # the misperception is a choice: picking it is an override, and the page runs it
+        (perception,) = [s for s in _widgets(box, v.Select) if s.label == "How the DPRK reads US signals"]
+        assert perception.v_model == "consistent"
+        shown = bytes(_image(box, "escalation")[0].value)
+        perception.v_model = "costly_signals"
+        _wait(lambda: "params.perception=costly_signals" in _html(box) and "Done" in _status(box)
+              and _image(box, "escalation") and bytes(_image(box, "escalation")[0].value) != shown)
 
         # a mistake is the one line dsim prints, in the page, and nothing runs
         _text(box, "Replications", "0")

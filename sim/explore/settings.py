@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import load_config as _load_config
-from ..params import ConfigError, RunConfig
+from ..params import ConfigError, CredibilityRule, Perception, RunConfig
 
 
 def config_dir() -> Path:
@@ -70,25 +70,31 @@ class Control:
 
 
 # The settings that decide the answer, besides posture and credibility (docs/model.md section 1.1;
-# experiments/rotational_vs_permanent/README.md, "Where the answer depends on the model").
+# experiments/rotational_vs_permanent/README.md, "Where the answer depends on the model"). The two
+# switches offer exactly the options of their enums.
 CONTROLS: tuple[Control, ...] = (
     Control("scenario.dprk_prior", "DPRK prior that the US is resolute",
-            "The DPRK's belief at the start (Harsanyi 1967-68: by default the common prior, equal to "
-            "the credibility)."),
+            "The DPRK's belief at the start, set apart from the true share (Harsanyi 1967-68: by "
+            "default the common prior, equal to the credibility)."),
     Control("params.spiral_weight", "Spiral weight",
             "0 = allied pressure deters (deterrence model), 1 = it provokes (spiral model; Jervis "
             "1976). The record does not pin it down (docs/calibration.md)."),
     Control("params.credibility_rule", "How the DPRK judges credibility",
             "bayes: learns from past US behaviour (Fearon 1994, 1997); current_calculus: capability "
-            "and interest now (Press 2005).", choices=("bayes", "current_calculus")),
+            "and interest now (Press 2005).", choices=tuple(r.value for r in CredibilityRule)),
+    Control("params.perception", "How the DPRK reads US signals",
+            "consistent: only through what the model's own US types do (Bayes with the model's "
+            "likelihoods; its belief is calibrated). costly_signals: also reads scheduled arrivals, "
+            "basing, presence and consultations as signs of resolve whatever the US type (a named "
+            "misperception; Jervis 1976).", choices=tuple(p.value for p in Perception)),
     Control("params.presence_deterrence", "Deterrence added by a stationed asset",
             "Relative rise of the expected punishment while an asset is on station (Fuhrmann & "
             "Sechser 2014 find stationing adds little).", high=1.0, step=0.05),
-    Control("params.lik_deploy_res", "P(arrival | US resolute)",
-            "How likely a week with an arrival is under a resolute US: with the next one it sets how "
-            "much an arrival tells the DPRK (a costly signal, Fearon 1997).", low=0.05, high=0.95),
-    Control("params.lik_deploy_irr", "P(arrival | US irresolute)",
-            "Equal to the one above: arrivals tell the DPRK nothing.", low=0.05, high=0.95),
+    Control("params.us_skip_irresolute", "P(an irresolute US defers a rotation)",
+            "The chance that an irresolute US defers a rotation that falls due (a resolute one: "
+            "params.us_skip_resolute, 0 by default). Above that, a rotation kept is evidence of "
+            "resolve and one deferred evidence against: a signal informs as far as the types send "
+            "it differently (Fearon 1997).", step=0.05),
 )
 CONTROL_KEYS = tuple(c.key for c in CONTROLS)
 
