@@ -240,7 +240,8 @@ average down.
 
 The defaults of the behavioural parameters are stylised; only `params=calibrated` is fitted to the
 record, and it fits only a few parameters (docs/calibration.md). The spiral weight, the way the DPRK
-judges credibility and how much an arrival tells it decide which posture looks better
+judges credibility and how it reads US signals (consistently with the model's own US, or misreading
+scheduled deployments as costly signals) can decide which posture looks better
 (experiments/rotational_vs_permanent/README.md): vary them before reading off a ranking.
 """
 
