@@ -10,8 +10,15 @@ from conftest import small_config
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim import CalendarEvent, PolicyConfig, Posture, run
-from sim.calendar import event_start_weeks, posture_schedule, week_dates, week_of, week_years
+from sim import CalendarEvent, DeterrenceModel, PolicyConfig, Posture, run
+from sim.calendar import (
+    event_start_weeks,
+    inauguration_weeks,
+    posture_schedule,
+    week_dates,
+    week_of,
+    week_years,
+)
 
 
 # ------------------------------------------------------------------------- posture schedules
@@ -215,3 +222,38 @@ def test_model_week_and_date_columns():
     np.testing.assert_array_equal(ts["date"].to_numpy().astype("datetime64[D]"),
                                   week_dates(cfg.scenario.start, 60))
 
+
+
+# ------------------------------------------------------------------------ US inaugurations
+@given(start=st.dates(dt.date(1950, 1, 1), dt.date(2150, 12, 31)), n_weeks=st.integers(1, 600))
+def test_inauguration_weeks_hold_every_20_january_after_an_election(start, n_weeks):
+    """The Twentieth Amendment: a presidential term begins on 20 January of the year after an
+    election (years 1953, 1957, ... 2029: year mod 4 == 1). Each returned week contains such a date,
+    and every such date inside the horizon is returned, once."""
+    weeks = inauguration_weeks(start, n_weeks)
+    days = [start + dt.timedelta(days=d) for d in range(7 * n_weeks)]
+    expected = sorted({(d - start).days // 7 for d in days
+                       if (d.month, d.day) == (1, 20) and d.year % 4 == 1})
+    assert weeks == expected
+
+
+def test_inauguration_weeks_on_the_baseline_horizon_by_hand():
+    """From Monday 5 January 2026, ten years: 20 January 2029 (a Saturday) falls in week 158
+    (1111 days later), 20 January 2033 (a Thursday) in week 367 (2572 days later)."""
+    assert inauguration_weeks(dt.date(2026, 1, 5), 520) == [158, 367]
+
+
+def test_the_model_redraws_us_types_only_in_inauguration_weeks():
+    """With ``us_type_turnover`` 1, credibility 0.5, seed 31, R = 400, from 5 June 2028 for 100 weeks,
+    stepped week by week: some US types change in the week of 20 January 2029 and none in any other
+    week."""
+    model = DeterrenceModel(small_config(replications=400, weeks=100, seed=31, credibility=0.5,
+                                         scenario={"start_date": "2028-06-05"},
+                                         params={"us_type_turnover": 1.0}))
+    changed = []
+    for week in range(model.n_weeks):
+        before = model.us.resolute.copy()
+        model.step()
+        if (model.us.resolute != before).any():
+            changed.append(week)
+    assert changed == inauguration_weeks(model.scenario_cfg.start, model.n_weeks) == [32]

@@ -39,6 +39,11 @@ BAD_INPUTS = {
     "added-key": (["+credibilty=0.3"], "credibilty"),
     "empty-group-option": (["policy="], "needs an option"),
     "two-modes": (["-m", "--cfg", "job"], "cannot be combined"),
+    # settings removed by issue 11: the line names what replaced them
+    "removed-belief-memory": (["params.belief_memory=0.9"], "us_type_turnover"),
+    "removed-lik-threat": (["params.lik_threat_res=0.6"], "own choice probabilities"),
+    "unknown-perception": (["params.perception=bogus"], "costly_signals"),
+    "prior-out-of-range": (["scenario.dprk_prior=1.5"], "dprk_prior"),
 }
 # Bad inputs only the end-to-end runs check (they name their own output folder or need -m).
 CLI_ONLY_BAD_INPUTS = {
@@ -132,6 +137,30 @@ def test_preflight_rejects_bad_input_with_a_one_line_message(case):
     assert fragment in message
     assert "\n" not in message
     assert len(message) > len(fragment) + 10  # says more than the key: what is wrong, or the fix
+
+
+@pytest.mark.xfail(strict=True, reason="sim/config.py explain(): a removed key inside a config file gets "
+                   "the generic 'unknown key' line, not REMOVED_KEYS' replacement (reported to the lead)")
+def test_a_removed_key_in_a_user_file_names_its_replacement(tmp_path):
+    """A user's old params file that still sets ``belief_memory`` (removed by issue 11) should get the
+    same line as the command line: what replaced it."""
+    (tmp_path / "params").mkdir()
+    old = "defaults:\n  - default\n  - _self_\nbelief_memory: 0.9\n"
+    (tmp_path / "params" / "old.yaml").write_text(old)
+    with pytest.raises(ConfigError) as info:
+        sim.cli.preflight(["--config-dir", str(tmp_path), "params=old"])
+    assert "us_type_turnover" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_two_axes_and_the_perception_reach_the_run_config():
+    """Issue 11: the true share of resolute US (credibility), the DPRK's prior (null: the common
+    prior) and the DPRK's perception are set separately."""
+    (cfg,) = sim.cli.preflight(["credibility=0.2", "scenario.dprk_prior=0.6",
+                                "params.perception=costly_signals", "params.us_skip_irresolute=0.3"])
+    assert cfg.credibility == 0.2 and cfg.scenario.dprk_prior == 0.6
+    assert cfg.params.perception.value == "costly_signals" and cfg.params.us_skip_irresolute == 0.3
+    (cfg,) = sim.cli.preflight([])
+    assert cfg.scenario.dprk_prior is None and cfg.params.perception.value == "consistent"
 
 
 def test_preflight_names_the_known_options_of_a_group():

@@ -7,13 +7,16 @@ standard error of the difference applies.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import provocations, small_config, welch_se
 from scipy.special import expit, logit
 
-from sim import CredibilityRule, DeterrenceModel, ModelParams, Posture, rules, run
-from sim.agents import RESTRAINT, US_HOLD, US_STATEMENT, US_SURGE
+from sim import CredibilityRule, DeterrenceModel, ModelParams, Posture, run
+from sim.agents import DPRK_SEVERITY, RESTRAINT, US_HOLD, US_STATEMENT, US_SURGE, US_THREAT
 
 Z = 3.0  # required margin, in standard errors of the difference
 
@@ -66,73 +69,102 @@ def test_exercises_deter_under_the_pure_deterrence_model():
 
 
 # ------------------------------------------------------------------ costly signals vs cheap talk
-def test_model_likelihood_ratios_rank_costly_signals_above_cheap_talk():
-    """Fearon (1997): sunk costs and tied hands are informative, cheap talk barely is."""
-    llr = DeterrenceModel(small_config(replications=2, weeks=2))._llr
-    assert llr["permanent"] > llr["deploy"] > llr["statement"] > 0
-    assert llr["inaction"] < 0
+def test_a_consistent_dprk_is_moved_more_by_costly_responses_than_by_cheap_talk():
+    """Fearon (1997), in the model's own world: a surge or a threat, which an irresolute US makes less
+    often, raises the consistent DPRK's belief; a statement, which both types make alike, does not
+    (after a provocation it reads like no response). And the allies are assured more by a surge than
+    by a statement (the second audience, Snyder 1984).
+
+    One week (the state is the start), reactive posture, credibility 0.5, seed 311, R = 4000: for
+    each DPRK action, the belief after a surge and after a threat is above the prior and above the
+    belief after a statement, and ROK assurance after a surge above that after a statement.
+    """
+    model = DeterrenceModel(small_config(replications=4000, weeks=1, seed=311, credibility=0.5,
+                                         policy={"name": Posture.reactive}))
+    model.run()
+    belief, us, dprk = model.dprk.belief, model.us.choice, model.dprk.choice
+    compared = 0
+    for action in np.unique(dprk):
+        after = {a: belief[(dprk == action) & (us == a)] for a in (US_STATEMENT, US_THREAT, US_SURGE)}
+        assurance = {a: model.rok.assurance[(dprk == action) & (us == a)] for a in (US_STATEMENT, US_SURGE)}
+        if after[US_STATEMENT].size == 0:
+            continue
+        for costly in (US_THREAT, US_SURGE):
+            if after[costly].size and DPRK_SEVERITY[action] > 0:
+                assert after[costly].min() > 0.5 and after[costly].min() > after[US_STATEMENT].max(), action
+                compared += 1
+        if assurance[US_SURGE].size:
+            assert assurance[US_SURGE].mean() > assurance[US_STATEMENT].mean()
+        assert after[US_STATEMENT].max() <= 0.5
+    assert compared >= 4
+
+
+def test_the_misperceiving_dprk_s_table_ranks_sunk_costs_above_scheduled_arrivals():
+    """The default likelihoods of perception=costly_signals (Jervis 1976: a DPRK that reads
+    scheduled signals as costly whatever the type): basing, a sunk cost, reads more than a rotation's
+    arrival, which reads more than a week of continuing presence; each is read as good news."""
     p = ModelParams()
-    assert rules.bayes_update(0.5, p.lik_deploy_res, p.lik_deploy_irr) > \
-        rules.bayes_update(0.5, p.lik_statement_res, p.lik_statement_irr) > 0.5
+
+    def llr(signal):
+        return math.log(getattr(p, f"lik_{signal}_res") / getattr(p, f"lik_{signal}_irr"))
+
+    assert llr("permanent") > llr("deploy") > llr("presence") > 0
+    assert llr("consult") > 0
 
 
-def _one_signal_week(posture: Posture) -> DeterrenceModel:
-    """A model at its prior (credibility 0.5) with no calendar events, ready for hand-set signals."""
+def _one_signal_week(posture: Posture, perception: str) -> DeterrenceModel:
+    """A model at its prior (credibility 0.5) with no calendar events, the week-0 posture event fired
+    (at t = 0.5, not the step at t = 1), an asset on station, a US that holds and tells nothing."""
     cfg = small_config(replications=3, weeks=2, credibility=0.5, policy={"name": posture},
-                       scenario={"exercises": [], "consultations": []})
+                       scenario={"exercises": [], "consultations": []}, params={"perception": perception})
     model = DeterrenceModel(cfg)
-    model.dprk.choice[:] = RESTRAINT  # no provocation: no 'inaction' evidence
+    model.run_until(0.9)
+    assert model.us.scheduled_arrival.all()
+    model.dprk.choice[:] = RESTRAINT
+    model.on_station[:] = True
+    model.us.choice[:] = US_HOLD
+    model.us.evidence[:] = 0.0
     return model
 
 
-def test_a_deployment_moves_the_model_belief_more_than_a_statement():
-    """The model's own signal path (_update_beliefs_and_assurance): one week, three replications
-    at the prior 0.5 that see a surge deployment, a statement, and nothing."""
-    m = _one_signal_week(Posture.reactive)
-    m.us.choice[:] = [US_SURGE, US_STATEMENT, US_HOLD]
-    m.us.surge_arrival[:] = [True, False, False]
-    m.on_station[:] = [True, False, False]
-    rok_before = m.rok.assurance.copy()
-    m._update_beliefs_and_assurance()
-    b = m.dprk.belief
-    p = m.params
-    assert b[0] - 0.5 > b[1] - 0.5 > 0
-    assert b[2] == pytest.approx(0.5)
-    # each shift is exactly one Bayes update with that signal's likelihoods
-    assert b[0] == pytest.approx(rules.bayes_update(0.5, p.lik_deploy_res, p.lik_deploy_irr))
-    assert b[1] == pytest.approx(rules.bayes_update(0.5, p.lik_statement_res, p.lik_statement_irr))
-    # the allies are assured more by the deployment as well (second audience, Snyder 1984)
-    assert m.rok.assurance[0] - rok_before[0] > m.rok.assurance[1] - rok_before[1]
-
-
-def test_permanent_basing_moves_the_model_belief_more_than_a_rotation():
-    """Sunk basing (the week-0 permanent arrival) versus a scheduled rotational arrival."""
+def test_basing_moves_only_a_misperceiving_dprk_and_it_more_than_a_rotation():
+    """The model's own signal path (``_update_beliefs_and_assurance``) in the week of the first
+    scheduled arrival: a DPRK that reads arrivals as costly signals (costly_signals) is moved more by
+    sunk basing than by a rotation's arrival, each exactly one Bayes step with its likelihoods; a
+    consistent DPRK, who knows that both types keep the schedule alike, is not moved at all."""
     beliefs = {}
-    for posture in (Posture.permanent, Posture.rotational):
-        m = _one_signal_week(posture)
-        m.run_until(0.9)  # fire the week-0 posture event (at t = 0.5), not the step (t = 1)
-        assert m.us.scheduled_arrival
-        m.on_station[:] = True
-        m.us.choice[:] = US_HOLD
-        m._update_beliefs_and_assurance()
-        beliefs[posture] = m.dprk.belief.copy()
-    assert np.all(beliefs[Posture.permanent] > beliefs[Posture.rotational])
-    assert np.all(beliefs[Posture.rotational] > 0.5)
-
-
-def test_deployments_read_as_costly_raise_the_belief_more_than_as_cheap_talk():
-    """Run level: the same rotational schedule, its arrivals read with the default (costly)
-    deployment likelihoods versus the statement (cheap-talk) likelihoods. Mean final DPRK belief.
-
-    Credibility 0.5; seeds 301 (costly) and 302 (cheap), R = 1000 each, 104 weeks.
-    """
     p = ModelParams()
-    cheap = {"lik_deploy_res": p.lik_statement_res, "lik_deploy_irr": p.lik_statement_irr}
-    costly = run(small_config(replications=1000, weeks=104, seed=301, credibility=0.5)).per_replication()
+    for perception in ("costly_signals", "consistent"):
+        for posture in (Posture.permanent, Posture.rotational):
+            m = _one_signal_week(posture, perception)
+            m._update_beliefs_and_assurance()
+            beliefs[perception, posture] = m.dprk.belief.copy()
+    bayes = {s: 0.5 * getattr(p, f"lik_{s}_res") / (0.5 * getattr(p, f"lik_{s}_res")
+                                                     + 0.5 * getattr(p, f"lik_{s}_irr"))
+             for s in ("permanent", "deploy")}
+    np.testing.assert_allclose(beliefs["costly_signals", Posture.permanent], bayes["permanent"], rtol=1e-12)
+    np.testing.assert_allclose(beliefs["costly_signals", Posture.rotational], bayes["deploy"], rtol=1e-12)
+    assert bayes["permanent"] > bayes["deploy"] > 0.5
+    for posture in (Posture.permanent, Posture.rotational):
+        np.testing.assert_array_equal(beliefs["consistent", posture], 0.5)
+
+
+def test_deployments_read_as_costly_raise_a_misperceiving_dprk_s_belief():
+    """Run level, perception=costly_signals: the same rotational schedule, its arrivals read with the
+    default likelihoods (0.5 / 0.4) versus as no signal (0.45 / 0.45). Mean final DPRK belief higher
+    when they are read as costly; credibility 0.5, seeds 301 (costly) and 302 (no signal), R = 1000
+    each, 104 weeks. Control: a consistent DPRK does not use the table, so the same change leaves its
+    run identical (seed 303, R = 200)."""
+    costly = run(small_config(replications=1000, weeks=104, seed=301, credibility=0.5,
+                              params={"perception": "costly_signals"})).per_replication()
+    flat = {"lik_deploy_res": 0.45, "lik_deploy_irr": 0.45}
     talk = run(small_config(replications=1000, weeks=104, seed=302, credibility=0.5,
-                            params=cheap)).per_replication()
+                            params={"perception": "costly_signals", **flat})).per_replication()
     _assert_greater(costly["final_dprk_belief"].to_numpy(), talk["final_dprk_belief"].to_numpy(),
-                    "final DPRK belief, deployments costly vs cheap")
+                    "final DPRK belief, deployments costly vs no signal")
+    base = dict(replications=200, weeks=104, seed=303, credibility=0.5)
+    pd.testing.assert_frame_equal(run(small_config(**base)).replications,
+                                  run(small_config(**base, params=flat)).replications)
 
 
 # ----------------------------------------------------------------------- learning the US type

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from sim import CredibilityRule, DeterrenceModel, Posture, run
+from sim import CredibilityRule, DeterrenceModel, Perception, Posture, rules, run
 from sim.agents import DPRK_ACTIONS, JAPAN_ACTIONS, ROK_ACTIONS, RUNGS, US_ACTIONS
 from sim.recording import ACTION_COLUMNS, COUNT_COLUMNS, RUNG_SLUGS
 
@@ -32,10 +32,15 @@ def run_configs(draw):
     params = {
         "spiral_weight": draw(unit),
         "credibility_rule": rule,
+        "perception": draw(st.sampled_from(list(Perception))),
         "dprk_precision": draw(st.floats(0.1, 5.0)),
         "us_precision": draw(st.floats(0.1, 5.0)),
         "ally_precision": draw(st.floats(0.1, 5.0)),
-        "belief_memory": draw(st.floats(0.5, 1.0)),
+        "us_type_turnover": draw(unit),
+        "us_skip_resolute": draw(unit),
+        "us_skip_irresolute": draw(unit),
+        "us_audience_cost": draw(st.floats(0.0, 10.0)),
+        "us_threat_window_weeks": draw(st.integers(1, 52)),
     }
     return small_config(
         replications=R_PROPERTY,
@@ -44,7 +49,9 @@ def run_configs(draw):
         credibility=draw(unit),
         policy={"name": posture},
         params=params,
-        scenario={"exercise_scale": draw(st.floats(0.0, 3.0))},
+        # a start from which an inauguration (20 January 2029) may fall inside the horizon
+        scenario={"exercise_scale": draw(st.floats(0.0, 3.0)), "dprk_prior": draw(st.none() | unit),
+                  "start_date": draw(st.sampled_from(["2026-01-05", "2028-09-04"]))},
     )
 
 
@@ -104,7 +111,8 @@ def test_run_invariants_over_the_parameter_space(cfg):
                                   per["dprk_srbm_launch"] + per["dprk_lrbm_launch"])
     assert (per["dprk_missiles"] >= per["dprk_launch_days"]).all()
     assert per["max_rung"].between(0, len(RUNGS) - 1).all()
-    assert per["final_dprk_belief"].between(0.0, 1.0).all()
+    bound = rules.expit(rules.LOGIT_BOUND)
+    assert per["final_dprk_belief"].between(1.0 - bound, bound).all()  # strictly inside (0, 1)
     assert (per["us_cost"] >= 0).all()
 
     fcw = per["first_clash_week"]
@@ -126,6 +134,8 @@ def test_run_invariants_over_the_parameter_space(cfg):
     if cfg.policy.name == Posture.none:
         assert (ts["us_surge_deployment"] == 0).all()
         assert (per["us_deployments"] == 0).all()
+    if cfg.policy.name in (Posture.none, Posture.reactive):
+        assert (ts["scheduled_arrival"] == 0).all() and (ts["scheduled_on_station"] == 0).all()
 
 
 # --------------------------------------------------------------------------- R = 1 versus R

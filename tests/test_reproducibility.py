@@ -97,3 +97,24 @@ def test_first_dprk_choice_is_common_across_postures(base_cfg):
     assert runs[Posture.none]["dprk_restraint"].iloc[0] < 1.0  # some provocation to compare
     for p, ts in runs.items():
         assert_frame_equal(ts[cols], runs[Posture.none][cols], obj=p.value)
+
+
+def test_type_turnover_draws_are_common_random_numbers_across_turnover_rates():
+    """At an inauguration every replication draws two uniforms from the US type stream whatever the
+    parameters (sim.model.DRAW_SLOTS: type_redraw, new_type): whether the type is redrawn
+    (``u < us_type_turnover``) and the new type (``u' < credibility``). So across turnover rates the
+    redraws are nested and a redrawn replication gets the same new type: coupled runs, whose
+    differences are the turnover's alone. Seed 4242, R = 2000, credibility 0.4, from 6 Nov 2028 for
+    12 weeks (20 January 2029 in week 10), turnover 0, 0.3, 0.6 and 1."""
+    types = {}
+    for rho in (0.0, 0.3, 0.6, 1.0):
+        cfg = small_config(replications=2000, weeks=12, seed=4242, credibility=0.4,
+                           scenario={"start_date": "2028-11-06"}, params={"us_type_turnover": rho})
+        types[rho] = run(cfg).per_replication()["us_resolute"].to_numpy(dtype=bool)
+    original, fresh = types[0.0], types[1.0]
+    assert 0.3 < (original != fresh).mean() < 0.6  # about 2 c (1 - c) = 0.48 change at turnover 1
+    changed = {rho: types[rho] != original for rho in (0.3, 0.6)}
+    assert changed[0.3].sum() > 100
+    assert np.all(changed[0.3] <= changed[0.6])  # nested redraws
+    for rho in (0.3, 0.6):
+        np.testing.assert_array_equal(types[rho][changed[rho]], fresh[changed[rho]])
