@@ -111,6 +111,11 @@ def test_warm_kernels_compiles_what_a_run_needs():
     assert sum(before.values()) >= 10  # the kernels a week calls (their callees compile inside them)
     DeterrenceModel(small_config(replications=7, weeks=30, policy={"name": "permanent"})).run()
     DeterrenceModel(small_config(replications=3, weeks=10, credibility=0.1)).run()
+    # issue 11: the misperceiving DPRK, type-dependent deferral, the current-calculus rule
+    DeterrenceModel(small_config(replications=4, weeks=14, params={"perception": "costly_signals",
+                                                                  "us_skip_irresolute": 0.5})).run()
+    rule = {"credibility_rule": "current_calculus"}
+    DeterrenceModel(small_config(replications=2, weeks=8, params=rule)).run()
     assert {d.__name__: len(d.signatures) for d in progress._kernel_dispatchers()} == before
 
 
