@@ -104,6 +104,9 @@ class DPRK(EnsembleAgent):
         self.log_odds = np.clip(logit(self.prior), -bound, bound)
         self.belief = expit(self.log_odds)
         self.capability = np.full(self.n, float(capability))
+        if model.current_calculus:  # the belief is the current calculus from the first week on
+            rules.current_calculus_belief(model.param_table, model.base_replications, model.on_station,
+                                          0.0, self.capability, self.log_odds, self.belief, bound)
         self.missiles = np.zeros(self.n, dtype=np.int64)
 
     def step(self) -> None:

@@ -37,7 +37,7 @@ from scipy import optimize
 
 from .events import EventDataError, load_events, median_response_lag_weeks, yearly_counts
 from .history import ERA_DRIVE_PARAMS, ERA_OF_PARAM, START, YEARS, historical_scenario
-from .model import NOT_BATCHABLE, DeterrenceModel
+from .model import DeterrenceModel
 from .params import (
     RANGES,
     ConfigError,
@@ -110,10 +110,6 @@ class ParameterSpec:
 
     def __post_init__(self) -> None:
         numeric = set(RANGES["ModelParams"]) | set(ERA_DRIVE_PARAMS)
-        if self.name in NOT_BATCHABLE and self.name in numeric:
-            raise ConfigError(f"calibration parameter '{self.name}' cannot be fitted: every point of "
-                              "a generation runs in one batched model, which shares it (precisions, "
-                              "likelihoods, the DPRK tension table, salvo_dispersion)")
         if self.name not in numeric:
             raise ConfigError(f"calibration parameter '{self.name}' is not a numeric parameter: use a "
                               f"params.* field such as dprk_cost_srbm, or one of "

@@ -345,14 +345,16 @@ def _unpack_batch(config: RunConfig, batch: dict | None):
         raise ConfigError("batch: every parameter needs one value per point (equal lengths)")
     blocks = sizes.pop()
     r = config.replications
-    fields = {f.name for f in dataclasses.fields(ModelParams)}
+    fields = {f.name: f.type for f in dataclasses.fields(ModelParams)}
     eras = {e.name for e in config.scenario.eras}
     drives, by_block = {}, {}
     for name, values in batch.items():
         values = np.atleast_1d(np.asarray(values, dtype=float))
         if name in fields and name not in NOT_BATCHABLE:
+            whole = fields[name] in ("int", int)
             for v in (values.min(), values.max()):  # the schema's range checks, at the extremes
-                dataclasses.replace(config.params, **{name: float(v)})
+                value = int(v) if whole and float(v).is_integer() else float(v)
+                dataclasses.replace(config.params, **{name: value})
             by_block[name] = values
         elif name in BLOCK_SETTINGS:
             if not (np.all(np.isfinite(values)) and values.min() >= 0 and values.max() <= 1):

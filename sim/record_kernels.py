@@ -2,7 +2,7 @@
 ensemble statistics (:class:`sim.recording.Recorder`).
 
 They read the model's state and never change it. Kept apart from the behavioural rules
-(:mod:`sim.kernels`): numba's cache keys each function on its own file, so a module holds only
+(:mod:`sim.rules`): numba's cache keys each function on its own file, so a module holds only
 functions that call nothing outside it.
 """
 

@@ -10,8 +10,9 @@ kernels; no equation is written anywhere else.
 
 Everything compiled for behaviour lives in this one file on purpose: numba's on-disk cache
 (``cache=True``) is keyed on the file of each compiled function, so a rule kept in another module
-could change while the kernels that inline it stay cached. Constants that are not in this file (the
-log-odds bound, the quantile cap) reach the kernels as arguments for the same reason.
+could change while the kernels that inline it stay cached. The run-time constants (the log-odds bound,
+the quantile cap) reach the kernels as arguments, because numba freezes a global's value into the
+compiled code, where a change made from outside (a test, a user) would never reach it.
 
 Parameters reach a kernel as a record array ``pt`` with one record per batch block; replication ``i``
 belongs to block ``i // r`` and reads the pre-drawn random numbers at ``i % r`` (common random
@@ -590,7 +591,7 @@ def new_administration(pt, r, u_redraw, u_type, resolute, log_odds, belief, aliv
         lo = b * r
         for j in range(r):
             i = lo + j
-            if u_redraw[j] < q.us_type_turnover:
+            if u_redraw[j] < q.us_type_turnover and alive[i]:  # an ended replication keeps its last
                 resolute[i] = u_type[j] < q.credibility
             if alive[i]:
                 log_odds[i] = turnover_log_odds(log_odds[i], q.dprk_prior, q.us_type_turnover, logit_bound)
@@ -619,6 +620,20 @@ def japan_week_utilities(pt, r, z, assurance, dprk_choice):
             i = lo + j
             u0, u1, u2, u3 = japan_utilities(q, assurance[i], dprk_choice[i])
             z[0, i], z[1, i], z[2, i], z[3, i] = quantal_shift4(u0, u1, u2, u3, q.ally_precision)
+
+
+@njit(cache=True, error_model="numpy")
+def current_calculus_belief(pt, r, on_station, exercise_intensity, capability, log_odds, belief, logit_bound):
+    """Set every replication's belief to the current calculus (:func:`current_calculus_log_odds`); the
+    rule's belief at the start of a run."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        for j in range(r):
+            i = lo + j
+            x = current_calculus_log_odds(q, on_station[i], exercise_intensity, capability[i])
+            log_odds[i] = min(max(x, -logit_bound), logit_bound)
+            belief[i] = expit(log_odds[i])
 
 
 @njit(cache=True, error_model="numpy")
