@@ -28,7 +28,7 @@ import pytest
 from conftest import provocations, small_config
 from scipy.special import logit
 
-from sim import DeterrenceModel, Posture, rules
+from sim import DeterrenceModel, ModelParams, Posture, rules
 from sim.calendar import inauguration_weeks
 from sim.diagnostics import belief_calibration
 from sim.metrics import headline_metrics, wilson_interval
@@ -183,11 +183,13 @@ def test_an_unanswered_major_provocation_lowers_the_belief_less_with_an_asset_on
 
     One week (so the state is the start: no earlier request, no binding threat), seed 1401,
     R = 4000, credibility 0.5, default parameters, reactive (nothing on station) and permanent (an
-    asset on station) at the same seed.
+    asset on station) at the same seed. The fall after an unanswered long-range launch is the
+    model's own :func:`sim.rules.us_log_likelihood_ratio` in that state, asset or not.
     """
     run = dict(replications=4000, weeks=1, seed=1401, credibility=0.5)
+    q = rules.param_table(ModelParams(), 1, {}, 0.5, 0.5)[0]
     unanswered_step = {}
-    for posture in (Posture.reactive, Posture.permanent):
+    for posture, on in ((Posture.reactive, 0), (Posture.permanent, 1)):
         per = _run(policy={"name": posture}, **run).per
         step = logit(per["final_dprk_belief"].to_numpy()) - logit(0.5)
         major = _major_provocations(per) > 0
@@ -198,6 +200,10 @@ def test_an_unanswered_major_provocation_lowers_the_belief_less_with_an_asset_on
         assert np.all(step[surged] > 0), posture
         lrbm = unanswered & (per["dprk_lrbm_launch"].to_numpy() > 0)
         unanswered_step[posture] = step[lrbm]
+        back = [rules.back_down_probability(q, f, float(on), True) for f in (1.0, q["us_irresolute_factor"])]
+        expected = rules.us_log_likelihood_ratio(q, rules.US_HOLD, rules.DPRK_SEVERITY[rules.LRBM], on, True,
+                                                 False, *back)
+        np.testing.assert_allclose(step[lrbm], expected, rtol=1e-9, err_msg=posture.value)
     assert unanswered_step[Posture.reactive].max() < unanswered_step[Posture.permanent].min() < 0
 
 
@@ -312,9 +318,9 @@ def test_tied_hands_the_irresolute_threatens_less_and_backing_down_costs():
        response (restraint or talks: need 0), the all-irresolute block threatens less than the
        all-resolute one, paired; with no audience cost the two blocks threaten in exactly the same
        replications (the type then matters only through the need).
-    2. Seed 1652, R = 20000, one week, every replication starting with a threat that binds (set by
-       hand): where the DPRK commits a major provocation, audience cost 3 brings more surges (the
-       US follows through) than audience cost 0, paired.
+    2. Seed 1652, R = 20000, one week, audience cost 3: every replication starting with a threat
+       that binds (set by hand) against none: where the DPRK commits a major provocation, the
+       challenged US surges (follows through) more, paired.
     """
     types = {"credibility": [0.0, 1.0], "dprk_prior": [0.5, 0.5]}
     run = dict(replications=20_000, weeks=1, seed=1651, policy={"name": Posture.reactive})
@@ -331,15 +337,17 @@ def test_tied_hands_the_irresolute_threatens_less_and_backing_down_costs():
     _assert_paired_greater(threats[2.0][1], threats[2.0][0],
                            "threats after restraint or talks, resolute vs irresolute, audience cost 2")
 
-    run = dict(replications=20_000, weeks=1, seed=1652, policy={"name": Posture.reactive})
-    model = DeterrenceModel(small_config(**run), batch={"us_audience_cost": [0.0, 3.0]})
-    model.us.threat_left[:] = 2  # a threat made last week binds
-    per = model.run().per_replication()
-    challenged = _major_provocations(_block(per, 0)) > 0
+    surges = {}
+    for binding in (0, 2):
+        model = DeterrenceModel(small_config(replications=20_000, weeks=1, seed=1652,
+                                             policy={"name": Posture.reactive},
+                                             params={"us_audience_cost": 3.0}))
+        model.us.threat_left[:] = binding  # a threat made last week binds (or not)
+        per = model.run().per_replication()
+        challenged = _major_provocations(per) > 0
+        surges[binding] = per["us_surge_deployment"].to_numpy()[challenged]
     assert challenged.sum() >= 200
-    _assert_paired_greater(_block(per, 1)["us_surge_deployment"].to_numpy()[challenged],
-                           _block(per, 0)["us_surge_deployment"].to_numpy()[challenged],
-                           "surges when challenged, audience cost 3 vs 0")
+    _assert_paired_greater(surges[2], surges[0], "surges after a major provocation, threat binding vs not")
 
 
 # ------------------------------------------------------------------- type-dependent deferral
