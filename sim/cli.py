@@ -10,6 +10,7 @@ for multiruns.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -234,6 +235,9 @@ def preflight(argv: list[str], config_name: str = "config", cls: type = RunConfi
         if not jobs:
             raise ConfigError("the sweep has no points: give every swept key at least one value")
         configs = compose_jobs(compose, name, jobs, cls)
+    if cl.multirun and cls is RunConfig:  # the sweeper batches points from these (no recomposing)
+        _COMPOSED.clear()
+        _COMPOSED.update(zip((task_overrides(job) for job in jobs), configs, strict=True))
     if cl.cfg is not None:  # Hydra prints the config; nothing is run or written
         return configs
     at_once = _check_launcher(base) if cl.multirun else 1
@@ -244,6 +248,31 @@ def preflight(argv: list[str], config_name: str = "config", cls: type = RunConfi
         for c in configs:
             check(c)
     return configs
+
+
+# ----------------------------------------------------------------------------- composed points
+# The configs preflight composed for the points of this process's sweep, by their task overrides:
+# dsim's sweeper decides from them which points run together as one batched model
+# (hydra_plugins/dsim_sweeper), without composing every point again (about 0.2 s each).
+_COMPOSED: dict[tuple[str, ...], RunConfig] = {}
+
+
+def task_overrides(job: list[str]) -> tuple[str, ...]:
+    """The overrides of ``job`` that are not Hydra's own (``hydra.*``, ``hydra/...``), as given:
+    what Hydra records as the job's task overrides (``.hydra/overrides.yaml``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(job))
+    return tuple(o.input_line for o in parsed if not o.is_hydra_override())
+
+
+def composed_configs(jobs: list[list[str]]) -> list[RunConfig] | None:
+    """The validated configs of ``jobs`` that :func:`preflight` composed in this process, or None
+    if it did not compose all of them (the sweeper then composes them itself)."""
+    keys = [task_overrides(job) for job in jobs]
+    if not keys or not all(k in _COMPOSED for k in keys):
+        return None
+    return [_COMPOSED[k] for k in keys]
 
 
 # ----------------------------------------------------------------------------- help
@@ -361,8 +390,21 @@ def calibrate_help() -> str:
 
 
 # ----------------------------------------------------------------------------- Hydra tasks
+# Set (through the job's ``hydra.job.env_set``) for a job that runs a group of points as one
+# batched model: the path of the group's plan, written by dsim's sweeper.
+BATCH_PLAN_ENV = "DSIM_BATCH_PLAN"
+
+
+def wants_figure(config: RunConfig, in_sweep: bool) -> bool:
+    """Whether a run draws its ``escalation.png``: the ``run_figure`` setting, or by default yes
+    for a single run and no for each point of a sweep (a sweep draws its own figures)."""
+    choice = getattr(config, "run_figure", None)
+    return (not in_sweep) if choice is None else bool(choice)
+
+
 def run_job(cfg: DictConfig) -> dict:
-    """Hydra task: run one configuration and write its files into Hydra's output folder."""
+    """Hydra task: run one configuration (or, in a sweep, one batched group of points) and write
+    its files into Hydra's output folder."""
     from hydra.core.hydra_config import HydraConfig
 
     from .progress import watch_parent
@@ -375,27 +417,42 @@ def run_job(cfg: DictConfig) -> dict:
         _fail("dsim", str(exc), 2)
     hc = HydraConfig.get()
     multirun = hc.mode is not None and hc.mode.name == "MULTIRUN"
+    plan = os.environ.get(BATCH_PLAN_ENV) if multirun else None
+    if plan:
+        try:
+            return execute_group(Path(plan), cfg, config)
+        except ConfigError as exc:
+            _fail("dsim", str(exc), 2)
     return execute(config, Path(hc.runtime.output_dir), resume=multirun)
 
 
-def execute(config: RunConfig, out_dir: Path, resume: bool = False) -> dict:
-    """Run ``config`` and write its files into ``out_dir``; with ``resume``, a complete point
-    already there (same results-changing settings, files intact) is kept. A folder that cannot be
+def execute(config: RunConfig, out_dir: Path, resume: bool = False, figure: bool | None = None) -> dict:
+    """Run ``config`` and write its files into ``out_dir``; with ``resume`` (a sweep's point), a
+    complete point already there (same results-changing settings, files intact) is kept.
+    ``figure``: draw ``escalation.png`` (default: :func:`wants_figure`). A folder that cannot be
     written (read-only, disk full) ends the command with one line and exit code 1."""
     from .model import run
-    from .outputs import write_run
 
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
+    figure = wants_figure(config, in_sweep=resume) if figure is None else figure
     if resume:
         from .sweep import point_complete
 
-        if point_complete(out_dir, config.identity()):
+        if point_complete(out_dir, config.identity(), figure):
             log.info("skipping complete point %s", out_dir.name)
             return json.loads((out_dir / "summary.json").read_text())
     # in a sweep the main process shows one bar over the points (sim.progress.SweepProgress)
     results = run(config, progress=config.progress and not resume)
+    return _write_point(results, out_dir, figure)
+
+
+def _write_point(results, out_dir: Path, figure: bool) -> dict:
+    """Write one run's files (:func:`sim.outputs.write_run`) and log its headline."""
+    from .outputs import write_run
+
+    config = results.config
     try:
-        summary = write_run(results, out_dir)
+        summary = write_run(results, out_dir, figure=figure)
     except OSError as exc:
         _fail("dsim", f"cannot write the run's files into {out_dir}: {exc.strerror or exc}: "
               "free some space or choose another folder with hydra.run.dir=...", 1)
@@ -408,6 +465,190 @@ def execute(config: RunConfig, out_dir: Path, resume: bool = False) -> dict:
         m["p_kinetic_clash"]["estimate"], out_dir,
     )
     return summary
+
+
+@dataclass
+class _Member:
+    """One point of a batched group: where it goes and what it is."""
+
+    index: int
+    out_dir: Path
+    config: RunConfig
+    figure: bool
+
+
+def execute_group(plan_path: Path, cfg: DictConfig, config: RunConfig) -> dict:
+    """Run a group of sweep points as the blocks of one batched model (:func:`sim.batching.run_points`)
+    and write every point's folder as its own job would have.
+
+    The job is the group's first point (Hydra made its folder, ``.hydra/`` and log); the plan,
+    written by dsim's sweeper, lists every point of the group: its index in the sweep, task
+    overrides, the SHA-256 of its composed config and the settings in which it differs from the
+    first point. Each other point gets what Hydra writes for a job (``.hydra/config.yaml``,
+    ``hydra.yaml``, ``overrides.yaml`` and its log file), built from this job's Hydra config with
+    that point's overrides, output folder and job number. Complete points are skipped as in
+    :func:`execute`; the others run together, and each is written with :func:`sim.outputs.write_run`.
+    Returns the first point's summary.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    from .batching import config_digest, run_points
+    from .sweep import point_complete
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    try:
+        plan = json.loads(plan_path.read_text())
+        points = plan["points"]
+        sweep_dir = Path(plan["sweep_dir"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot read the batch plan {plan_path} ({type(exc).__name__}): rerun the "
+                          "sweep (with hydra.sweeper.batched=false to run one job per point)") from None
+    if config_digest(config) != points[0]["digest"]:
+        raise ConfigError(f"the batch plan {plan_path} is not this job's (its first point has other "
+                          "settings): rerun the sweep")
+    pages = _MemberPages(HydraConfig.instance().cfg, cfg, sweep_dir)
+    leader_dir = Path(HydraConfig.get().runtime.output_dir)
+    if pages.output_dir(points[0]) != leader_dir:
+        raise ConfigError(f"the batch plan {plan_path} puts this job in {pages.output_dir(points[0])}, "
+                          f"Hydra in {leader_dir}: rerun with hydra.sweeper.batched=false")
+    members = [_Member(points[0]["index"], leader_dir, config, wants_figure(config, in_sweep=True))]
+    for point in points[1:]:
+        member_config, out_dir = pages.write(point)
+        if config_digest(member_config) != point["digest"]:
+            raise ConfigError(f"point {point['overrides']} of the batch plan {plan_path} does not "
+                              "compose to the config it was planned with: rerun the sweep")
+        members.append(_Member(point["index"], out_dir, member_config,
+                               wants_figure(member_config, in_sweep=True)))
+    pending = []
+    for m in members:
+        if point_complete(m.out_dir, m.config.identity(), m.figure):
+            with _point_log(leader_dir, m.out_dir):
+                log.info("skipping complete point %s", m.out_dir.name)
+        else:
+            pending.append(m)
+    if pending:
+        log.info("running %d points as one batched model (%d replications each)", len(pending),
+                 config.replications)
+        results = run_points([m.config for m in pending])
+        for m, res in zip(pending, results, strict=True):
+            with _point_log(leader_dir, m.out_dir):
+                _write_point(res, m.out_dir, m.figure)
+                if m.out_dir != leader_dir:  # Hydra's callback says so for the job's own point
+                    log.info("point finished: %s", pages.dirnames[m.index])
+    return json.loads((leader_dir / "summary.json").read_text())
+
+
+class _MemberPages:
+    """The files Hydra writes for a job (``.hydra/`` and the log), made for the other points of a
+    batched group from the group job's own Hydra config (``hydra_root``: HydraConfig's node) and
+    task config ``task_cfg``."""
+
+    def __init__(self, hydra_root: DictConfig, task_cfg: DictConfig, sweep_dir: Path) -> None:
+        import copy
+
+        from omegaconf import open_dict, read_write
+
+        self.root = copy.deepcopy(hydra_root)
+        self.task = copy.deepcopy(task_cfg)
+        self.leader_task = task_cfg
+        self.sweep_dir = sweep_dir
+        self.dirnames: dict[int, str] = {}
+        self._changed: set[str] = set()
+        self._leader_num = self.root.hydra.job.num
+        self._leader_id = self.root.hydra.job.id
+        with read_write(self.root.hydra), open_dict(self.root.hydra):
+            # the batch is this job's business: the other points' records do not mention it
+            self.root.hydra.job.env_set.pop(BATCH_PLAN_ENV, None)
+            self.root.hydra.overrides.hydra = [o for o in self.root.hydra.overrides.hydra
+                                               if BATCH_PLAN_ENV not in o]
+
+    def _set_job(self, point: dict) -> None:
+        from hydra._internal.config_loader_impl import get_overrides_dirname
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from omegaconf import open_dict, read_write
+
+        h = self.root.hydra
+        parsed = OverridesParser.create().parse_overrides(list(point["overrides"]))
+        with read_write(h), open_dict(h):
+            h.overrides.task = list(point["overrides"])
+            h.job.override_dirname = get_overrides_dirname(
+                overrides=[o for o in parsed if not o.is_hydra_override()],
+                kv_sep=h.job.config.override_dirname.kv_sep,
+                item_sep=h.job.config.override_dirname.item_sep,
+                exclude_keys=h.job.config.override_dirname.exclude_keys)
+            h.job.num = point["index"]
+            leader_id = str(self._leader_id)
+            h.job.id = (f"{leader_id[:-len(str(self._leader_num))]}{point['index']}"
+                        if leader_id.endswith(f"_{self._leader_num}") else point["index"])
+        self.dirnames[point["index"]] = h.job.override_dirname
+
+    def output_dir(self, point: dict) -> Path:
+        """The folder of ``point`` (``hydra.sweep.dir``/``hydra.sweep.subdir``, as Hydra makes it)."""
+        self._set_job(point)
+        subdir = OmegaConf.select(self.root, "hydra.sweep.subdir")
+        return Path(os.path.abspath(os.path.join(str(self.sweep_dir), str(subdir))))
+
+    def write(self, point: dict) -> tuple[RunConfig, Path]:
+        """Make ``point``'s folder with Hydra's records of its job and its (empty) log; return its
+        config (this job's task config with the point's settings) and folder."""
+        from omegaconf import open_dict, read_write
+
+        out_dir = self.output_dir(point)
+        values = point["values"]
+        for path in self._changed - set(values):  # back to the first point's value
+            OmegaConf.update(self.task, path, OmegaConf.select(self.leader_task, path), merge=True)
+        for path, value in values.items():
+            OmegaConf.update(self.task, path, value, merge=True)
+        self._changed = set(values)
+        config = to_run_config(self.task)
+        h = self.root.hydra
+        with read_write(h), open_dict(h):
+            h.runtime.output_dir = str(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if h.output_subdir is not None:
+            records = out_dir / str(h.output_subdir)
+            records.mkdir(parents=True, exist_ok=True)
+            for name, node in (("config.yaml", self.task), ("hydra.yaml", self.root),
+                               ("overrides.yaml", h.overrides.task)):
+                (records / name).write_text(OmegaConf.to_yaml(node), encoding="utf-8")
+        with _point_log(self._leader_dir(), out_dir):
+            pass  # Hydra's file handler makes the log file when the job starts
+        return config, out_dir
+
+    def _leader_dir(self) -> Path:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+
+
+@contextlib.contextmanager
+def _point_log(job_dir: Path, point_dir: Path):
+    """Send this job's log lines to ``point_dir``'s log file instead of its own: every log file
+    handler of the root logger that writes into ``job_dir`` is replaced, for the duration, by one
+    with the same name, format, level and filters in ``point_dir`` (the file is created)."""
+    root = logging.getLogger()
+    swaps = []
+    if Path(point_dir) != Path(job_dir):
+        for handler in root.handlers:
+            if isinstance(handler, logging.FileHandler) and \
+                    Path(handler.baseFilename).parent == Path(job_dir).resolve():
+                twin = logging.FileHandler(Path(point_dir) / Path(handler.baseFilename).name,
+                                           mode=handler.mode, encoding=handler.encoding)
+                twin.setFormatter(handler.formatter)
+                twin.setLevel(handler.level)
+                for f in handler.filters:
+                    twin.addFilter(f)
+                swaps.append((handler, twin))
+    for handler, twin in swaps:
+        root.removeHandler(handler)
+        root.addHandler(twin)
+    try:
+        yield
+    finally:
+        for handler, twin in swaps:
+            root.removeHandler(twin)
+            twin.close()
+            root.addHandler(handler)
 
 
 def _fail(program: str, message: str, code: int):

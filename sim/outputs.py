@@ -49,9 +49,12 @@ from .metrics import METRIC_DESCRIPTIONS, METRIC_UNITS, headline_metrics, wilson
 from .recording import Results
 
 MANIFEST = "manifest.json"
+FIGURE = "escalation.png"
 # Every file of a finished run; the manifest (written last) holds the checksums of the others.
-RUN_FILES = ("timeseries.parquet", "replications.parquet", "summary.json", "escalation.png", MANIFEST)
+RUN_FILES = ("timeseries.parquet", "replications.parquet", "summary.json", FIGURE, MANIFEST)
 CHECKED_FILES = tuple(name for name in RUN_FILES if name != MANIFEST)
+# The files every finished run has: the figure is optional (a sweep's points skip it by default).
+DATA_FILES = tuple(name for name in CHECKED_FILES if name != FIGURE)
 STAGING_PREFIX = ".partial-"
 _LOCK = ".lock"
 
@@ -437,20 +440,24 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def write_manifest(folder: Path, identity: dict) -> Path:
-    """Write ``manifest.json`` into ``folder``: the SHA-256 and size of every checked run file, and
-    the identity of the run that made them."""
+def write_manifest(folder: Path, identity: dict, files: tuple[str, ...] = CHECKED_FILES) -> Path:
+    """Write ``manifest.json`` into ``folder``: the SHA-256 and size of each of ``files`` (the run
+    files written, all of :data:`CHECKED_FILES` by default), and the identity of the run that made
+    them."""
     files = {name: {"sha256": _sha256(folder / name), "bytes": (folder / name).stat().st_size}
-             for name in CHECKED_FILES}
+             for name in files}
     path = folder / MANIFEST
     path.write_text(json.dumps({"identity": canonical(identity), "files": files}, indent=2) + "\n")
     return path
 
 
-def verify_run(folder: str | os.PathLike, identity: dict | None = None) -> str | None:
+def verify_run(folder: str | os.PathLike, identity: dict | None = None,
+               figure: bool = False) -> str | None:
     """Why ``folder`` is not a finished run (of ``identity``, if given), or None if it is.
 
-    A finished run has ``manifest.json`` and every checked file matches its SHA-256 there.
+    A finished run has ``manifest.json``, which lists at least :data:`DATA_FILES` (and
+    ``escalation.png`` when ``figure`` is asked for), and every file it lists matches its SHA-256
+    there.
     """
     folder = Path(folder)
     try:
@@ -464,7 +471,9 @@ def verify_run(folder: str | os.PathLike, identity: dict | None = None) -> str |
         return f"{MANIFEST} is not a dsim manifest"
     if identity is not None and manifest.get("identity") != canonical(identity):
         return "it was computed with other settings"
-    for name in CHECKED_FILES:
+    if figure and FIGURE not in files:
+        return f"it has no {FIGURE} (written without the figure)"
+    for name in (*DATA_FILES, *(n for n in CHECKED_FILES if n in files and n not in DATA_FILES)):
         entry = files.get(name)
         expected = entry.get("sha256") if isinstance(entry, dict) else None
         if not isinstance(expected, str):
@@ -517,23 +526,29 @@ def staging_folder(parent: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_run(results: Results, out_dir: str | os.PathLike) -> dict:
+def write_run(results: Results, out_dir: str | os.PathLike, figure: bool = True) -> dict:
     """Write the run files into ``out_dir`` atomically, ``manifest.json`` last; return the summary.
 
-    An earlier manifest is removed before any file is replaced, so a folder caught between two
-    writes never passes :func:`verify_run`.
+    ``figure=False`` leaves out ``escalation.png`` (a sweep's points, by default: drawing it took
+    most of a point's writing time) and removes one left by an earlier run, which would not match
+    the new data. An earlier manifest is removed before any file is replaced, so a folder caught
+    between two writes never passes :func:`verify_run`.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    files = CHECKED_FILES if figure else DATA_FILES
     with staging_folder(out) as staging:
         results.timeseries.to_parquet(staging / "timeseries.parquet", index=False)
         results.replications.to_parquet(staging / "replications.parquet", index=False)
         summary = summary_dict(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        plot_escalation(results, staging / "escalation.png")
-        write_manifest(staging, results.config.identity())
+        if figure:
+            plot_escalation(results, staging / FIGURE)
+        write_manifest(staging, results.config.identity(), files)
         (out / MANIFEST).unlink(missing_ok=True)
-        for name in CHECKED_FILES:
+        if not figure:
+            (out / FIGURE).unlink(missing_ok=True)
+        for name in files:
             os.replace(staging / name, out / name)
         os.replace(staging / MANIFEST, out / MANIFEST)
     return summary

@@ -103,15 +103,16 @@ def run_identity(config: RunConfig | Mapping) -> dict:
     return {k: v for k, v in dict(config).items() if k not in NON_RESULT_FIELDS}
 
 
-def point_complete(folder: str | os.PathLike, config: RunConfig | Mapping) -> bool:
-    """Whether ``folder`` holds a finished run with the identity of ``config``.
+def point_complete(folder: str | os.PathLike, config: RunConfig | Mapping, figure: bool = False) -> bool:
+    """Whether ``folder`` holds a finished run with the identity of ``config`` (and its
+    ``escalation.png`` if ``figure``).
 
     ``config`` is a RunConfig (preferred) or its ``to_dict()``/``identity()``; settings that do not
-    change results (``progress``, ``reference_policy``) are ignored. The run's ``manifest.json`` must
-    be present and every file must match its checksum there (:func:`sim.outputs.verify_run`), so a
-    killed, truncated or edited point is recomputed.
+    change results (``progress``, ``reference_policy``, ``run_figure``) are ignored. The run's
+    ``manifest.json`` must be present and every file must match its checksum there
+    (:func:`sim.outputs.verify_run`), so a killed, truncated or edited point is recomputed.
     """
-    return verify_run(folder, run_identity(config)) is None
+    return verify_run(folder, run_identity(config), figure=figure) is None
 
 
 @dataclass

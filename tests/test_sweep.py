@@ -61,6 +61,61 @@ def test_four_point_sweep_aggregates_and_draws(four_point):
     assert (cost["mean_a"] == cost["cost_per_year_a"]).all()
 
 
+@pytest.fixture(scope="module")
+def four_point_one_job_each(tmp_path_factory):
+    """The module's 2 x 2 sweep again with one job per point (hydra.sweeper.batched=false)."""
+    tmp = tmp_path_factory.mktemp("sweep4_unbatched")
+    sweep = tmp / "sweep"
+    res = dsim(tmp, "-m", "policy=rotational,permanent", "credibility=0.2,0.8", *SMALL,
+               "hydra.sweeper.batched=false", f"hydra.sweep.dir={sweep}")
+    assert res.returncode == 0, res.stderr[-2000:]
+    return sweep
+
+
+# What Hydra's record of a job may differ in between the two ways of running it: the job's number
+# and id, the batch plan the first point of a group was launched with, the sweeper's setting and
+# the command line's own Hydra overrides; the folders are compared relative to the test's folder.
+JOB_KEYS = (("job", "num"), ("job", "id"), ("job", "env_set"), ("overrides", "hydra"),
+            ("sweeper", "batched"))
+
+
+def _hydra_record(path: Path, tmp: Path) -> dict:
+    import yaml
+
+    record = yaml.safe_load(path.read_text().replace(str(tmp), "<tmp>"))["hydra"]
+    for a, b in JOB_KEYS:
+        record[a].pop(b)
+    return record
+
+
+def test_batched_points_write_what_one_job_per_point_writes(four_point, four_point_one_job_each):
+    """The 2 x 2 sweep runs as two batched models (one per posture, credibility in blocks) by
+    default: every point folder has the same files as with one job per point, its data files,
+    summary, manifest and Hydra records byte for byte, and the sweep's tables are identical. The
+    points draw no escalation.png (the sweep draws its own figures)."""
+    _, batched = four_point
+    single = four_point_one_job_each
+    names = [p.name for p in point_dirs(batched)]
+    assert names == [p.name for p in point_dirs(single)] and len(names) == 4
+    for name in names:
+        a, b = batched / name, single / name
+        files = sorted(str(f.relative_to(a)) for f in a.rglob("*") if f.is_file())
+        assert files == sorted(str(f.relative_to(b)) for f in b.rglob("*") if f.is_file()), name
+        assert "escalation.png" not in files and "cli.log" in files
+        for f in ("timeseries.parquet", "replications.parquet", "summary.json", "manifest.json",
+                  ".hydra/config.yaml", ".hydra/overrides.yaml"):
+            assert (a / f).read_bytes() == (b / f).read_bytes(), f"{name}/{f}"
+        assert (_hydra_record(a / ".hydra" / "hydra.yaml", batched.parent)
+                == _hydra_record(b / ".hydra" / "hydra.yaml", single.parent)), name
+        assert f"-> {a}" in (a / "cli.log").read_text()  # each point's log has its own lines
+    for f in ("comparison.csv", "sweep.parquet"):
+        assert (batched / f).read_bytes() == (single / f).read_bytes(), f
+    assert not [p for p in batched.iterdir() if p.name.startswith(".")]  # no plan left behind
+    logs = "".join((p / "cli.log").read_text() for p in point_dirs(batched))
+    assert logs.count("running 2 points as one batched model") == 2
+    assert "batched model" not in "".join((p / "cli.log").read_text() for p in point_dirs(single))
+
+
 def test_paired_difference_matches_the_point_files(four_point):
     """The comparison's difference is the difference of the two points' replication means."""
     from sim.metrics import replication_metrics

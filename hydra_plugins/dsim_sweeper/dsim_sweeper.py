@@ -1,15 +1,34 @@
-"""The sweeper of ``dsim -m``: Hydra's basic grid, launched without composing every job twice.
+"""The sweeper of ``dsim -m``: Hydra's basic grid, with the points that can share one batched model
+launched as one job.
 
 Hydra's basic sweeper composes every job of a sweep in the parent process before it launches
-them ("validate_batch_is_legal"), and every launcher composes each job again where it runs it.
-``dsim`` has already composed and validated every job before Hydra started (``sim.cli.preflight``,
-with one-line errors), so this sweeper expands the same grid (``sim.config.expand_sweep``, the
-product of the swept values in Hydra's basic sweeper's order: ``hydra.sweeper.params`` first, the
-command line over it) and hands it to the configured launcher (basic, joblib, Ray, ...). It uses
-only Hydra's public plugin API (``hydra.plugins.sweeper.Sweeper``).
+them ("validate_batch_is_legal"), and every launcher composes each job again where it runs it
+(about 0.2 s a composition here). ``dsim`` has already composed and validated every job before
+Hydra started (``sim.cli.preflight``, with one-line errors), so this sweeper expands the same grid
+(``sim.config.expand_sweep``, the product of the swept values in Hydra's basic sweeper's order:
+``hydra.sweeper.params`` first, the command line over it) and hands it to the configured launcher
+(basic, joblib, Ray, ...). It uses only Hydra's public plugin API
+(``hydra.plugins.sweeper.Sweeper``).
+
+**Batched points** (``hydra.sweeper.batched``, on by default). From the composed configs it groups
+the points that differ only in settings a batched model can vary (:func:`sim.batching.group_points`:
+numeric behavioural parameters, credibility, the DPRK's prior) and launches each group as one job:
+the job of its first point, which runs the whole group as the blocks of one model (common random
+numbers: every block is exactly the plain run of its point) and writes every point's folder as its
+own job would have (``sim.cli.execute_group``). The job finds its group in a plan file in the sweep
+folder, named in the job's ``hydra.job.env_set`` (so launchers that run jobs elsewhere, such as
+Ray, carry it along; the sweep folder must be shared with them, as for the results). A group holds
+at most ``max_blocks`` points and no more than the memory available to each of the launcher's
+parallel jobs allows, and groups are split so that a parallel launcher has one for each worker.
+Sweeps whose ``hydra.sweep.subdir`` depends on the job number run one job per point.
 """
 
 
+import json
+import logging
+import math
+import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -20,33 +39,47 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+log = logging.getLogger(__name__)
+
+PLAN_PREFIX = ".dsim-batches-"
+
 
 @dataclass
 class DsimSweeperConf:
     _target_: str = "hydra_plugins.dsim_sweeper.dsim_sweeper.DsimSweeper"
-    # points launched together (None: all at once, which lets a parallel launcher use every worker)
+    # jobs launched together (None: all at once, which lets a parallel launcher use every worker)
     max_batch_size: Optional[int] = None
     # the grid, as in Hydra's basic sweeper: key -> "v1,v2,..." (named experiments set it)
     params: Dict[str, str] = field(default_factory=dict)
+    # points that differ only in numeric params, credibility or scenario.dprk_prior run as the
+    # blocks of one model, one job per group (results identical); false: one job per point
+    batched: bool = True
+    # at most this many points in one batched model (None: as many as the memory allows)
+    max_blocks: Optional[int] = None
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="dsim", node=DsimSweeperConf, provider="dsim")
 
 
 class DsimSweeper(Sweeper):
-    """Expand the grid, save ``multirun.yaml`` in the sweep folder, launch the points in batches."""
+    """Expand the grid, save ``multirun.yaml`` in the sweep folder, group the points that can run
+    as one batched model, launch the groups in launcher batches."""
 
-    def __init__(self, max_batch_size: Optional[int] = None,
-                 params: Optional[Dict[str, str]] = None) -> None:
+    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
+                 batched: bool = True, max_blocks: Optional[int] = None) -> None:
         super().__init__()
         self.max_batch_size = max_batch_size
         self.params = dict(params or {})
+        self.batched = batched
+        self.max_blocks = max_blocks
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
+        self.hydra_context: Optional[HydraContext] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
         self.config = config
+        self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config)
 
@@ -59,18 +92,102 @@ class DsimSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        size = self.max_batch_size if self.max_batch_size and self.max_batch_size > 0 else len(jobs)
         from sim.outputs import MANIFEST
         from sim.progress import SweepProgress, stop_workers_with_parent, warm_kernels
 
         stop_workers_with_parent()  # workers stop with this process (SIGTERM, Ctrl-C, SIGKILL)
         show = bool(OmegaConf.select(self.config, "progress", default=True))
         warm_kernels(announce=show)  # compiled (or loaded) once here, not in every worker
+        plan_dir = sweep_dir / f"{PLAN_PREFIX}{uuid.uuid4().hex[:12]}"
+        launches = self._launches(jobs, plan_dir) if self.batched and len(jobs) > 1 else jobs
+        size = self.max_batch_size if self.max_batch_size and self.max_batch_size > 0 else len(launches)
         returns = []
-        with SweepProgress(sweep_dir, total=len(jobs), marker=MANIFEST, enabled=show):
-            for start in range(0, len(jobs), size):
-                results = self.launcher.launch(jobs[start:start + size], initial_job_idx=start)
-                for r in results:
-                    _ = r.return_value  # re-raises a job's failure
-                returns.append(results)
+        try:
+            with SweepProgress(sweep_dir, total=len(jobs), marker=MANIFEST, enabled=show):
+                for start in range(0, len(launches), size):
+                    results = self.launcher.launch(launches[start:start + size], initial_job_idx=start)
+                    for r in results:
+                        _ = r.return_value  # re-raises a job's failure
+                    returns.append(results)
+        finally:
+            if plan_dir.is_dir():
+                for path in plan_dir.iterdir():
+                    path.unlink(missing_ok=True)
+                plan_dir.rmdir()
         return returns
+
+    # ------------------------------------------------------------------ batching
+    def _configs(self, jobs: List[List[str]]) -> Optional[list]:
+        """The composed config of every job: preflight's (same process), else composed here."""
+        from sim.cli import composed_configs
+        from sim.config import compose_jobs
+        from sim.params import RunConfig
+
+        configs = composed_configs(jobs)
+        if configs is not None:
+            return configs
+        assert self.hydra_context is not None and self.config is not None
+        loader, master = self.hydra_context.config_loader, self.config
+
+        def compose(_name: str, overrides: List[str], return_hydra_config: bool = False) -> DictConfig:
+            return loader.load_sweep_config(master, list(overrides))
+
+        try:
+            return compose_jobs(compose, str(master.hydra.job.config_name), jobs, RunConfig)
+        except Exception as exc:  # noqa: BLE001 - the launcher's own composition reports it
+            log.warning("points not batched: composing them failed (%s)", exc)
+            return None
+
+    def _parallel_jobs(self) -> int:
+        from sim.cli import _check_launcher
+
+        assert self.config is not None
+        try:
+            return max(1, _check_launcher(self.config))
+        except Exception:  # noqa: BLE001 - preflight has checked it already
+            return 1
+
+    def _launches(self, jobs: List[List[str]], plan_dir: Path) -> List[List[str]]:
+        """One launched job per group of points (:func:`sim.batching.group_points`): a group of one
+        is its point's own job; a larger one is its first point's job with the group's plan."""
+        from sim.batching import config_digest, differences, group_points, max_blocks_in_memory
+        from sim.cli import BATCH_PLAN_ENV, available_memory, task_overrides
+        from sim.memory import estimated_memory_bytes
+
+        assert self.config is not None
+        subdir = str(OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir"))
+        if any(k in subdir for k in ("job.num", "job.id", "now:")):
+            log.info("points not batched: hydra.sweep.subdir (%s) depends on the job", subdir)
+            return jobs
+        if "'" in str(plan_dir) or "\\" in str(plan_dir):
+            log.info("points not batched: the sweep folder's name has a quote or backslash")
+            return jobs
+        configs = self._configs(jobs)
+        if configs is None:
+            return jobs
+        workers = self._parallel_jobs()
+        have = available_memory()
+        largest = max(configs, key=estimated_memory_bytes)
+        limit = max_blocks_in_memory(largest, None if have is None else have // workers)
+        max_blocks = min(b for b in (self.max_blocks, limit, math.inf) if b is not None)
+        groups = group_points(configs, None if max_blocks == math.inf else int(max_blocks),
+                              min_groups=workers)
+        if all(len(g) == 1 for g in groups):
+            return jobs
+        plan_dir.mkdir(parents=True, exist_ok=True)
+        sweep_dir = os.path.abspath(str(self.config.hydra.sweep.dir))  # as Hydra makes job folders
+        launches = []
+        for g, members in enumerate(groups):
+            first = members[0]
+            if len(members) == 1:
+                launches.append(jobs[first])
+                continue
+            points = [{"index": i, "overrides": list(task_overrides(jobs[i])),
+                       "digest": config_digest(configs[i]),
+                       "values": differences(configs[first], configs[i])} for i in members]
+            path = plan_dir / f"group-{g}.json"
+            path.write_text(json.dumps({"sweep_dir": sweep_dir, "points": points}, default=str))
+            launches.append([*jobs[first], f"+hydra.job.env_set.{BATCH_PLAN_ENV}='{os.path.abspath(path)}'"])
+        log.info("%d points in %d jobs (batched models of up to %d points)", len(jobs), len(launches),
+                 max(len(g) for g in groups))
+        return launches
