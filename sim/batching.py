@@ -8,7 +8,7 @@ shared by all the points of the model instead of repeated per point.
 
 What can be batched is decided from the *composed* configs (:class:`~sim.params.RunConfig`), never
 from the override strings: two points go together when every setting that changes results is
-equal except numeric behavioural parameters (``params.*`` floats, not
+equal except numeric behavioural parameters (``params.*`` numbers, not
 :data:`sim.model.NOT_BATCHABLE`), ``credibility`` and ``scenario.dprk_prior`` (the batch keys of
 :data:`sim.model.BLOCK_SETTINGS`). A different posture, scenario, seed, number of replications,
 horizon or non-batchable parameter puts a point in another group. :func:`group_points` makes the
@@ -47,7 +47,7 @@ def batchable_settings() -> dict[str, str]:
     from .model import BLOCK_SETTINGS, NOT_BATCHABLE
 
     out = {f"params.{f.name}": f.name for f in dataclasses.fields(ModelParams)
-           if f.type in (float, "float") and f.name not in NOT_BATCHABLE}
+           if f.type in (float, "float", int, "int") and f.name not in NOT_BATCHABLE}
     if "credibility" in BLOCK_SETTINGS:
         out["credibility"] = "credibility"
     if "dprk_prior" in BLOCK_SETTINGS:

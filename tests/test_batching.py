@@ -23,9 +23,10 @@ def test_points_differing_in_batchable_settings_share_a_group():
         base.replace(credibility=0.3),
         base.replace(params={"spiral_weight": 0.2}),
         base.replace(scenario={"dprk_prior": 0.4}),
+        base.replace(params={"us_threat_window_weeks": 6}),  # a whole number
         base.replace(progress=True, reference_policy=Posture.permanent),  # not results: still one
     ]
-    assert group_points(configs) == [[0, 1, 2, 3, 4]]
+    assert group_points(configs) == [[0, 1, 2, 3, 4, 5]]
 
 
 @pytest.mark.parametrize("change", [
@@ -34,7 +35,6 @@ def test_points_differing_in_batchable_settings_share_a_group():
     {"replications": 31},
     {"scenario": {"weeks": 81}},
     {"params": {"perception": Perception.costly_signals}},  # not numeric: not batchable
-    {"params": {"us_threat_window_weeks": 5}},  # a whole number: not batchable
     {"policy": {"rotation_interval_weeks": 5}},
 ])
 def test_points_differing_in_anything_else_run_apart(change):
@@ -94,7 +94,7 @@ def test_run_points_equals_the_plain_runs():
     """Seed 4, R=30, 80 weeks: three points run as one model give each point's plain results."""
     base = _base()
     configs = [base.replace(credibility=0.1), base.replace(credibility=0.9, scenario={"dprk_prior": 0.3}),
-               base.replace(credibility=0.5, params={"spiral_weight": 0.1})]
+               base.replace(credibility=0.5, params={"spiral_weight": 0.1, "us_threat_window_weeks": 6})]
     for got, config in zip(run_points(configs), configs, strict=True):
         want = run(config)
         assert got.config == config
