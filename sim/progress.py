@@ -117,18 +117,25 @@ def compile_notice(stream: IO[str] | None = None, delay: float = NOTICE_DELAY_S)
 
 
 def warm_kernels(announce: bool = True) -> None:
-    """Load, or compile, every kernel now: one week of a two-replication run.
+    """Load, or compile, every kernel now: one week of a two-replication rotational run (a rotation
+    falls due in week 0), a change of US administration and the current-calculus belief.
 
     A sweep's main process calls this before it launches the points, so that parallel workers load
     the kernels from numba's cache instead of each compiling them, and the sweep bar's first points
     do not carry the compilation. ``announce`` prints :data:`COMPILE_NOTICE` when they compile.
     """
+    from . import rules
     from .model import DeterrenceModel
     from .params import RunConfig
 
     model = DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 1}))
     with compile_notice() if announce else contextlib.nullcontext():
         model.step()
+        model.us.new_administration()
+        dprk = model.dprk
+        rules.current_calculus_belief(model.param_table, model.base_replications, model.on_station, 0.0,
+                                      dprk.capability, dprk.log_odds.copy(), dprk.belief.copy(),
+                                      rules.LOGIT_BOUND)
 
 
 # ---------------------------------------------------------------------------- weeks

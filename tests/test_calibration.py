@@ -91,7 +91,6 @@ def test_calibrated_parameters_fit_better_than_defaults(events):
 BAD_SETTINGS = {
     "unknown-parameter": (lambda: ParameterSpec("no_such_param", 0, 1), "is not a numeric parameter"),
     "non-numeric-parameter": (lambda: ParameterSpec("credibility_rule", 0, 1), "not a numeric"),
-    "unbatchable-parameter": (lambda: ParameterSpec("dprk_precision", 0, 1), "cannot be fitted"),
     "lower-above-upper": (lambda: ParameterSpec("salvo_extra", 2, 1), "must be below"),
     "lower-equals-upper": (lambda: ParameterSpec("salvo_extra", 1, 1), "must be below"),
     "infinite-upper": (lambda: ParameterSpec("salvo_extra", 0, math.inf), "upper=inf is out of range"),
