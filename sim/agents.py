@@ -156,6 +156,8 @@ class US(EnsembleAgent):
         self.present_until = -np.inf
         self.setup_signal = False
         self._on_before = np.zeros(n, dtype=bool)
+        # per block: what each response tells the DPRK in each of the 56 states (rules.us_tables)
+        self._evidence_table = np.zeros((model.blocks, 56, 4))
 
     # --- posture events (scheduled by the model with Mesa's event scheduler) ---
     def rotation_arrival(self) -> None:
@@ -224,13 +226,13 @@ class US(EnsembleAgent):
                           else pol.station_cost_per_week)
         # The ROK moves after the US within a week, so `m.rok.choice` is still last week's request.
         np.copyto(self._on_before, m.on_station)
-        rules.us_week_utilities(m.param_table, r, self._z, self.resolute, m.dprk.choice, m.rok.choice,
-                                self._on_before, bool(m.surge_allowed), self.threat_left)
-        rules.us_act(m.param_table, r, self.exponentiate(), m.draw(self._rng, 2), m.alive, self.choice,
-                     m.dprk.choice, m.rok.choice, self._on_before, bool(m.surge_allowed), self.threat_left,
-                     self.evidence, self.surge_arrival, self.surge_left, self.cost,
-                     int(pol.surge_duration_weeks), float(pol.transit_cost), float(scheduled_cost),
-                     self.scheduled_present, float(pol.station_cost_per_week), m.scratch)
+        rules.us_week_weights(m.param_table, r, self._z, self.resolute, m.dprk.choice, m.rok.choice,
+                              self._on_before, bool(m.surge_allowed), self.threat_left, self._evidence_table)
+        rules.us_act(m.param_table, r, self._z, m.draw(self._rng, 2), m.alive, self.choice, m.dprk.choice,
+                     m.rok.choice, self._on_before, self.threat_left, self._evidence_table, self.evidence,
+                     self.surge_arrival, self.surge_left, self.cost, int(pol.surge_duration_weeks),
+                     float(pol.transit_cost), float(scheduled_cost), self.scheduled_present,
+                     float(pol.station_cost_per_week), m.scratch)
 
     def end_week(self) -> None:
         """Count down surges and binding threats; clear one-week flags."""

@@ -493,35 +493,66 @@ def dprk_act(pt, r, z, u_choice, alive, choice, missiles, capability, tension, u
 
 
 @njit(cache=True, error_model="numpy")
-def us_week_utilities(pt, r, z, resolute, dprk_choice, rok_choice, on_station, surge_allowed,
-                      threat_left):
-    """The US's utilities (:func:`us_response_utilities`, its own type) as ``lambda U - max``."""
-    for b in range(pt.size):
-        q = pt[b]
-        lo = b * r
-        f_irr = q.us_irresolute_factor
-        back = (back_down_probability(q, f_irr, 0.0, surge_allowed),
-                back_down_probability(q, f_irr, 1.0, surge_allowed),
-                back_down_probability(q, 1.0, 0.0, surge_allowed),
-                back_down_probability(q, 1.0, 1.0, surge_allowed))
-        for j in range(r):
-            i = lo + j
-            d = dprk_choice[i]
-            need = us_need(d, rok_choice[i] == ROK_REQUEST, q.us_request_weight)
-            challenged = (threat_left[i] > 0) and DPRK_SEVERITY[d] >= MAJOR_SEVERITY
-            on = 1 if on_station[i] else 0
-            f = 1.0 if resolute[i] else f_irr
-            u0, u1, u2, u3 = us_response_utilities(q, f, need, on, surge_allowed, challenged,
-                                                   back[2 * int(resolute[i]) + on])
-            z[0, i], z[1, i], z[2, i], z[3, i] = quantal_shift4(u0, u1, u2, u3, q.us_precision)
+def us_tables(q, surge_allowed):
+    """The US's choice weights and what each choice tells the DPRK, for every state it can meet.
+
+    The US's utilities depend on its type, the DPRK action (7), whether the ROK asked for assets last
+    week, an asset on station and a binding threat challenged: 224 states, tabulated once per block
+    and week instead of once per replication. Returns ``weights[type, action_d, request, on,
+    challenged, k]`` = ``exp(lambda U_k - max)`` (:func:`us_response_utilities`, type 1 = resolute)
+    and ``llr[action_d, request, on, challenged, k]`` (:func:`us_log_likelihood_ratio`).
+    """
+    weights = np.empty((2, 7, 2, 2, 2, 4))
+    llr = np.empty((7, 2, 2, 2, 4))
+    f_irr = q.us_irresolute_factor
+    back = np.empty((2, 2))  # [type, on]
+    for on in range(2):
+        back[0, on] = back_down_probability(q, f_irr, on, surge_allowed)
+        back[1, on] = back_down_probability(q, 1.0, on, surge_allowed)
+    for d in range(7):
+        for request in range(2):
+            need = us_need(d, request, q.us_request_weight)
+            for on in range(2):
+                for challenged in range(2):
+                    major = DPRK_SEVERITY[d] >= MAJOR_SEVERITY
+                    ch = challenged == 1 and major
+                    for resolute in range(2):
+                        f = 1.0 if resolute == 1 else f_irr
+                        u0, u1, u2, u3 = us_response_utilities(q, f, need, on, surge_allowed, ch,
+                                                               back[resolute, on])
+                        z0, z1, z2, z3 = quantal_shift4(u0, u1, u2, u3, q.us_precision)
+                        w = weights[resolute, d, request, on, challenged]
+                        w[0], w[1], w[2], w[3] = math.exp(z0), math.exp(z1), math.exp(z2), math.exp(z3)
+                    for k in range(4):
+                        llr[d, request, on, challenged, k] = us_log_likelihood_ratio(
+                            q, k, need, on, surge_allowed, ch, back[1, on], back[0, on])
+    return weights, llr
 
 
 @njit(cache=True, error_model="numpy")
-def us_act(pt, r, z, u, alive, choice, dprk_choice, rok_choice, on_station, surge_allowed, threat_left,
+def us_week_weights(pt, r, z, resolute, dprk_choice, rok_choice, on_station, surge_allowed, threat_left,
+                    evidence_table):
+    """The US's quantal-response weights (its own type; :func:`us_tables`) into ``z`` (4, R), and each
+    block's table of what each response would tell the DPRK into ``evidence_table`` (blocks, 56, 4)."""
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        weights, llr = us_tables(q, surge_allowed)
+        evidence_table[b] = llr.reshape(56, 4)
+        for j in range(r):
+            i = lo + j
+            w = weights[int(resolute[i]), dprk_choice[i], int(rok_choice[i] == ROK_REQUEST),
+                        int(on_station[i]), int(threat_left[i] > 0)]
+            z[0, i], z[1, i], z[2, i], z[3, i] = w[0], w[1], w[2], w[3]
+
+
+@njit(cache=True, error_model="numpy")
+def us_act(pt, r, z, u, alive, choice, dprk_choice, rok_choice, on_station, threat_left, evidence_table,
            evidence, surge_arrival, surge_left, cost, surge_weeks, transit_cost, scheduled_cost,
            scheduled_present, station_cost, scratch):
-    """The US's draw, what it tells the DPRK (:func:`us_log_likelihood_ratio`, into ``evidence``), its
-    threats' binding window, its surges and its cost account.
+    """The US's draw, what it tells the DPRK (:func:`us_log_likelihood_ratio`, looked up in the week's
+    ``evidence_table`` of :func:`us_week_weights`, into ``evidence``), its threats' binding window, its
+    surges and its cost account.
 
     ``on_station`` is the state the US chose in (before this week's surge); ``threat_left`` the weeks a
     threat still binds. A challenge while a threat binds is answered this week whatever the response
@@ -533,25 +564,17 @@ def us_act(pt, r, z, u, alive, choice, dprk_choice, rok_choice, on_station, surg
     for b in range(pt.size):
         q = pt[b]
         lo = b * r
-        f_irr = q.us_irresolute_factor
-        back_irr = (back_down_probability(q, f_irr, 0.0, surge_allowed),
-                    back_down_probability(q, f_irr, 1.0, surge_allowed))
-        back_res = (back_down_probability(q, 1.0, 0.0, surge_allowed),
-                    back_down_probability(q, 1.0, 1.0, surge_allowed))
         window = int(q.us_threat_window_weeks)
+        table = evidence_table[b]
         for j in range(r):
             i = lo + j
             c = choice[i]
             d = dprk_choice[i]
-            on = 1 if on_station[i] else 0
-            challenged = (threat_left[i] > 0) and DPRK_SEVERITY[d] >= MAJOR_SEVERITY
-            if alive[i]:
-                need = us_need(d, rok_choice[i] == ROK_REQUEST, q.us_request_weight)
-                evidence[i] = us_log_likelihood_ratio(q, c, need, on, surge_allowed, challenged,
-                                                      back_res[on], back_irr[on])
-            else:
-                evidence[i] = 0.0
-            if challenged:
+            binding = threat_left[i] > 0
+            state = (((d * 2 + int(rok_choice[i] == ROK_REQUEST)) * 2 + int(on_station[i])) * 2
+                     + int(binding))
+            evidence[i] = table[state, c] if alive[i] else 0.0
+            if binding and DPRK_SEVERITY[d] >= MAJOR_SEVERITY:  # challenged: answered this week
                 threat_left[i] = 0
             if c == US_THREAT:
                 threat_left[i] = window + 1  # counted down at the end of this week
