@@ -353,15 +353,20 @@ class PosturePeriod:
         _iso_date(f"posture period '{self.name}': start_date", self.start_date)
 
 
-def _coerce_posture(obj, field: str) -> None:
-    """Turn a posture given by name (from YAML or the command line) into a ``Posture``, in place on
-    a frozen dataclass; an unknown name is left as it is for the caller's one-line error."""
+def _coerce_enum(obj, field: str, enum: type[Enum]) -> None:
+    """Turn a value given by name (from YAML or the command line) into the field's ``enum``, in place
+    on a frozen dataclass; an unknown name is left as it is for the caller's one-line error."""
     value = getattr(obj, field)
     if isinstance(value, str):
         try:
-            object.__setattr__(obj, field, Posture(value))
+            object.__setattr__(obj, field, enum(value))
         except ValueError:
             pass
+
+
+def _coerce_posture(obj, field: str) -> None:
+    """:func:`_coerce_enum` for a ``Posture``."""
+    _coerce_enum(obj, field, Posture)
 
 
 def _default_exercises() -> List[CalendarEvent]:
@@ -611,20 +616,12 @@ class ModelParams:
     war_slope: float = 0.25
 
     def __post_init__(self) -> None:
-        if isinstance(self.perception, str):
-            try:
-                object.__setattr__(self, "perception", Perception(self.perception))
-            except ValueError:
-                pass
+        _coerce_enum(self, "perception", Perception)
         _check(
             isinstance(self.perception, Perception),
             f"params.perception={self.perception!r} is unknown: choose consistent or costly_signals",
         )
-        if isinstance(self.credibility_rule, str):
-            try:
-                object.__setattr__(self, "credibility_rule", CredibilityRule(self.credibility_rule))
-            except ValueError:
-                pass
+        _coerce_enum(self, "credibility_rule", CredibilityRule)
         _check(
             isinstance(self.credibility_rule, CredibilityRule),
             f"params.credibility_rule={self.credibility_rule!r} is unknown: "
