@@ -29,7 +29,7 @@ from .params import ModelParams, RunConfig
 from .recording import Results
 
 __all__ = ["batch_for", "batchable_settings", "config_digest", "differences", "group_points",
-           "max_blocks_in_memory", "run_points"]
+           "max_blocks_in_memory", "run_points", "with_values"]
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -59,6 +59,30 @@ def config_digest(config: RunConfig) -> str:
     """SHA-256 of the whole config (``to_dict``, canonical JSON): the same config, the same digest."""
     text = json.dumps(config.to_dict(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def with_values(config: RunConfig, values: dict[str, Any]) -> RunConfig:
+    """``config`` with the settings ``values`` (dotted paths, as :func:`differences` gives them)."""
+    top: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for path, value in values.items():
+        head, _, rest = path.partition(".")
+        if not rest:
+            top[head] = value
+        elif "." not in rest:
+            nested.setdefault(head, {})[rest] = value
+        else:  # deeper than a config group's field: rebuild from the plain dict
+            from .params import run_config_from_dict
+
+            data = config.to_dict()
+            for p, v in values.items():
+                *parents, last = p.split(".")
+                node = data
+                for key in parents:
+                    node = node[key]
+                node[last] = v
+            return run_config_from_dict(data)
+    return config.replace(**top, **nested)
 
 
 def differences(a: RunConfig, b: RunConfig) -> dict[str, Any]:

@@ -258,12 +258,11 @@ _COMPOSED: dict[tuple[str, ...], RunConfig] = {}
 
 
 def task_overrides(job: list[str]) -> tuple[str, ...]:
-    """The overrides of ``job`` that are not Hydra's own (``hydra.*``, ``hydra/...``), as given:
-    what Hydra records as the job's task overrides (``.hydra/overrides.yaml``)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(list(job))
-    return tuple(o.input_line for o in parsed if not o.is_hydra_override())
+    """The overrides of ``job`` that are not Hydra's own, as given: what Hydra records as the job's
+    task overrides (``.hydra/overrides.yaml``). Hydra's test (``Override.is_hydra_override``: the
+    key starts with ``hydra.`` or ``hydra/``) on each line's key, read without Hydra's parser
+    (milliseconds a line; the lines come from :func:`sim.config.expand_sweep`, which parsed them)."""
+    return tuple(line for line in job if not _override_key(line).startswith(("hydra.", "hydra/")))
 
 
 def composed_configs(jobs: list[list[str]]) -> list[RunConfig] | None:
@@ -506,8 +505,8 @@ def execute_group(plan_path: Path, cfg: DictConfig, config: RunConfig) -> dict:
     if config_digest(config) != points[0]["digest"]:
         raise ConfigError(f"the batch plan {plan_path} is not this job's (its first point has other "
                           "settings): rerun the sweep")
-    pages = _MemberPages(HydraConfig.instance().cfg, cfg, sweep_dir)
     leader_dir = Path(HydraConfig.get().runtime.output_dir)
+    pages = _MemberPages(HydraConfig.instance().cfg, cfg, config, leader_dir, sweep_dir)
     if pages.output_dir(points[0]) != leader_dir:
         raise ConfigError(f"the batch plan {plan_path} puts this job in {pages.output_dir(points[0])}, "
                           f"Hydra in {leader_dir}: rerun with hydra.sweeper.batched=false")
@@ -540,85 +539,118 @@ def execute_group(plan_path: Path, cfg: DictConfig, config: RunConfig) -> dict:
 
 class _MemberPages:
     """The files Hydra writes for a job (``.hydra/`` and the log), made for the other points of a
-    batched group from the group job's own Hydra config (``hydra_root``: HydraConfig's node) and
-    task config ``task_cfg``."""
+    batched group from the group job's own records: its Hydra config (``hydra_root``:
+    HydraConfig's node) and task config ``task_cfg``, as plain containers. A point's records are
+    the job's with the point's overrides, ``override_dirname`` (Hydra's
+    ``get_overrides_dirname``), job number, output folder and settings, dumped as Hydra dumps them
+    (``OmegaConf.to_yaml``: PyYAML with OmegaConf's dumper)."""
 
-    def __init__(self, hydra_root: DictConfig, task_cfg: DictConfig, sweep_dir: Path) -> None:
-        import copy
-
-        from omegaconf import open_dict, read_write
-
-        self.root = copy.deepcopy(hydra_root)
-        self.task = copy.deepcopy(task_cfg)
-        self.leader_task = task_cfg
-        self.sweep_dir = sweep_dir
+    def __init__(self, hydra_root: DictConfig, task_cfg: DictConfig, leader: RunConfig,
+                 leader_dir: Path, sweep_dir: Path) -> None:
+        self.hydra = OmegaConf.to_container(hydra_root, resolve=False, enum_to_str=True)
+        self.task = OmegaConf.to_container(task_cfg, resolve=False, enum_to_str=True)
+        self.leader, self.leader_dir, self.sweep_dir = leader, leader_dir, sweep_dir
         self.dirnames: dict[int, str] = {}
+        h = self.hydra["hydra"]
+        self._leader_job = (h["job"]["num"], str(h["job"]["id"]))
+        # the batch is this job's business: the other points' records do not mention it
+        h["job"]["env_set"].pop(BATCH_PLAN_ENV, None)
+        h["overrides"]["hydra"] = [o for o in h["overrides"]["hydra"] if BATCH_PLAN_ENV not in o]
+        self._leader_task = {path: _get(self.task, path) for path in _paths(self.task)}
         self._changed: set[str] = set()
-        self._leader_num = self.root.hydra.job.num
-        self._leader_id = self.root.hydra.job.id
-        with read_write(self.root.hydra), open_dict(self.root.hydra):
-            # the batch is this job's business: the other points' records do not mention it
-            self.root.hydra.job.env_set.pop(BATCH_PLAN_ENV, None)
-            self.root.hydra.overrides.hydra = [o for o in self.root.hydra.overrides.hydra
-                                               if BATCH_PLAN_ENV not in o]
 
     def _set_job(self, point: dict) -> None:
-        from hydra._internal.config_loader_impl import get_overrides_dirname
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-        from omegaconf import open_dict, read_write
+        from types import SimpleNamespace
 
-        h = self.root.hydra
-        parsed = OverridesParser.create().parse_overrides(list(point["overrides"]))
-        with read_write(h), open_dict(h):
-            h.overrides.task = list(point["overrides"])
-            h.job.override_dirname = get_overrides_dirname(
-                overrides=[o for o in parsed if not o.is_hydra_override()],
-                kv_sep=h.job.config.override_dirname.kv_sep,
-                item_sep=h.job.config.override_dirname.item_sep,
-                exclude_keys=h.job.config.override_dirname.exclude_keys)
-            h.job.num = point["index"]
-            leader_id = str(self._leader_id)
-            h.job.id = (f"{leader_id[:-len(str(self._leader_num))]}{point['index']}"
-                        if leader_id.endswith(f"_{self._leader_num}") else point["index"])
-        self.dirnames[point["index"]] = h.job.override_dirname
+        from hydra._internal.config_loader_impl import get_overrides_dirname
+
+        job = self.hydra["hydra"]["job"]
+        naming = job["config"]["override_dirname"]
+        # Hydra's own naming, given each override's key (what its parser reads before the '=')
+        dirname = get_overrides_dirname(
+            overrides=[SimpleNamespace(key_or_group=_override_key(o), input_line=o)
+                       for o in point["overrides"]],
+            kv_sep=naming["kv_sep"], item_sep=naming["item_sep"], exclude_keys=naming["exclude_keys"])
+        self.hydra["hydra"]["overrides"]["task"] = list(point["overrides"])
+        job["override_dirname"] = dirname
+        job["num"] = point["index"]
+        num, job_id = self._leader_job
+        job["id"] = (f"{job_id[:-len(str(num))]}{point['index']}" if job_id.endswith(f"_{num}")
+                     else str(point["index"]))
+        self.dirnames[point["index"]] = dirname
 
     def output_dir(self, point: dict) -> Path:
-        """The folder of ``point`` (``hydra.sweep.dir``/``hydra.sweep.subdir``, as Hydra makes it)."""
+        """The folder of ``point``: ``hydra.sweep.dir``/``hydra.sweep.subdir``, as Hydra makes it."""
         self._set_job(point)
-        subdir = OmegaConf.select(self.root, "hydra.sweep.subdir")
+        subdir = self.hydra["hydra"]["sweep"]["subdir"]
+        if subdir == "${hydra.job.override_dirname}":
+            subdir = self.hydra["hydra"]["job"]["override_dirname"]
+        else:  # resolved by OmegaConf against this point's job
+            subdir = OmegaConf.select(OmegaConf.create(self.hydra), "hydra.sweep.subdir")
         return Path(os.path.abspath(os.path.join(str(self.sweep_dir), str(subdir))))
 
     def write(self, point: dict) -> tuple[RunConfig, Path]:
         """Make ``point``'s folder with Hydra's records of its job and its (empty) log; return its
-        config (this job's task config with the point's settings) and folder."""
-        from omegaconf import open_dict, read_write
+        config (the first point's with this point's settings) and folder."""
+        from .batching import with_values
 
         out_dir = self.output_dir(point)
         values = point["values"]
         for path in self._changed - set(values):  # back to the first point's value
-            OmegaConf.update(self.task, path, OmegaConf.select(self.leader_task, path), merge=True)
+            _set(self.task, path, self._leader_task[path])
         for path, value in values.items():
-            OmegaConf.update(self.task, path, value, merge=True)
+            _set(self.task, path, value)
         self._changed = set(values)
-        config = to_run_config(self.task)
-        h = self.root.hydra
-        with read_write(h), open_dict(h):
-            h.runtime.output_dir = str(out_dir)
+        self.hydra["hydra"]["runtime"]["output_dir"] = str(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        if h.output_subdir is not None:
-            records = out_dir / str(h.output_subdir)
+        subdir = self.hydra["hydra"]["output_subdir"]
+        if subdir is not None:
+            records = out_dir / str(subdir)
             records.mkdir(parents=True, exist_ok=True)
-            for name, node in (("config.yaml", self.task), ("hydra.yaml", self.root),
-                               ("overrides.yaml", h.overrides.task)):
-                (records / name).write_text(OmegaConf.to_yaml(node), encoding="utf-8")
-        with _point_log(self._leader_dir(), out_dir):
+            for name, node in (("config.yaml", self.task), ("hydra.yaml", self.hydra),
+                               ("overrides.yaml", self.hydra["hydra"]["overrides"]["task"])):
+                (records / name).write_text(_to_yaml(node), encoding="utf-8")
+        with _point_log(self.leader_dir, out_dir):
             pass  # Hydra's file handler makes the log file when the job starts
-        return config, out_dir
+        return with_values(self.leader, values), out_dir
 
-    def _leader_dir(self) -> Path:
-        from hydra.core.hydra_config import HydraConfig
 
-        return Path(HydraConfig.get().runtime.output_dir)
+def _override_key(line: str) -> str:
+    """The key (or config group) of an override line, as Hydra's grammar reads it:
+    ``[+|++|~]key[@package][=value]``."""
+    return line.lstrip("+~").split("=", 1)[0].split("@", 1)[0].strip()
+
+
+def _paths(tree, prefix: str = "") -> list[str]:
+    if isinstance(tree, dict):
+        return [p for k, v in tree.items() for p in _paths(v, f"{prefix}{k}.")]
+    return [prefix[:-1]]
+
+
+def _get(tree: dict, path: str):
+    for key in path.split("."):
+        tree = tree[key]
+    return tree
+
+
+def _set(tree: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        tree = tree[key]
+    tree[last] = value
+
+
+def _to_yaml(container) -> str:
+    """``container`` as ``OmegaConf.to_yaml`` writes it (the same PyYAML call with OmegaConf's
+    dumper), without converting it to an OmegaConf node first."""
+    import yaml
+
+    try:
+        from omegaconf._utils import get_omega_conf_dumper
+    except ImportError:  # pragma: no cover - OmegaConf moved it: the public way
+        return OmegaConf.to_yaml(container)
+    return yaml.dump(container, default_flow_style=False, allow_unicode=True, sort_keys=False,
+                     Dumper=get_omega_conf_dumper())
 
 
 @contextlib.contextmanager

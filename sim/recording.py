@@ -243,14 +243,62 @@ class Results:
         return per_replication(self.replications)
 
 
+PER_REPLICATION_FIELDS = ("us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost",
+                          "final_dprk_belief")
+
+
 def per_replication(replications: pd.DataFrame) -> pd.DataFrame:
-    """Collapse replication-year rows to one row per replication."""
-    keys = ["block", "replication"] if "block" in replications.columns else "replication"
-    g = replications.groupby(keys, sort=True)
-    totals = g[list(COUNT_COLUMNS)].sum()
-    firsts = g[["us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost",
-                "final_dprk_belief"]].first()
-    return totals.join(firsts)
+    """Collapse replication-year rows to one row per replication (by ``block`` and
+    ``replication`` in a batch's table): the counts summed over years, the per-replication fields
+    as they are. The result of a pandas ``groupby`` (sorted keys, sums, first values).
+
+    A table as the recorder writes it (each replication's years in consecutive rows, the same
+    number for each, replications in order) is collapsed by reshaping its columns, several times
+    faster than the ``groupby``, with the same frame (``tests/test_outputs.py``).
+    """
+    keys = ["block", "replication"] if "block" in replications.columns else ["replication"]
+    fast = _per_replication_in_runs(replications, keys)
+    return fast if fast is not None else _per_replication_grouped(replications, keys)
+
+
+def _per_replication_grouped(replications: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    g = replications.groupby(keys if len(keys) > 1 else keys[0], sort=True)
+    return g[list(COUNT_COLUMNS)].sum().join(g[list(PER_REPLICATION_FIELDS)].first())
+
+
+def _per_replication_in_runs(replications: pd.DataFrame, keys: list[str]) -> pd.DataFrame | None:
+    """:func:`per_replication` of a table whose replications are consecutive runs of equal length
+    in increasing key order; None for any other table."""
+    n = len(replications)
+    ids = [replications[k].to_numpy() for k in keys]
+    if n == 0 or any(a.dtype.kind not in "iu" for a in ids):
+        return None
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for a in ids:
+        change[1:] |= a[1:] != a[:-1]
+    starts = np.flatnonzero(change)
+    size = n // starts.size
+    if size * starts.size != n or not np.array_equal(starts, np.arange(0, n, size)):
+        return None
+    heads = [a[starts] for a in ids]
+    later = np.zeros(starts.size - 1, dtype=bool)  # each run's key above the one before
+    tied = np.ones(starts.size - 1, dtype=bool)
+    for h in heads:
+        later |= tied & (h[1:] > h[:-1])
+        tied &= h[1:] == h[:-1]
+    if not later.all():
+        return None
+    index = (pd.Index(heads[0], name=keys[0]) if len(keys) == 1
+             else pd.MultiIndex.from_arrays(heads, names=keys))
+    counts = replications[list(COUNT_COLUMNS)]
+    dtypes = counts.dtypes.unique()
+    if dtypes.size != 1 or dtypes[0].kind not in "iu":
+        return None
+    totals = counts.to_numpy().reshape(starts.size, size, len(COUNT_COLUMNS)).sum(axis=1, dtype=dtypes[0])
+    columns = dict(zip(COUNT_COLUMNS, totals.T, strict=True))
+    columns.update({c: replications[c].array[starts] for c in PER_REPLICATION_FIELDS})
+    return pd.DataFrame(columns, index=index)
 
 
 def median_from_histogram(counts) -> float:

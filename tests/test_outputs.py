@@ -28,7 +28,7 @@ from sim.metrics import (
 )
 from sim.outputs import plot_escalation, run_title
 from sim.params import Era
-from sim.recording import RUNG_SLUGS, WEEKLY_COLUMNS, per_replication
+from sim.recording import COUNT_COLUMNS, RUNG_SLUGS, WEEKLY_COLUMNS, per_replication
 
 matplotlib.use("Agg")
 
@@ -69,6 +69,29 @@ def test_p_nuclear_test_is_the_share_of_replications_with_a_test(cheap_test_run)
     assert m["ci95"] == pytest.approx([lo, hi])
     # a test puts a replication at rung 'nuclear test' or higher, never the other way round
     assert headline_metrics(reps)[rung_metric("nuclear_test")]["estimate"] >= m["estimate"]
+
+
+def _grouped(replications: pd.DataFrame) -> pd.DataFrame:
+    """per_replication's definition: a pandas groupby (sorted keys, sums, first values)."""
+    keys = ["block", "replication"] if "block" in replications.columns else "replication"
+    g = replications.groupby(keys, sort=True)
+    fields = ["us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost", "final_dprk_belief"]
+    return g[list(COUNT_COLUMNS)].sum().join(g[fields].first())
+
+
+def test_per_replication_is_the_groupby(cheap_test_run):
+    """The reshaping fast path gives the groupby's frame, dtypes and index included: on a run's
+    table and on a two-block batch table; rows in reverse (replications in runs, but descending)
+    and shuffled rows go through the groupby itself."""
+    reps = cheap_test_run.replications
+    pd.testing.assert_frame_equal(per_replication(reps), _grouped(reps), check_exact=True)
+    batch = pd.concat([reps.assign(block=0), reps.assign(block=1)], ignore_index=True)
+    batch = batch[["block", *reps.columns]]
+    pd.testing.assert_frame_equal(per_replication(batch), _grouped(batch), check_exact=True)
+    backwards = reps.iloc[::-1]
+    pd.testing.assert_frame_equal(per_replication(backwards), _grouped(backwards), check_exact=True)
+    shuffled = reps.sample(frac=1.0, random_state=0)
+    pd.testing.assert_frame_equal(per_replication(shuffled), _grouped(shuffled), check_exact=True)
 
 
 def test_every_metric_has_a_unit_and_a_description(cheap_test_run):
