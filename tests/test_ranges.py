@@ -163,6 +163,9 @@ CASES = {
     "high-strong-signals-reactive": ("high", Posture.reactive, CredibilityRule.bayes, STRONG),
     "low-bayes-rotational": ("low", Posture.rotational, CredibilityRule.bayes, STRONG),
     "low-bayes-rotational-consistent": ("low", Posture.rotational, CredibilityRule.bayes, {}),
+    # every likelihood at its low end (equal, no evidence) and no clash ever: the misperceiving DPRK
+    # reads all 30 weeks (at the high end every replication ends in war in week 0)
+    "low-bayes-rotational-costly": ("low", Posture.rotational, CredibilityRule.bayes, COSTLY),
     "low-cc-permanent": ("low", Posture.permanent, CredibilityRule.current_calculus, {}),
 }
 
