@@ -138,8 +138,9 @@ def test_the_us_kernels_use_each_type_s_own_utilities_and_read_the_state_the_us_
     """Seed 10, two blocks of r = 200 (audience costs 2 and 5), random types, DPRK actions, ROK
     requests, assets on station and binding threats:
 
-    * utilities: :func:`sim.rules.us_response_utilities` of the US's own type, with its own
-      probability of backing down (:func:`sim.rules.back_down_probability`) in that state;
+    * weights: ``exp(lambda U - max)`` of :func:`sim.rules.us_response_utilities` of the US's own
+      type, with its own probability of backing down (:func:`sim.rules.back_down_probability`) in
+      that state (the kernels tabulate them per block and week: :func:`sim.rules.us_tables`);
     * what the DPRK reads: :func:`sim.rules.us_log_likelihood_ratio` of the drawn response in the
       state the US chose in (need with last week's ROK request, station before the surge,
       challenged if a threat bound and the DPRK committed a major provocation);
@@ -151,7 +152,9 @@ def test_the_us_kernels_use_each_type_s_own_utilities_and_read_the_state_the_us_
     s = _us_state(10, n)
     z = np.empty((4, n))
     threat_left = s["threat_left"].astype(np.int64)
-    rules.us_week_utilities(pt, r, z, s["resolute"], s["dprk"], s["rok"], s["on"], surge_allowed, threat_left)
+    table = np.full((blocks, 56, 4), np.nan)
+    rules.us_week_weights(pt, r, z, s["resolute"], s["dprk"], s["rok"], s["on"], surge_allowed, threat_left,
+                          table)
     states = []
     for i in range(n):
         q = pt[i // r]
@@ -161,16 +164,16 @@ def test_the_us_kernels_use_each_type_s_own_utilities_and_read_the_state_the_us_
         challenged = bool(threat_left[i] > 0 and rules.DPRK_SEVERITY[s["dprk"][i]] >= rules.MAJOR_SEVERITY)
         u = rules.us_response_utilities(q, f, need, on, surge_allowed, challenged,
                                         rules.back_down_probability(q, f, float(on), surge_allowed))
-        np.testing.assert_allclose(z[:, i], rules.quantal_shift4(*u, q["us_precision"]), rtol=1e-12,
-                                   atol=1e-12, err_msg=str(i))
+        np.testing.assert_allclose(z[:, i], np.exp(rules.quantal_shift4(*u, q["us_precision"])), rtol=1e-12,
+                                   atol=1e-300, err_msg=str(i))
         states.append((q, need, on, challenged))
     assert any(c for *_, c in states) and not all(c for *_, c in states)
 
     choice = np.zeros(n, dtype=np.int64)
     evidence = np.full(n, np.nan)
     before = threat_left.copy()
-    rules.us_act(pt, r, np.exp(z), np.random.default_rng(11).random(r), np.ones(n, dtype=bool), choice,
-                 s["dprk"], s["rok"], s["on"], surge_allowed, threat_left, evidence, np.zeros(n, dtype=bool),
+    rules.us_act(pt, r, z, np.random.default_rng(11).random(r), np.ones(n, dtype=bool), choice, s["dprk"],
+                 s["rok"], s["on"], threat_left, table, evidence, np.zeros(n, dtype=bool),
                  np.zeros(n, dtype=np.int64), np.zeros(n), 1, 1.0, 1.0, np.zeros(n, dtype=bool), 1.0,
                  np.empty((3, n)))
     assert len(set(choice.tolist())) >= 3
@@ -214,9 +217,9 @@ def test_rotation_due_defers_by_type_and_reads_the_schedule():
 
 def test_new_administration_redraws_types_and_steps_the_belief_toward_the_prior():
     """Two blocks (turnover 0.5 with credibility 0.3, turnover 0 with credibility 0.9), r = 1000,
-    seed 13: a type is redrawn where the first uniform is below the turnover, resolute where the
-    second is below the block's credibility; every living DPRK's belief takes
-    :func:`sim.rules.turnover_log_odds` toward its prior."""
+    seed 13: a living replication's type is redrawn where the first uniform is below the turnover,
+    resolute where the second is below the block's credibility (an ended one keeps its last type and
+    belief); every living DPRK's belief takes :func:`sim.rules.turnover_log_odds` toward its prior."""
     r, blocks = 1000, 2
     n = r * blocks
     pt = rules.param_table(ModelParams(), blocks, {"us_type_turnover": np.array([0.5, 0.0])},
@@ -228,7 +231,7 @@ def test_new_administration_redraws_types_and_steps_the_belief_toward_the_prior(
     alive = rng.random(n) < 0.95
     resolute, log_odds, belief = resolute0.copy(), log_odds0.copy(), np.zeros(n)
     rules.new_administration(pt, r, u_redraw, u_type, resolute, log_odds, belief, alive, rules.LOGIT_BOUND)
-    redrawn = np.tile(u_redraw, blocks) < pt["us_type_turnover"].repeat(r)
+    redrawn = alive & (np.tile(u_redraw, blocks) < pt["us_type_turnover"].repeat(r))
     new_type = np.tile(u_type, blocks) < pt["credibility"].repeat(r)
     np.testing.assert_array_equal(resolute, np.where(redrawn, new_type, resolute0))
     for i in range(n):
