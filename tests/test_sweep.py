@@ -79,6 +79,31 @@ JOB_KEYS = (("job", "num"), ("job", "id"), ("job", "env_set"), ("overrides", "hy
             ("sweeper", "batched"))
 
 
+def _assert_same_files(a: Path, b: Path, records: bool = True) -> None:
+    """The run files of two point folders are identical: the tables byte for byte, and (with
+    ``records``) summary.json and manifest.json but for the code's git state (which other work on
+    the same tree may change between two runs: summary.json records it, and the manifest holds
+    summary.json's checksum); without, the summaries' metrics."""
+    import json
+
+    for f in ("timeseries.parquet", "replications.parquet"):
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f"{a.name}/{f}"
+    if not records:
+        metrics = [json.loads((d / "summary.json").read_text())["metrics"] for d in (a, b)]
+        assert metrics[0] == metrics[1], a.name
+        return
+    code = ("git_commit", "git_dirty", "package_version")
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    assert {k: v for k, v in sa.items() if k not in code} == {k: v for k, v in sb.items() if k not in code}
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+    if sa.get("git_dirty") == sb.get("git_dirty"):
+        assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
+        assert ma == mb
+    for m in (ma, mb):
+        m["files"].pop("summary.json")
+    assert ma == mb, a.name
+
+
 def _hydra_record(path: Path, tmp: Path) -> dict:
     import yaml
 
@@ -102,8 +127,8 @@ def test_batched_points_write_what_one_job_per_point_writes(four_point, four_poi
         files = sorted(str(f.relative_to(a)) for f in a.rglob("*") if f.is_file())
         assert files == sorted(str(f.relative_to(b)) for f in b.rglob("*") if f.is_file()), name
         assert "escalation.png" not in files and "cli.log" in files
-        for f in ("timeseries.parquet", "replications.parquet", "summary.json", "manifest.json",
-                  ".hydra/config.yaml", ".hydra/overrides.yaml"):
+        _assert_same_files(a, b)
+        for f in (".hydra/config.yaml", ".hydra/overrides.yaml"):
             assert (a / f).read_bytes() == (b / f).read_bytes(), f"{name}/{f}"
         assert (_hydra_record(a / ".hydra" / "hydra.yaml", batched.parent)
                 == _hydra_record(b / ".hydra" / "hydra.yaml", single.parent)), name
@@ -195,19 +220,38 @@ def test_report_redoes_the_files_and_rejects_a_bad_folder(four_point, tmp_path):
 
 
 def test_joblib_launcher_gives_the_same_results_as_basic(four_point, tmp_path):
-    """Two of the four points again with hydra/launcher=joblib (2 processes): the same files as
-    the basic launcher's (the module's four-point sweep)."""
+    """The module's four points again with hydra/launcher=joblib (2 processes): one batched group
+    per posture, one in each worker; the same tables and metrics as the basic launcher's (whose
+    sweep the resume test has partly rerun with progress=true, which summary.json records)."""
     _, basic = four_point
-    joblib = dsim(tmp_path, "-m", "policy=rotational,permanent", "credibility=0.2", *SMALL,
+    joblib = dsim(tmp_path, "-m", "policy=rotational,permanent", "credibility=0.2,0.8", *SMALL,
                   "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                   f"hydra.sweep.dir={tmp_path / 'joblib'}")
     assert joblib.returncode == 0, joblib.stderr[-2000:]
     names = [p.name for p in point_dirs(tmp_path / "joblib")]
-    assert len(names) == 2 and all((basic / name).is_dir() for name in names), names
+    assert names == [p.name for p in point_dirs(basic)], names
+    logs = "".join((tmp_path / "joblib" / name / "cli.log").read_text() for name in names)
+    assert logs.count("running 2 points as one batched model") == 2
     for name in names:
+        _assert_same_files(basic / name, tmp_path / "joblib" / name, records=False)
+
+
+def test_a_users_config_folder_batches_by_what_it_composes_to(four_point, tmp_path):
+    """`--config-dir` with a posture file that composes to the rotational posture under another
+    name: its two credibilities run as one batched model and give the rotational points' data."""
+    _, basic = four_point
+    (tmp_path / "mine" / "policy").mkdir(parents=True)
+    (tmp_path / "mine" / "policy" / "same.yaml").write_text("defaults:\n  - rotational\n  - _self_\n")
+    res = dsim(tmp_path, "-m", "--config-dir", str(tmp_path / "mine"), "policy=same",
+               "credibility=0.2,0.8", *SMALL, f"hydra.sweep.dir={tmp_path / 'mine_sweep'}")
+    assert res.returncode == 0, res.stderr[-2000:]
+    points = point_dirs(tmp_path / "mine_sweep")
+    assert [p.name.split(",")[0] for p in points] == ["credibility=0.2", "credibility=0.8"]
+    assert "".join((p / "cli.log").read_text() for p in points).count("as one batched model") == 1
+    for p in points:
+        twin = basic / p.name.replace("policy=same", "policy=rotational")
         for f in ("replications.parquet", "timeseries.parquet"):
-            pd.testing.assert_frame_equal(pd.read_parquet(basic / name / f),
-                                          pd.read_parquet(tmp_path / "joblib" / name / f))
+            assert (p / f).read_bytes() == (twin / f).read_bytes(), f
 
 
 @pytest.mark.parametrize(
@@ -245,10 +289,13 @@ def test_two_point_sweep_on_a_local_ray(tmp_path):
     Ray would start its workers with `uv run` too, outside this project (no ray there): the README
     says to set RAY_ENABLE_UV_RUN_RUNTIME_ENV=0, as here.
     """
-    res = dsim(tmp_path, "-m", "policy=rotational,permanent", *SMALL, "hydra/launcher=ray_local",
+    res = dsim(tmp_path, "-m", "policy=rotational,permanent", "credibility=0.2,0.8", *SMALL,
+               "hydra/launcher=ray_local",
                "+hydra.launcher.ray.init.num_cpus=1",  # one Ray worker: the points run in turn
                f"hydra.sweep.dir={tmp_path / 'sweep_on_ray'}", timeout=400,
                RAY_ENABLE_UV_RUN_RUNTIME_ENV="0")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert len(point_dirs(tmp_path / "sweep_on_ray")) == 2
+    points = point_dirs(tmp_path / "sweep_on_ray")
+    assert len(points) == 4  # two batched groups, each run by a Ray worker
+    assert "".join((p / "cli.log").read_text() for p in points).count("as one batched model") == 2
     assert (tmp_path / "sweep_on_ray" / "comparison.csv").stat().st_size > 0
