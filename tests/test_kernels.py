@@ -127,6 +127,37 @@ def test_dprk_week_utilities_apply_the_rule_with_each_block_s_record():
         np.testing.assert_allclose(z[:, i], expected, rtol=1e-12, atol=1e-12, err_msg=str(i))
 
 
+def test_the_allies_and_the_current_calculus_kernels_apply_their_rules_with_each_block_s_record():
+    """Seed 14, two blocks of r = 5 with different hedging gains, protest gains, precisions and DPRK
+    priors: the ROK's and Japan's weights are ``lambda U - max`` of :func:`sim.rules.rok_utilities`
+    and :func:`sim.rules.japan_utilities`, and the current-calculus belief is
+    :func:`sim.rules.current_calculus_log_odds` with the block's prior, kept within the bound."""
+    r, blocks = 5, 2
+    n = r * blocks
+    pt = rules.param_table(ModelParams(), blocks, {"rok_hedge_gain": np.array([2.0, 9.0]),
+                                                   "japan_protest_gain": np.array([1.0, 4.0]),
+                                                   "ally_precision": np.array([0.7, 2.5])},
+                           np.array([0.5, 0.5]), np.array([0.1, 0.9]))
+    rng = np.random.default_rng(14)
+    assurance, tension, dprk = rng.random(n), 5 * rng.random(n), rng.integers(0, 7, n)
+    on_station, capability = rng.random(n) < 0.5, rng.random(n)
+    z_rok, z_japan = np.empty((4, n)), np.empty((4, n))
+    rules.rok_week_utilities(pt, r, z_rok, assurance, dprk, tension)
+    rules.japan_week_utilities(pt, r, z_japan, assurance, dprk)
+    log_odds, belief = np.empty(n), np.empty(n)
+    rules.current_calculus_belief(pt, r, on_station, 1.5, capability, log_odds, belief, rules.LOGIT_BOUND)
+    for i in range(n):
+        q = pt[i // r]
+        for z, u in ((z_rok, rules.rok_utilities(q, assurance[i], dprk[i], tension[i])),
+                     (z_japan, rules.japan_utilities(q, assurance[i], dprk[i]))):
+            np.testing.assert_allclose(z[:, i], rules.quantal_shift4(*u, q["ally_precision"]), rtol=1e-12,
+                                       atol=1e-12, err_msg=str(i))
+        x = rules.current_calculus_log_odds(q, on_station[i], 1.5, capability[i])
+        assert log_odds[i] == pytest.approx(min(max(x, -rules.LOGIT_BOUND), rules.LOGIT_BOUND), rel=1e-12)
+        assert belief[i] == pytest.approx(rules.expit(log_odds[i]), rel=1e-12)
+    assert log_odds[:r].max() < log_odds[r:].min()  # prior 0.1 against 0.9
+
+
 def _us_state(seed: int, n: int):
     rng = np.random.default_rng(seed)
     return dict(resolute=rng.random(n) < 0.5, dprk=rng.integers(0, 7, n), rok=rng.integers(0, 4, n),
