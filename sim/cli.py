@@ -560,17 +560,8 @@ class _MemberPages:
         self._changed: set[str] = set()
 
     def _set_job(self, point: dict) -> None:
-        from types import SimpleNamespace
-
-        from hydra._internal.config_loader_impl import get_overrides_dirname
-
         job = self.hydra["hydra"]["job"]
-        naming = job["config"]["override_dirname"]
-        # Hydra's own naming, given each override's key (what its parser reads before the '=')
-        dirname = get_overrides_dirname(
-            overrides=[SimpleNamespace(key_or_group=_override_key(o), input_line=o)
-                       for o in point["overrides"]],
-            kv_sep=naming["kv_sep"], item_sep=naming["item_sep"], exclude_keys=naming["exclude_keys"])
+        dirname = _override_dirname(point["overrides"], job["config"]["override_dirname"])
         self.hydra["hydra"]["overrides"]["task"] = list(point["overrides"])
         job["override_dirname"] = dirname
         job["num"] = point["index"]
@@ -613,6 +604,15 @@ class _MemberPages:
         with _point_log(self.leader_dir, out_dir):
             pass  # Hydra's file handler makes the log file when the job starts
         return with_values(self.leader, values), out_dir
+
+
+def _override_dirname(overrides: list[str], naming: dict) -> str:
+    """``hydra.job.override_dirname`` of a job with these task overrides: Hydra's rule (Hydra 1.3
+    documentation, "Customizing working directory pattern"; ``get_overrides_dirname``) of the
+    overrides whose key is not in ``exclude_keys``, as given, sorted, joined with ``item_sep``,
+    every ``=`` then replaced by ``kv_sep``."""
+    lines = sorted(o for o in overrides if _override_key(o) not in naming["exclude_keys"])
+    return naming["item_sep"].join(lines).replace("=", naming["kv_sep"])
 
 
 def _override_key(line: str) -> str:

@@ -86,6 +86,19 @@ def test_no_private_hydra_api_in_the_config_path():
             assert private not in text, f"{path.name} uses {private}"
 
 
+def test_run_figure_defaults_to_single_runs_only():
+    """escalation.png: drawn for a single run, not for a sweep's points (the sweep draws its own
+    figures), unless the run_figure setting says otherwise."""
+    from types import SimpleNamespace
+
+    cfg = RunConfig(progress=False)
+    assert sim.cli.wants_figure(cfg, in_sweep=False) and not sim.cli.wants_figure(cfg, in_sweep=True)
+    for choice in (True, False):
+        forced = SimpleNamespace(run_figure=choice)  # the setting (RunConfig.run_figure) forces it
+        assert sim.cli.wants_figure(forced, in_sweep=True) is choice
+        assert sim.cli.wants_figure(forced, in_sweep=False) is choice
+
+
 # ----------------------------------------------------------------------------- command line
 def test_hydra_options_go_before_the_overrides():
     cl = sim.cli.parse_command_line(["policy=none", "--cfg", "job", "credibility=0.3", "-cd", "x"])
@@ -132,7 +145,7 @@ def test_a_failed_write_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
     """A full or read-only disk while writing the run's files: one line, no traceback."""
     import sim.outputs
 
-    def full_disk(results, out_dir):
+    def full_disk(results, out_dir, figure=True):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(sim.outputs, "write_run", full_disk)

@@ -22,7 +22,17 @@ import sim.outputs
 import sim.sweep
 from sim import run
 from sim.metrics import replication_metrics
-from sim.outputs import CHECKED_FILES, MANIFEST, RUN_FILES, canonical, verify_run, write_manifest, write_run
+from sim.outputs import (
+    CHECKED_FILES,
+    DATA_FILES,
+    FIGURE,
+    MANIFEST,
+    RUN_FILES,
+    canonical,
+    verify_run,
+    write_manifest,
+    write_run,
+)
 from sim.sweep import (
     SWEEP_FILES,
     SweepCallback,
@@ -131,6 +141,25 @@ def test_manifest_holds_every_checksum_and_is_moved_in_last(tmp_path, monkeypatc
     for name in CHECKED_FILES:
         assert manifest["files"][name]["sha256"] == hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(RUN_FILES)
+
+
+def test_a_run_without_its_figure_is_complete_unless_the_figure_is_asked_for(tmp_path, monkeypatch):
+    """A sweep's point skips escalation.png: its manifest lists what was written, and it counts
+    as finished, except for a run that wants the figure. Rewritten without the figure, a folder
+    loses the old figure, which would not match the new data."""
+    monkeypatch.setattr(sim.outputs, "plot_escalation", lambda results, path: Path(path).write_bytes(b"png"))
+    cfg = _config("rotational", 0.2, 0)
+    results = run(cfg)
+    write_run(results, tmp_path)
+    assert point_complete(tmp_path, cfg, figure=True)
+    write_run(results, tmp_path, figure=False)
+    assert not (tmp_path / FIGURE).exists()
+    assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == sorted(DATA_FILES)
+    assert point_complete(tmp_path, cfg) and verify_run(tmp_path) is None
+    assert not point_complete(tmp_path, cfg, figure=True)
+    assert verify_run(tmp_path, figure=True).startswith("it has no escalation.png")
+    (tmp_path / "summary.json").write_text("{}")  # the files it lists are still checked
+    assert verify_run(tmp_path) == f"summary.json does not match its checksum in {MANIFEST}"
 
 
 def test_flipped_bytes_or_an_edited_metric_fail_the_manifest(sweep, caplog):
