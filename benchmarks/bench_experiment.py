@@ -1,16 +1,32 @@
-"""The rotational-vs-permanent experiment end to end: `uv run python benchmarks/bench_experiment.py`.
+"""The rotational-vs-permanent study end to end: `uv run python benchmarks/bench_experiment.py`.
 
-Runs `dsim -m experiment=rotational_vs_permanent` (11 credibilities x 4 postures x 2,000
-replications x 520 weeks) with the joblib launcher on 2 processes into a temporary folder, and
-prints the wall time of the whole command (start-up, 44 points with their files and figures, and
-the aggregation) and of the aggregation alone (`dsim-report` on the finished folder).
-Options: `--jobs N` (default 2), `--replications R` (default: the experiment's 2,000).
+Measures, in one session and in turn, the wall time of
+
+* one point: `dsim params=calibrated replications=2000` (the study's fixed settings, default posture
+  and credibility), start-up, simulation and its files included;
+* the study with one job per point: `dsim -m experiment=rotational_vs_permanent
+  hydra.sweeper.batched=false` (every point, its files and the sweep's aggregation and figures);
+* the batched study: `dsim -m experiment=rotational_vs_permanent` (the default: points that differ
+  only in batchable settings run as the blocks of one model);
+
+each into a temporary folder, and prints them with the ratio of the batched study to one point,
+whether the two studies' comparison.csv are identical, and the machine's load (os.getloadavg:
+1, 5 and 15-minute averages) before and after each command. The commands are the installed
+`dsim` script of this environment (what `uv run dsim` starts, without uv's own check of the
+environment).
+
+Options: `--repeat N` runs the whole sequence N times and prints each measurement's spread;
+`--no-unbatched` leaves out the one-job-per-point study (minutes); `--jobs N` runs the studies
+with the joblib launcher on N processes (default: Hydra's basic launcher, as `dsim -m` does);
+`--replications R` overrides the study's 2,000 (and the single point's).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,27 +39,63 @@ def script(name: str) -> str:
     return str(path) if path.is_file() else (shutil.which(name) or name)
 
 
+def load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def timed(cmd: list[str], cwd: str) -> tuple[float, str, str]:
+    """Wall time of ``cmd`` and the load before and after it."""
+    before = load()
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        sys.exit(f"bench_experiment: {' '.join(cmd)} failed:\n{res.stderr[-3000:]}")
+    return wall, before, load()
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--jobs", type=int, default=2)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--no-unbatched", action="store_true")
+    ap.add_argument("--jobs", type=int, default=0, help="joblib launcher with N processes (0: basic)")
     ap.add_argument("--replications", type=int, default=None)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [script("dsim"), "-m", "experiment=rotational_vs_permanent", "hydra/launcher=joblib",
-               f"hydra.launcher.n_jobs={args.jobs}", f"hydra.sweep.dir={tmp}/sweep"]
-        if args.replications:
-            cmd.append(f"replications={args.replications}")
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, cwd=tmp)
-        total = time.perf_counter() - t0
-        points = sum(1 for p in Path(tmp, "sweep").iterdir() if p.is_dir() and "=" in p.name)
-        t1 = time.perf_counter()
-        subprocess.run([script("dsim-report"), f"{tmp}/sweep"], check=True, capture_output=True)
-        report = time.perf_counter() - t1
-    print(f"points: {points}, jobs: {args.jobs}, replications: {args.replications or 2000}")
-    print(f"experiment wall time: {total:.1f} s")
-    print(f"aggregation alone (dsim-report): {report:.1f} s")
-    print(f"experiment_wall_s: {total:.1f}")
+    r = [f"replications={args.replications}"] if args.replications else []
+    launcher = (["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.jobs}"] if args.jobs else [])
+    study = [script("dsim"), "-m", "experiment=rotational_vs_permanent", "progress=false", *launcher, *r]
+    single = [script("dsim"), "params=calibrated", "replications=2000", "progress=false", *r]
+    times: dict[str, list[float]] = {"point": [], "batched": [], "one_job_per_point": []}
+    print(f"cores: {os.cpu_count()}, launcher: {'joblib x %d' % args.jobs if args.jobs else 'basic'}, "
+          f"replications: {args.replications or 2000}", flush=True)
+    for k in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = [("point", [*single, f"hydra.run.dir={tmp}/point"]),
+                    ("batched", [*study, f"hydra.sweep.dir={tmp}/batched"])]
+            if not args.no_unbatched:
+                runs.append(("one_job_per_point", [*study, "hydra.sweeper.batched=false",
+                                                   f"hydra.sweep.dir={tmp}/unbatched"]))
+            for name, cmd in runs:
+                wall, before, after = timed(cmd, tmp)
+                times[name].append(wall)
+                print(f"run {k + 1}: {name}: {wall:.1f} s (load {before} before, {after} after)", flush=True)
+            points = sum(1 for p in Path(tmp, "batched").iterdir() if p.is_dir() and "=" in p.name)
+            if not args.no_unbatched:
+                same = (Path(tmp, "batched", "comparison.csv").read_bytes()
+                        == Path(tmp, "unbatched", "comparison.csv").read_bytes())
+                print(f"run {k + 1}: comparison.csv identical: {same}", flush=True)
+    print(f"points: {points}")
+    for name, values in times.items():
+        if values:
+            spread = f" (min {min(values):.1f}, max {max(values):.1f} over {len(values)})" if len(values) > 1 else ""
+            print(f"{name}_wall_s: {statistics.median(values):.1f}{spread}")
+    ratio = [b / p for b, p in zip(times["batched"], times["point"], strict=True)]
+    print(f"batched_over_point: {statistics.median(ratio):.2f}"
+          + (f" (min {min(ratio):.2f}, max {max(ratio):.2f})" if len(ratio) > 1 else ""))
+    if times["one_job_per_point"]:
+        speed = [u / b for u, b in zip(times["one_job_per_point"], times["batched"], strict=True)]
+        print(f"one_job_per_point_over_batched: {statistics.median(speed):.2f}")
+    print(f"load_after: {load()}")
 
 
 if __name__ == "__main__":

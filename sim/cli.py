@@ -347,6 +347,9 @@ def dsim_help(extra_dirs: list[str] = ()) -> str:
         "  dsim -m policy=rotational,permanent credibility=0.2,0.5,0.8",
         "  hydra/launcher=joblib hydra.launcher.n_jobs=2     points in parallel processes",
         "  hydra.sweep.dir=DIR                               resume: finished points are skipped",
+        "  hydra.sweeper.batched=false                       one job per point (by default, points",
+        "      that differ only in numeric params, credibility or scenario.dprk_prior run as the",
+        "      blocks of one model: the same files, faster)",
         "",
         "Named experiments (run with -m experiment=NAME):",
     ]

@@ -2,7 +2,10 @@
 
 A sweep is a Hydra multirun (``uv run dsim -m ...`` or ``experiment=...``); each point writes its
 run files into ``<sweep dir>/<overrides>/`` (:func:`sim.outputs.write_run`, ``manifest.json``
-last). At the end (:class:`SweepCallback`) or on demand (``dsim-report SWEEP_DIR``)
+last; no ``escalation.png`` unless ``run_figure`` asks for it). Points that differ only in numeric
+parameters, credibility or the DPRK's prior run as the blocks of one batched model, one job per
+group (``hydra_plugins/dsim_sweeper``, :mod:`sim.batching`), with the same files as one job per
+point. At the end (:class:`SweepCallback`) or on demand (``dsim-report SWEEP_DIR``)
 :func:`aggregate` reads every complete point and writes, into the sweep folder:
 
 * ``sweep.parquet``: one row per point and metric, with the point's overrides as columns;
