@@ -167,6 +167,9 @@ def explain(exc: BaseException) -> str:
         return (f"'{m.group(1)}' is a config group this command does not use: "
                 "see --help for the keys and groups it takes")
     m = re.search(r"cannot assign to field '([^']+)'", full)
+    removed = [k for k in REMOVED_KEYS if m and (k == m.group(1) or k.endswith("." + m.group(1)))]
+    if removed:
+        return f"{removed[0]}: {REMOVED_KEYS[removed[0]]}"
     if m:
         return (f"'{m.group(1)}' is not a key of the config, so it cannot be added: check its spelling "
                 "(`dsim --cfg job` prints every key and its value)")
@@ -178,6 +181,8 @@ def explain(exc: BaseException) -> str:
     m = re.search(r"In '([^']+)': \w+ raised while composing config", text)
     key = re.search(r"full_key: (\S+)", full)
     if m and key and re.search(r"not in '?\w+'?|not in struct|Key '", full):
+        if key.group(1) in REMOVED_KEYS:
+            return f"{m.group(1)}.yaml: {key.group(1)}: {REMOVED_KEYS[key.group(1)]}"
         return (f"{m.group(1)}.yaml: unknown key '{key.group(1)}': check its spelling "
                 "(`dsim --cfg job` prints every key and its value)")
     m = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' (?:is )?not in", full)

@@ -118,7 +118,8 @@ def compile_notice(stream: IO[str] | None = None, delay: float = NOTICE_DELAY_S)
 
 def warm_kernels(announce: bool = True) -> None:
     """Load, or compile, every kernel now: one week of a two-replication rotational run (a rotation
-    falls due in week 0), a change of US administration and the current-calculus belief.
+    falls due in week 0), a week of a two-block batch, a change of US administration and the
+    current-calculus belief.
 
     A sweep's main process calls this before it launches the points, so that parallel workers load
     the kernels from numba's cache instead of each compiling them, and the sweep bar's first points
@@ -131,6 +132,9 @@ def warm_kernels(announce: bool = True) -> None:
     model = DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 1}))
     with compile_notice() if announce else contextlib.nullcontext():
         model.step()
+        # a batch's weekly statistics row is a strided view: its own compiled version
+        DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 1}),
+                        batch={"credibility": [0.3, 0.7]}).step()
         model.us.new_administration()
         dprk = model.dprk
         rules.current_calculus_belief(model.param_table, model.base_replications, model.on_station, 0.0,

@@ -60,7 +60,7 @@ def order_statistics(x, ranks, out, bins):
 
     A histogram pass locates the bin of each rank (``bins`` is int scratch of x's length); one pass
     then collects the values of those bins, and a selection (``np.partition``) among them gives
-    each value. The same values as sorting ``x``; ``tests/test_engine.py`` checks them against
+    each value. The same values as sorting ``x``; ``tests/test_kernels.py`` checks them against
     ``np.sort`` and the quantiles against ``np.quantile``. Returns the sum of ``x`` (for the mean).
     """
     n = x.size

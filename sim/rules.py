@@ -272,9 +272,10 @@ def negative_binomial_quantile(u, mean, size, max_terms):
     while j < max_terms:
         pmf = pmf * ((j + size) / (j + 1)) * ratio
         j += 1
-        cdf = cdf + pmf
-        if not ((cdf < u) and (pmf > 0)):  # reached u, or the cdf no longer grows (u ~ 1)
+        grown = cdf + pmf
+        if not (grown < u and grown > cdf):  # reached u, or the cdf no longer grows (u within rounding of 1)
             return j
+        cdf = grown
     return j
 
 
@@ -327,15 +328,16 @@ def schedule_log_likelihood_ratio(arrived, skip_resolute, skip_irresolute, logit
     """What a due rotation tells the DPRK, which knows the schedule: ``log P(obs | resolute) -
     log P(obs | irresolute)`` with ``P(deferred | type) = skip_type``. Exactly 0 when both types keep
     the schedule alike (a scheduled arrival is then no signal of resolve); a deferral that only one
-    type ever makes reveals it (+/- ``logit_bound``)."""
+    type ever makes reveals it (+/- twice ``logit_bound``, so that :func:`update_log_odds` lands on the
+    bound from any belief)."""
     p_resolute = 1.0 - skip_resolute if arrived else skip_resolute
     p_irresolute = 1.0 - skip_irresolute if arrived else skip_irresolute
     if p_resolute == p_irresolute:
         return 0.0
-    if p_resolute == 0.0:
-        return -logit_bound
+    if p_resolute == 0.0:  # only the irresolute type does this: certainty, whatever the belief was
+        return -2.0 * logit_bound
     if p_irresolute == 0.0:
-        return logit_bound
+        return 2.0 * logit_bound
     x = math.log(p_resolute) - math.log(p_irresolute)
     return min(max(x, -logit_bound), logit_bound)
 

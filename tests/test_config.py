@@ -139,8 +139,6 @@ def test_preflight_rejects_bad_input_with_a_one_line_message(case):
     assert len(message) > len(fragment) + 10  # says more than the key: what is wrong, or the fix
 
 
-@pytest.mark.xfail(strict=True, reason="sim/config.py explain(): a removed key inside a config file gets "
-                   "the generic 'unknown key' line, not REMOVED_KEYS' replacement (reported to the lead)")
 def test_a_removed_key_in_a_user_file_names_its_replacement(tmp_path):
     """A user's old params file that still sets ``belief_memory`` (removed by issue 11) should get the
     same line as the command line: what replaced it."""
