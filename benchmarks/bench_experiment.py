@@ -11,7 +11,9 @@ Measures, in one session and in turn, the wall time of
 
 each into a temporary folder, and prints them with the ratio of the batched study to one point,
 whether the two studies' comparison.csv are identical, and the machine's load (os.getloadavg:
-1, 5 and 15-minute averages) before and after each command. The commands are the installed
+1, 5 and 15-minute averages) before and after each command. Before each command a throw-away
+process loads the compiled kernels, so that none of the timed commands compiles them (they are
+compiled again whenever their source changes). The commands are the installed
 `dsim` script of this environment (what `uv run dsim` starts, without uv's own check of the
 environment).
 
@@ -43,8 +45,16 @@ def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def warm() -> None:
+    """Load (or, if their source changed since, compile) the kernels in a throw-away process, so
+    that no timed command pays a compilation (numba caches them on disk)."""
+    subprocess.run([sys.executable, "-c", "from sim.progress import warm_kernels; warm_kernels(False)"],
+                   check=True, capture_output=True)
+
+
 def timed(cmd: list[str], cwd: str) -> tuple[float, str, str]:
-    """Wall time of ``cmd`` and the load before and after it."""
+    """Wall time of ``cmd`` (after :func:`warm`) and the load before and after it."""
+    warm()
     before = load()
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
@@ -66,7 +76,7 @@ def main() -> None:
     study = [script("dsim"), "-m", "experiment=rotational_vs_permanent", "progress=false", *launcher, *r]
     single = [script("dsim"), "params=calibrated", "replications=2000", "progress=false", *r]
     times: dict[str, list[float]] = {"point": [], "batched": [], "one_job_per_point": []}
-    print(f"cores: {os.cpu_count()}, launcher: {'joblib x %d' % args.jobs if args.jobs else 'basic'}, "
+    print(f"cores: {os.cpu_count()}, launcher: {f'joblib x {args.jobs}' if args.jobs else 'basic'}, "
           f"replications: {args.replications or 2000}", flush=True)
     for k in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +97,8 @@ def main() -> None:
     print(f"points: {points}")
     for name, values in times.items():
         if values:
-            spread = f" (min {min(values):.1f}, max {max(values):.1f} over {len(values)})" if len(values) > 1 else ""
+            spread = (f" (min {min(values):.1f}, max {max(values):.1f} over {len(values)})"
+                      if len(values) > 1 else "")
             print(f"{name}_wall_s: {statistics.median(values):.1f}{spread}")
     ratio = [b / p for b, p in zip(times["batched"], times["point"], strict=True)]
     print(f"batched_over_point: {statistics.median(ratio):.2f}"
