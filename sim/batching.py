@@ -2,9 +2,10 @@
 
 A sweep's points that differ only in settings a batched model can vary run as the blocks of one
 :class:`~sim.model.DeterrenceModel` (``batch={name: values}``): every block draws the same random
-numbers (common random numbers), so block j reproduces exactly the run of point j alone
-(``tests/test_batch.py``), and the per-week work of the Mesa schedule and of every kernel call is
-shared by all the points of the model instead of repeated per point.
+numbers (common random numbers; Law 2015, *Simulation Modeling and Analysis*, 5th ed., ch. 11),
+so block j reproduces exactly the run of point j alone (``tests/test_batch.py``), and the
+per-week work of the Mesa schedule and of every kernel call is shared by all the points of the
+model instead of repeated per point.
 
 What can be batched is decided from the *composed* configs (:class:`~sim.params.RunConfig`), never
 from the override strings: two points go together when every setting that changes results is
