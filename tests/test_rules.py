@@ -350,9 +350,12 @@ def test_schedule_log_likelihood_ratio_by_hand(s_res, s_irr):
 @pytest.mark.parametrize("x", [-BOUND, -3.0, 0.0, 5.0, BOUND])
 def test_a_deferral_only_one_type_makes_reveals_it(x):
     """Bayes: an observation one type never makes gives that type probability 0, from any belief."""
-    assert rules.update_log_odds(x, rules.schedule_log_likelihood_ratio(False, 0.0, 0.3, BOUND), BOUND) == -BOUND
-    assert rules.update_log_odds(x, rules.schedule_log_likelihood_ratio(False, 0.3, 0.0, BOUND), BOUND) == BOUND
-    assert rules.update_log_odds(x, rules.schedule_log_likelihood_ratio(True, 0.0, 1.0, BOUND), BOUND) == BOUND
+    def read(*observation):
+        return rules.update_log_odds(x, rules.schedule_log_likelihood_ratio(*observation, BOUND), BOUND)
+
+    assert read(False, 0.0, 0.3) == -BOUND
+    assert read(False, 0.3, 0.0) == BOUND
+    assert read(True, 0.0, 1.0) == BOUND
     assert rules.schedule_log_likelihood_ratio(True, 0.0, 0.5, BOUND) == pytest.approx(math.log(2.0))
 
 
