@@ -88,7 +88,7 @@ class DPRK(EnsembleAgent):
     """North Korea: chooses a provocation or reassurance action each week.
 
     State: ``log_odds`` and ``belief`` (probability that the US is resolute), ``capability``
-    (long-range capability index K in [0, 1]), ``missiles`` fired this week. Its prior is the
+    (long-range capability index K in [0, 1]), this week's ``launch_days`` and ``missiles``. Its prior is the
     block's ``dprk_prior`` (the common prior: ``credibility``).
     """
 
@@ -96,9 +96,10 @@ class DPRK(EnsembleAgent):
 
     def __init__(self, model, seed_sequence, prior: np.ndarray, capability: float) -> None:
         super().__init__(model, seed_sequence)
-        choice_seq, salvo_seq = seed_sequence.spawn(2)
+        choice_seq, salvo_seq, days_seq = seed_sequence.spawn(3)
         self._rng = np.random.default_rng(choice_seq)
         self._salvo_rng = np.random.default_rng(salvo_seq)
+        self._days_rng = np.random.default_rng(days_seq)
         bound = rules.LOGIT_BOUND
         self.prior = np.asarray(prior, dtype=float)  # per replication
         self.log_odds = np.clip(logit(self.prior), -bound, bound)
@@ -108,6 +109,7 @@ class DPRK(EnsembleAgent):
             rules.current_calculus_belief(model.param_table, model.base_replications, model.on_station,
                                           0.0, self.capability, self.log_odds, self.belief, bound)
         self.missiles = np.zeros(self.n, dtype=np.int64)
+        self.launch_days = np.zeros(self.n, dtype=np.int64)  # this week's (0 when it does not launch)
 
     def step(self) -> None:
         """Choose this week's action; fire missiles on a launch day; learn from long-range tests."""
@@ -117,8 +119,10 @@ class DPRK(EnsembleAgent):
                                   m.tension, m.rok.outreach_last, m.drive_by_block(), float(m.diplomacy),
                                   bool(m.nuclear_moratorium))
         rules.dprk_act(m.param_table, r, self.exponentiate(), m.draw(self._rng, 0), m.alive, self.choice,
-                       self.missiles, self.capability, m.tension, m.draw(self._salvo_rng, 1), m.scratch,
+                       self.launch_days, self.missiles, self.capability, m.tension,
+                       m.draw(self._days_rng, 10), m.draw(self._salvo_rng, 1), m.scratch,
                        rules.MAX_QUANTILE_TERMS)
+
 
 class US(EnsembleAgent):
     """The United States: a type (resolute or not) per replication, discretionary responses, and the

@@ -1,8 +1,7 @@
 """Calibration by the simulated method of moments with common random numbers.
 
 Targets are computed from ``data/events.csv`` by code (:mod:`sim.events`): per year 2016-2023 the
-DPRK's launch weeks (weeks with at least one launch day: the weekly model's counterpart),
-missiles and nuclear tests, US strategic-asset deployments, and the median lag
+DPRK's launch days, missiles and nuclear tests, US strategic-asset deployments, and the median lag
 from a major provocation to the next deployment. The model replays history (:mod:`sim.history`)
 with the same seed at every parameter point (common random numbers, so the loss surface is not
 re-drawn between points), and the loss is
@@ -51,13 +50,13 @@ from .params import (
 )
 from .recording import median_from_histogram
 
-TARGET_GROUPS = ("dprk_launch_weeks", "dprk_missiles", "dprk_nuclear_tests", "us_deployments",
+TARGET_GROUPS = ("dprk_launch_days", "dprk_missiles", "dprk_nuclear_tests", "us_deployments",
                  "kinetic_incidents", "response_lag_weeks", "p_war")
 # yearly target -> the per replication-year column of the model that it is compared with
-SIM_COLUMNS = {"dprk_launch_weeks": "dprk_launch_days", "dprk_missiles": "dprk_missiles",
+SIM_COLUMNS = {"dprk_launch_days": "dprk_launch_days", "dprk_missiles": "dprk_missiles",
                "dprk_nuclear_tests": "dprk_nuclear_test", "us_deployments": "us_deployments",
                "kinetic_incidents": "clashes"}
-FLOORS = {"dprk_launch_weeks": 2.0, "dprk_missiles": 4.0, "dprk_nuclear_tests": 1.0,
+FLOORS = {"dprk_launch_days": 2.0, "dprk_missiles": 4.0, "dprk_nuclear_tests": 1.0,
           "us_deployments": 2.0, "kinetic_incidents": 1.0, "response_lag_weeks": 1.0, "p_war": 0.05}
 # No war broke out in 2016-2023: the share of replications that reach war is fitted to 0.
 OBSERVED_P_WAR = 0.0
@@ -143,7 +142,7 @@ def _default_parameters() -> List[ParameterSpec]:
 
 
 def _default_weights() -> Dict[str, float]:
-    return {"dprk_launch_weeks": 1.0, "dprk_missiles": 1.0, "dprk_nuclear_tests": 0.5,
+    return {"dprk_launch_days": 1.0, "dprk_missiles": 1.0, "dprk_nuclear_tests": 0.5,
             "us_deployments": 0.5, "kinetic_incidents": 0.5, "response_lag_weeks": 0.5, "p_war": 1.0}
 
 

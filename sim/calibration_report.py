@@ -60,7 +60,7 @@ def simulated_month_shares(timeseries: pd.DataFrame) -> np.ndarray:
 
 def plot_fit(targets: list[dict], path: Path, title: str) -> None:
     """Observed vs simulated per target and year, with the simulated 90 % interval."""
-    labels = {"dprk_launch_weeks": "DPRK launch weeks / year (weeks with a launch day)",
+    labels = {"dprk_launch_days": "DPRK launch days / year",
               "dprk_missiles": "DPRK missiles / year",
               "dprk_nuclear_tests": "DPRK nuclear tests / year",
               "us_deployments": "US strategic-asset deployments / year",

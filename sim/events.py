@@ -158,7 +158,7 @@ def yearly_counts(events: pd.DataFrame, years: list[int], week_start: str | None
 
     With ``week_start`` (the simulation's first day) it also counts ``dprk_launch_weeks``: weeks of
     the simulation's calendar with at least one launch day, assigned to the year of the week's first
-    day. The weekly model allows one action a week, so launch weeks, not days, are its counterpart.
+    day (the model's ``dprk_launch_weeks`` count; its ``dprk_launch_days`` are days, as the record's).
     """
     year = events["date"].dt.year
     out = pd.DataFrame(index=pd.Index(years, name="year"))

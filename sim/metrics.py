@@ -148,8 +148,8 @@ METRIC_UNITS = {
 
 # What each metric means, in a sentence (summary.json "descriptions", docs/model.md Section 4.11).
 METRIC_DESCRIPTIONS = {
-    "dprk_launch_days_per_year": "DPRK launch days per simulated year, mean over replications; the "
-                                 "model moves once a week, so a launch day is a week with a launch",
+    "dprk_launch_days_per_year": "DPRK launch days per simulated year, mean over replications (a "
+                                 "launch week holds one or more launch days)",
     "dprk_missiles_per_year": "DPRK missiles fired per simulated year, mean over replications",
     "dprk_nuclear_tests_per_year": "DPRK nuclear tests per simulated year, mean over replications",
     "us_deployments_per_year": "weeks with a US strategic-asset arrival (scheduled or surge) per "

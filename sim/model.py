@@ -328,7 +328,7 @@ class DeterrenceModel(mesa.Model):
 
 # Rows of the model's buffer of uniforms, one per use of a random stream in a week.
 DRAW_SLOTS = ("dprk_choice", "dprk_salvo", "us_choice", "rok_choice", "japan_choice", "clash", "war",
-              "rotation_due", "type_redraw", "new_type")
+              "rotation_due", "type_redraw", "new_type", "dprk_launch_days")
 
 # Settings a batch cannot vary: the two that choose code paths rather than numbers.
 NOT_BATCHABLE = frozenset({"credibility_rule", "perception"})

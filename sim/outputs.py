@@ -186,11 +186,10 @@ def rare_event_curves(results: Results) -> dict[str, pd.DataFrame]:
 
 
 def simulated_monthly_launches(timeseries: pd.DataFrame) -> pd.Series:
-    """Mean DPRK launch days per calendar month over replications (a week counts in the month of
-    its first day; one launch day a week at most, so a launch day is a week with a launch)."""
+    """Mean DPRK launch days per calendar month over replications (a week's launch days count in the
+    month of its first day)."""
     month = pd.to_datetime(timeseries["date"]).dt.to_period("M")
-    launches = timeseries["dprk_srbm_launch"] + timeseries["dprk_lrbm_launch"]
-    return launches.groupby(month.to_numpy()).sum().rename("simulated_mean")
+    return timeseries["dprk_launch_days"].groupby(month.to_numpy()).sum().rename("simulated_mean")
 
 
 @functools.lru_cache(maxsize=2)
@@ -350,16 +349,13 @@ def plot_escalation(results: Results, path: str | os.PathLike | None = None,
     if record is not None:
         monthly = monthly.join(record, how="left")
         at = record.index.to_timestamp() + pd.Timedelta(days=14)
-        ax.plot(at, record["launch_weeks"], ls="none", marker="s", ms=3.5, color=RECORD_COLOUR,
-                label="record: weeks with a launch")
-        ax.plot(at, record["launch_days"], ls="none", marker="o", ms=4, mfc="none", mec="#555555",
-                mew=0.8, label="record: launch days")
+        ax.plot(at, record["launch_days"], ls="none", marker="o", ms=4, color=RECORD_COLOUR,
+                label="record: launch days")
     ax.set_ylim(bottom=0)
     ax.set_ylabel("launch days\nper month", fontsize=9)
-    ax.set_title("(b) DPRK launch days per month (the model moves weekly, so at most one launch day "
-                 "a week;\nits counterpart in the record is the weeks with a launch, data/events.csv)"
-                 if record is not None else "(b) DPRK launch days per month (the model moves weekly: "
-                 "at most one launch day a week)", fontsize=9, loc="left")
+    ax.set_title("(b) DPRK launch days per month" + (" against the record (data/events.csv)"
+                                                     if record is not None else ""),
+                 fontsize=9, loc="left")
 
     # (c) tension, (d) belief
     for name, var, colour, label in (("tension", "tension", TENSION_COLOUR,

@@ -146,9 +146,10 @@ _PARAM_RANGES: dict[str, Range] = {
         "rok_outreach_tension_loss",
         "japan_protest_cost", "japan_protest_gain", "japan_alert_cost", "japan_alert_gain",
         "japan_trilateral_cost", "japan_trilateral_gain", "japan_trilateral_assurance_gain",
-        "clash_slope", "war_slope",
+        "clash_slope", "war_slope", "launch_day_tension_gain",
     ), LOGIT),
-    **dict.fromkeys(("cc_intercept", "clash_intercept", "war_intercept"), SIGNED_LOGIT),
+    **dict.fromkeys(("cc_intercept", "clash_intercept", "war_intercept", "launch_day_intercept"),
+                    SIGNED_LOGIT),
     **dict.fromkeys((
         "deterrence_gain", "presence_deterrence", "pressure_exercise", "pressure_asset",
         "pressure_surge", "pressure_threat", "pressure_strike_drill", "pressure_trilateral",
@@ -589,6 +590,9 @@ class ModelParams:
     capability_learning: float = 0.01  # per long-range launch: K += this * (1 - K)
     capability_learning_nuclear: float = 0.03
 
+    # --- launch days in a launch week: 1 + Binomial(6, expit(intercept + tension_gain * T)) ---
+    launch_day_intercept: float = -4.0
+    launch_day_tension_gain: float = 0.1
     # --- missiles per launch day: 1 + NegBin(mean = salvo_extra * (1 + salvo_tension_gain*T)) ---
     salvo_extra: float = 0.8
     salvo_tension_gain: float = 0.1

@@ -15,13 +15,13 @@ from numba import njit
 
 
 @njit(cache=True, error_model="numpy")
-def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, missiles, active,
+def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, launch_days, missiles, active,
                 scheduled_arrival, surge_arrival, clash, dprk_lrbm, dprk_nuclear, pending, lag_histogram,
                 r, max_lag, extra):
     """One week of per replication-year counts and response lags (sim.recording.Recorder.record).
 
-    ``counts`` is this year's (column, R) block; ``extra`` the columns of launch days, missiles,
-    deployments, clashes and weeks.
+    ``counts`` is this year's (column, R) block; ``extra`` the columns of launch days, launch weeks,
+    missiles, deployments, clashes and weeks.
     """
     n = dprk_choice.size
     for i in range(n):
@@ -31,14 +31,15 @@ def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, 
             counts[offsets[1] + us_choice[i], i] += 1
             counts[offsets[2] + rok_choice[i], i] += 1
             counts[offsets[3] + jp_choice[i], i] += 1
-            counts[extra[4], i] += 1
+            counts[extra[5], i] += 1
             if arrival:
-                counts[extra[2], i] += 1
-        if missiles[i] > 0:
-            counts[extra[0], i] += 1
-            counts[extra[1], i] += missiles[i]
+                counts[extra[3], i] += 1
+        if launch_days[i] > 0:
+            counts[extra[0], i] += launch_days[i]
+            counts[extra[1], i] += 1
+            counts[extra[2], i] += missiles[i]
         if clash[i]:
-            counts[extra[3], i] += 1
+            counts[extra[4], i] += 1
         # Response lags: see Recorder.__init__ for the definition.
         d = dprk_choice[i]
         if (d == dprk_lrbm or d == dprk_nuclear) and active[i] and pending[i] < 0:

@@ -33,7 +33,8 @@ ACTION_COLUMNS = (
     + [f"japan_{a}" for a in JAPAN_ACTIONS]
 )
 # Per replication-year counts: every action, then these derived counts.
-EXTRA_COUNTS = ("dprk_launch_days", "dprk_missiles", "us_deployments", "clashes", "weeks")
+EXTRA_COUNTS = ("dprk_launch_days", "dprk_launch_weeks", "dprk_missiles", "us_deployments", "clashes",
+                "weeks")
 COUNT_COLUMNS = tuple(ACTION_COLUMNS) + EXTRA_COUNTS
 MAX_LAG_WEEKS = 8
 
@@ -43,7 +44,7 @@ def _weekly_columns() -> list[str]:
     for v in STATE_VARIABLES:
         cols += [f"{v}_mean"] + [f"{v}_q{int(q * 100):02d}" for q in QUANTILES]
     cols += list(ACTION_COLUMNS)
-    cols += ["dprk_missiles", "clash", "war", "asset_on_station", "us_cost_cumulative"]
+    cols += ["dprk_missiles", "dprk_launch_days", "clash", "war", "asset_on_station", "us_cost_cumulative"]
     cols += [f"p_rung_at_least_{s}" for s in RUNG_SLUGS[1:]]
     cols += ["exercise_intensity", "consultation", "scheduled_arrival", "scheduled_on_station"]
     return cols
@@ -89,7 +90,7 @@ class Recorder:
         months = week_dates(model.scenario_cfg.start, weeks).astype("datetime64[M]")
         self.month_starts, self.month_index = np.unique(months, return_inverse=True)
         self.monthly_launch_days = np.zeros((len(self.month_starts), n), dtype=np.uint8)
-        self._extra_index = np.array([self._extra[c] for c in EXTRA_COUNTS[:4]] + [self._extra["weeks"]])
+        self._extra_index = np.array([self._extra[c] for c in EXTRA_COUNTS])
         # Ranks of the order statistics that the weekly quantiles (over one block's R replications)
         # interpolate between (numpy's 'linear' method): virtual index h = (R - 1) q, then floor(h)
         # and floor(h) + 1.
@@ -109,15 +110,17 @@ class Recorder:
         alive = m.active  # not ended by war at the start of this week: its actions count
         record_kernels.record_week(
             self.counts[self.year_index[week]], self._offsets, m.dprk.choice, m.us.choice, m.rok.choice,
-            m.japan.choice, m.dprk.missiles, alive, m.us.scheduled_arrival,
+            m.japan.choice, m.dprk.launch_days, m.dprk.missiles, alive, m.us.scheduled_arrival,
             m.us.surge_arrival, m.clash, LRBM, NUCLEAR, self._pending, self.lag_histogram,
             m.base_replications, MAX_LAG_WEEKS, self._extra_index)
-        self.monthly_launch_days[self.month_index[week]] += (m.dprk.missiles > 0) & alive
+        # uint8 holds a month's launch days (at most 31)
+        self.monthly_launch_days[self.month_index[week]] += (m.dprk.launch_days * alive).astype(np.uint8)
         if self.weekly_on:
             self._record_weekly(week, alive)
 
     def _block_shares(self, flag: np.ndarray) -> np.ndarray:
-        """The share of each block's replications for which ``flag`` (one per replication) holds."""
+        """The share of each block's replications for which ``flag`` (one per replication) holds, or
+        the mean of a count."""
         return flag.reshape(self.blocks, -1).mean(axis=1)
 
     def _record_weekly(self, week: int, alive: np.ndarray) -> None:
@@ -131,6 +134,7 @@ class Recorder:
         # shares of replications: a rotation deferred by an irresolute US is missing in some
         rows[:, w["scheduled_arrival"]] = self._block_shares(m.us.scheduled_arrival)
         rows[:, w["scheduled_on_station"]] = self._block_shares(m.us.scheduled_present)
+        rows[:, w["dprk_launch_days"]] = self._block_shares(m.dprk.launch_days * alive)
         record_kernels.weekly_statistics(
             rows, self._cols, m.base_replications, m.tension, m.dprk.belief, m.rok.assurance,
             m.japan.assurance, self._rank_order, self._q_weight, self._order_stats, self._bins,

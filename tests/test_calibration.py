@@ -51,7 +51,7 @@ def test_parameter_recovery_from_synthetic_targets(events):
     its bound range of the truth."""
     truth = {"dprk_cost_srbm": 1.6, "salvo_extra": 1.4}
     specs = [ParameterSpec("dprk_cost_srbm", 0.0, 4.0), ParameterSpec("salvo_extra", 0.1, 3.0)]
-    weights = {"dprk_launch_weeks": 1.0, "dprk_missiles": 1.0}
+    weights = {"dprk_launch_days": 1.0, "dprk_missiles": 1.0}
     synth_cc = CalibrationConfig(years=[2016, 2017], replications=2000, seed=7, parameters=specs,
                                  weights=weights, progress=False)
     problem = build_problem(synth_cc, events)

@@ -182,12 +182,12 @@ def test_history_compares_with_the_record(small):
     view = views.history_view(h, cache=compute.RunCache())
     rec = view.record
     assert rec.events["date"].min() >= pd.Timestamp(h.config.scenario.start)
-    # monthly launch weeks add up to the yearly ones of the calibration targets
-    per_year = rec.monthly["launch_weeks"].groupby(rec.monthly.index.year).sum()
+    # monthly launch days add up to the yearly ones of the calibration targets
+    per_year = rec.monthly["launch_days"].groupby(rec.monthly.index.year).sum()
     np.testing.assert_array_equal(per_year.to_numpy(),
-                                  rec.yearly.loc[per_year.index, "dprk_launch_weeks"].to_numpy())
+                                  rec.yearly.loc[per_year.index, "dprk_launch_days"].to_numpy())
     sim_years = compute.simulated_yearly(view.run.results)
-    launch = sim_years[sim_years["count"] == "dprk_launch_weeks"].set_index("year")["mean"]
+    launch = sim_years[sim_years["count"] == "dprk_launch_days"].set_index("year")["mean"]
     per_rep = view.run.results.replications.groupby("year")["dprk_launch_days"].mean()
     np.testing.assert_allclose(launch.to_numpy(), per_rep.loc[launch.index].to_numpy())
     assert set(view.images) == {"history", "yearly"}

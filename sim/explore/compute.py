@@ -209,16 +209,16 @@ def record_for(config: RunConfig, path: str | Path | None = None) -> Record:
 
 
 def simulated_monthly(results: Results) -> pd.DataFrame:
-    """Mean launch weeks (:func:`sim.outputs.simulated_monthly_launches`) and missiles per month
+    """Mean launch days (:func:`sim.outputs.simulated_monthly_launches`) and missiles per month
     across replications, from the weekly means."""
     ts = results.timeseries
     month = pd.to_datetime(ts["date"]).dt.to_period("M")
-    return pd.DataFrame({"launch_weeks": simulated_monthly_launches(ts),
+    return pd.DataFrame({"launch_days": simulated_monthly_launches(ts),
                          "missiles": ts["dprk_missiles"].groupby(month.to_numpy()).sum()})
 
 
 SIMULATED_YEARLY = {  # record column (sim.events.yearly_counts) -> per replication-year count
-    "dprk_launch_weeks": "dprk_launch_days",
+    "dprk_launch_days": "dprk_launch_days",
     "dprk_missiles": "dprk_missiles",
     "dprk_nuclear_tests": "dprk_nuclear_test",
     "us_deployments": "us_deployments",

@@ -95,12 +95,12 @@ def escalation_figure(runs: Runs) -> Figure:
 
 
 def launches_figure(runs: Runs, record: Record | None = None) -> Figure:
-    """DPRK launch weeks and missiles per month: the mean across replications (and the record)."""
+    """DPRK launch days and missiles per month: the mean across replications (and the record)."""
     fig = Figure(figsize=(12, 3.8))
     fig.subplots_adjust(left=0.06, right=0.99, bottom=0.12, top=0.88, wspace=0.18)
     axes = fig.subplots(1, 2)
-    for ax, col, title in zip(axes, ("launch_weeks", "missiles"),
-                              ("Launch weeks per month (weeks with a launch day)", "Missiles per month"),
+    for ax, col, title in zip(axes, ("launch_days", "missiles"),
+                              ("Launch days per month", "Missiles per month"),
                               strict=True):
         if record is not None and col in record.monthly.columns and len(record.monthly):
             months = record.monthly.index.to_timestamp()
@@ -186,7 +186,7 @@ def differences_figure(table: pd.DataFrame, label_a: str, label_b: str) -> Figur
 def history_figure(res: Results, record: Record) -> Figure:
     """The replay over the documented record: simulated tension band with the record's exercises
     (shaded by scale), consultations (lines), strategic-asset deployments (triangles) and launch
-    days (ticks); then launch weeks per month, simulated mean against the record."""
+    days (ticks); then launch days per month, simulated mean against the record."""
     fig = Figure(figsize=(13, 6.4))
     fig.subplots_adjust(left=0.055, right=0.77, bottom=0.07, top=0.94, hspace=0.3)
     outside = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8, "frameon": False}
@@ -216,18 +216,18 @@ def history_figure(res: Results, record: Record) -> Figure:
     ax1.legend(**outside)
     months = record.monthly.index.to_timestamp()
     if len(record.monthly):
-        ax2.bar(months, record.monthly["launch_weeks"], width=25, color="0.6",
-                label="record: weeks with a launch day")
+        ax2.bar(months, record.monthly["launch_days"], width=25, color="0.6",
+                label="record: launch days")
     sim = simulated_monthly(res)
-    ax2.step(sim.index.to_timestamp(), sim["launch_weeks"], where="post", color="tab:blue",
+    ax2.step(sim.index.to_timestamp(), sim["launch_days"], where="post", color="tab:blue",
              label="simulated: mean of replications")
-    ax2.set_ylabel("launch weeks per month")
+    ax2.set_ylabel("launch days per month")
     ax2.legend(**outside)
     _year_axis(ax2, dates)
     return fig
 
 
-YEARLY_TITLES = {"dprk_launch_weeks": "DPRK launch weeks", "dprk_missiles": "DPRK missiles",
+YEARLY_TITLES = {"dprk_launch_days": "DPRK launch days", "dprk_missiles": "DPRK missiles",
                  "dprk_nuclear_tests": "DPRK nuclear tests", "us_deployments": "US strategic-asset arrivals"}
 
 
