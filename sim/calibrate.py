@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from .event_study import WeeklySeries, event_study_table, record_series, timing_statistics
 from .events import EventDataError, load_events, median_response_lag_weeks, yearly_counts
 from .history import ERA_DRIVE_PARAMS, ERA_OF_PARAM, START, YEARS, historical_scenario
 from .model import DeterrenceModel
@@ -51,13 +52,17 @@ from .params import (
 from .recording import median_from_histogram
 
 TARGET_GROUPS = ("dprk_launch_days", "dprk_missiles", "dprk_nuclear_tests", "us_deployments",
-                 "kinetic_incidents", "response_lag_weeks", "p_war")
+                 "kinetic_incidents", "response_lag_weeks", "p_war", "exercise_launch_ratio")
+# Timing targets of the event study (sim.event_study) that can enter the fit; the others it reports
+# stay out of it, as out-of-sample checks.
+TIMING_TARGETS = ("exercise_launch_ratio",)
 # yearly target -> the per replication-year column of the model that it is compared with
 SIM_COLUMNS = {"dprk_launch_days": "dprk_launch_days", "dprk_missiles": "dprk_missiles",
                "dprk_nuclear_tests": "dprk_nuclear_test", "us_deployments": "us_deployments",
                "kinetic_incidents": "clashes"}
 FLOORS = {"dprk_launch_days": 2.0, "dprk_missiles": 4.0, "dprk_nuclear_tests": 1.0,
-          "us_deployments": 2.0, "kinetic_incidents": 1.0, "response_lag_weeks": 1.0, "p_war": 0.05}
+          "us_deployments": 2.0, "kinetic_incidents": 1.0, "response_lag_weeks": 1.0, "p_war": 0.05,
+          "exercise_launch_ratio": 1.0}
 # No war broke out in 2016-2023: the share of replications that reach war is fitted to 0.
 OBSERVED_P_WAR = 0.0
 
@@ -69,13 +74,23 @@ class Moments:
     yearly: pd.DataFrame  # index year, columns SIM_COLUMNS keys: means over replications
     lag: float  # median response lag, weeks
     p_war: float  # share of replications that reached war
+    timing: dict  # the event study's statistics, pooled over replications (sim.event_study)
 
 
-def _moments(reps: pd.DataFrame, lag_histogram) -> Moments:
+def _moments(reps: pd.DataFrame, lag_histogram, detail: dict, calendar: WeeklySeries) -> Moments:
     yearly = reps.groupby("year")[list(SIM_COLUMNS.values())].mean()
     yearly.columns = list(SIM_COLUMNS)
     first = reps.groupby("replication")["war_week"].first()
-    return Moments(yearly, median_from_histogram(lag_histogram[:-1]), float(first.notna().mean()))
+    return Moments(yearly, median_from_histogram(lag_histogram[:-1]), float(first.notna().mean()),
+                   timing_statistics(simulated_on_calendar(detail, calendar)))
+
+
+def simulated_on_calendar(detail: dict, calendar: WeeklySeries) -> WeeklySeries:
+    """A simulation's per replication-week arrays (``Results.detail``, (weeks, R)) on the record's
+    calendar of exercises and consultations (the replay's calendar is the record's)."""
+    return dataclasses.replace(calendar, launch_days=np.ascontiguousarray(detail["launch_days"].T),
+                               arrival=np.ascontiguousarray(detail["arrival"].T),
+                               major=np.ascontiguousarray(detail["major"].T))
 
 
 # ---------------------------------------------------------------------------- settings
@@ -127,12 +142,14 @@ class ParameterSpec:
 def _default_parameters() -> List[ParameterSpec]:
     return [
         ParameterSpec("dprk_cost_srbm", 0.0, 6.0),
-        ParameterSpec("dprk_cost_lrbm", 1.0, 8.0),
-        ParameterSpec("dprk_cost_nuclear", 4.0, 14.0),
+        ParameterSpec("dprk_cost_lrbm", 1.0, 14.0),
+        ParameterSpec("dprk_cost_nuclear", 1.0, 14.0),
         ParameterSpec("dprk_dev_srbm", 0.0, 5.0),
         ParameterSpec("salvo_extra", 0.1, 4.0),
+        ParameterSpec("launch_day_intercept", -8.0, 0.0),
         ParameterSpec("us_surge_cost", 1.0, 8.0),
         ParameterSpec("spiral_weight", 0.0, 1.0),
+        ParameterSpec("spiral_gain", 0.0, 5.0),
         ParameterSpec("clash_intercept", -14.0, -6.0),
         ParameterSpec("era_drive_2016_17", 0.0, 3.0),
         ParameterSpec("era_drive_2018", 0.0, 3.0),
@@ -143,7 +160,8 @@ def _default_parameters() -> List[ParameterSpec]:
 
 def _default_weights() -> Dict[str, float]:
     return {"dprk_launch_days": 1.0, "dprk_missiles": 1.0, "dprk_nuclear_tests": 0.5,
-            "us_deployments": 0.5, "kinetic_incidents": 0.5, "response_lag_weeks": 0.5, "p_war": 1.0}
+            "us_deployments": 0.5, "kinetic_incidents": 0.5, "response_lag_weeks": 0.5, "p_war": 1.0,
+            "exercise_launch_ratio": 1.0}
 
 
 @dataclass(frozen=True)
@@ -151,7 +169,7 @@ class OptimiserConfig:
     """Differential evolution, then a compass-search polish, then the bootstrap."""
 
     popsize: int = 5  # scipy's multiplier: population = popsize x number of parameters
-    maxiter: int = 20  # generations of differential evolution
+    maxiter: int = 40  # generations of differential evolution
     polish_maxiter: int = 12  # compass-search iterations (each one batched run of 2N + 2 points)
     bootstrap: int = 6  # bootstrap replicates, years resampled and a new seed (0: no uncertainty)
     bootstrap_maxiter: int = 10  # compass-search iterations of each bootstrap replicate
@@ -323,7 +341,9 @@ class Problem:
     observed_lag: float
     weights: tuple[tuple[str, float], ...]
     events: pd.DataFrame
-    year_weights: tuple[float, ...] | None = None  # bootstrap multiplicities
+    calendar: WeeklySeries  # the record on the replay's weekly calendar (sim.event_study)
+    observed_timing: dict  # the record's event-study statistics
+    year_weights: tuple[float, ...] | None = None  # bootstrap multiplicities (timing targets: not resampled)
 
     def batch(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """Parameter points (S, N) as a model batch: ModelParams names and ``era:<name>`` keys."""
@@ -343,23 +363,29 @@ class Problem:
         return cfg
 
 
-def simulate_moments(cfg: RunConfig) -> tuple[Moments, pd.DataFrame]:
-    """Simulated moments and the weekly series of one configuration."""
-    results = DeterrenceModel(cfg).run()
-    return _moments(results.replications, results.meta["response_lag_histogram"]), results.timeseries
+def simulate_moments(cfg: RunConfig, calendar: WeeklySeries
+                     ) -> tuple[Moments, pd.DataFrame, WeeklySeries]:
+    """Simulated moments, the weekly series and the event study's series of one configuration."""
+    results = DeterrenceModel(cfg, detail=True).run()
+    moments = _moments(results.replications, results.meta["response_lag_histogram"], results.detail,
+                       calendar)
+    return moments, results.timeseries, simulated_on_calendar(results.detail, calendar)
 
 
 def simulate_batch(problem: Problem, points: np.ndarray) -> list[Moments]:
     """Moments at each of S parameter points (rows of ``points``), simulated side by side in one
     model with common random numbers (:class:`sim.model.DeterrenceModel`, ``batch``)."""
     points = np.atleast_2d(points)
-    model = DeterrenceModel(problem.base, batch=problem.batch(points), weekly=False)
+    model = DeterrenceModel(problem.base, batch=problem.batch(points), weekly=False, detail=True)
     results = model.run()
     reps = results.replications
     if model.blocks == 1:
         reps = reps.assign(block=0)
     hists = results.meta["response_lag_histogram_by_block"]
-    return [_moments(block, hists[j]) for j, block in reps.groupby("block", sort=True)]
+    r = problem.base.replications
+    return [_moments(block, hists[j], {k: v[:, j * r:(j + 1) * r] for k, v in results.detail.items()},
+                     problem.calendar)
+            for j, block in reps.groupby("block", sort=True)]
 
 
 def loss_terms(problem: Problem, m: Moments) -> dict[str, float]:
@@ -375,6 +401,12 @@ def loss_terms(problem: Problem, m: Moments) -> dict[str, float]:
             terms[group] = w * ((s - o) / max(o, FLOORS[group])) ** 2
         elif group == "p_war":
             terms[group] = w * ((m.p_war - OBSERVED_P_WAR) / FLOORS[group]) ** 2
+        elif group in TIMING_TARGETS:
+            o, s = problem.observed_timing[group], m.timing[group]
+            if np.isnan(o):
+                continue
+            rel = (s - o) / max(o, FLOORS[group]) if np.isfinite(s) else 3.0  # undefined: far off
+            terms[group] = w * rel**2
         else:
             o = obs[group].to_numpy()
             s = m.yearly.reindex(obs.index)[group].to_numpy()
@@ -404,9 +436,11 @@ def build_problem(cc: CalibrationConfig, events: pd.DataFrame | None = None,
                      progress=False, policy=cc.policy,
                      scenario=scenario, params=params or ModelParams())
     targets = observed_targets(events, cc.years)
+    calendar = record_series(events, scenario.start, weeks)
     return Problem(base=base, names=tuple(p.name for p in cc.parameters), observed=targets["yearly"],
                    observed_lag=targets["response_lag_weeks"],
-                   weights=tuple((g, float(w)) for g, w in cc.weights.items()), events=events)
+                   weights=tuple((g, float(w)) for g, w in cc.weights.items()), events=events,
+                   calendar=calendar, observed_timing=timing_statistics(calendar))
 
 
 # ---------------------------------------------------------------------------- optimisation
@@ -499,8 +533,11 @@ def calibrate(cc: CalibrationConfig, events: pd.DataFrame | None = None,
                 replicates.append(np.asarray(x))
                 bar.update(1)
         bar.close()
-    fitted_moments, timeseries = simulate_moments(problem.config(x_hat))
-    default_moments, _ = simulate_moments(problem.base)
+    fitted_moments, timeseries, fitted_series = simulate_moments(problem.config(x_hat), problem.calendar)
+    default_moments, _, _ = simulate_moments(problem.base, problem.calendar)
+    study = event_study_table(problem.calendar, fitted_series)
+    fitted_groups = {g for g, w in problem.weights if w > 0}
+    study["in_fit"] = study["statistic"].isin(fitted_groups & set(TIMING_TARGETS))
     reps = np.array(replicates) if replicates else np.empty((0, len(x_hat)))
     fitted = dict(zip(problem.names, map(float, x_hat), strict=True))
     return {
@@ -520,6 +557,7 @@ def calibrate(cc: CalibrationConfig, events: pd.DataFrame | None = None,
         "differential_evolution": {"loss": float(de.fun), "evaluations": int(de.nfev),
                                    "generations": int(de.nit)},
         "targets": _target_table(problem, problem.config(x_hat)),
+        "event_study": study.to_dict(orient="records"),
         "bootstrap_replicates": reps.tolist(),
         "run_time_seconds": time.perf_counter() - t0,
         "_timeseries": timeseries,

@@ -117,12 +117,14 @@ class DeterrenceModel(mesa.Model):
             evaluates a whole population this way.
         weekly: record the weekly ensemble statistics (``Results.timeseries``); calibration, which
             needs only the per-replication counts, turns them off.
+        detail: also keep, per replication and week, the launch days, US arrivals and major
+            provocations (``Results.detail``; :mod:`sim.event_study` reads them).
 
     Use :meth:`run` to simulate the scenario's horizon and get :class:`sim.recording.Results`.
     """
 
     def __init__(self, config: RunConfig, batch: dict[str, np.ndarray] | None = None,
-                 weekly: bool = True) -> None:
+                 weekly: bool = True, detail: bool = False) -> None:
         root = np.random.SeedSequence(config.seed)
         seqs = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
         super().__init__(rng=np.random.default_rng(seqs["model"]))
@@ -174,7 +176,7 @@ class DeterrenceModel(mesa.Model):
         self._handlers: list[CalendarHandler] = []
         self._schedule_calendar()
         self._schedule_posture()
-        self.recorder = Recorder(self, weekly=weekly)
+        self.recorder = Recorder(self, weekly=weekly, detail=detail)
 
     # ------------------------------------------------------------------ scheduling
     def _schedule_calendar(self) -> None:

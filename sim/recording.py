@@ -37,6 +37,8 @@ EXTRA_COUNTS = ("dprk_launch_days", "dprk_launch_weeks", "dprk_missiles", "us_de
                 "weeks")
 COUNT_COLUMNS = tuple(ACTION_COLUMNS) + EXTRA_COUNTS
 MAX_LAG_WEEKS = 8
+# Per replication-week arrays kept with DeterrenceModel(detail=True), for sim.event_study.
+DETAIL_ARRAYS = {"launch_days": np.int8, "arrival": np.bool_, "major": np.bool_}
 
 
 def _weekly_columns() -> list[str]:
@@ -61,7 +63,7 @@ class Recorder:
     each point exactly the results of its run alone.
     """
 
-    def __init__(self, model: DeterrenceModel, weekly: bool = True) -> None:
+    def __init__(self, model: DeterrenceModel, weekly: bool = True, detail: bool = False) -> None:
         self.model = model
         self.weekly_on = weekly
         n, weeks = model.replications, model.n_weeks
@@ -91,6 +93,10 @@ class Recorder:
         self.month_starts, self.month_index = np.unique(months, return_inverse=True)
         self.monthly_launch_days = np.zeros((len(self.month_starts), n), dtype=np.uint8)
         self._extra_index = np.array([self._extra[c] for c in EXTRA_COUNTS])
+        # Per replication and week, for the event study (sim.event_study): launch days, a US arrival,
+        # a major provocation. (weeks, R) each, 3 bytes per replication-week: only when asked.
+        self.detail = ({name: np.zeros((weeks, n), dtype=dtype) for name, dtype in DETAIL_ARRAYS.items()}
+                       if detail else None)
         # Ranks of the order statistics that the weekly quantiles (over one block's R replications)
         # interpolate between (numpy's 'linear' method): virtual index h = (R - 1) q, then floor(h)
         # and floor(h) + 1.
@@ -115,6 +121,11 @@ class Recorder:
             m.base_replications, MAX_LAG_WEEKS, self._extra_index)
         # uint8 holds a month's launch days (at most 31)
         self.monthly_launch_days[self.month_index[week]] += (m.dprk.launch_days * alive).astype(np.uint8)
+        if self.detail is not None:
+            d = self.detail
+            np.multiply(m.dprk.launch_days, alive, out=d["launch_days"][week], casting="unsafe")
+            np.logical_and(m.us.scheduled_arrival | m.us.surge_arrival, alive, out=d["arrival"][week])
+            np.logical_and((m.dprk.choice == LRBM) | (m.dprk.choice == NUCLEAR), alive, out=d["major"][week])
         if self.weekly_on:
             self._record_weekly(week, alive)
 
@@ -160,7 +171,8 @@ class Recorder:
         return Results(config=m.config, timeseries=_block_first(ts), replications=reps,
                        monthly=_block_first(monthly),
                        meta={"response_lag_histogram": self.lag_histogram.sum(axis=0).tolist(),
-                             "response_lag_histogram_by_block": self.lag_histogram.tolist()})
+                             "response_lag_histogram_by_block": self.lag_histogram.tolist()},
+                       detail=self.detail)
 
     def results_by_block(self, configs: Sequence[RunConfig]) -> list[Results]:
         """One :class:`Results` per block, each exactly the results of its point run alone.
@@ -179,7 +191,9 @@ class Recorder:
                        replications=self._replications(slice(j * r, (j + 1) * r)),
                        monthly=self._monthly(j),
                        meta={"response_lag_histogram": self.lag_histogram[j].tolist(),
-                             "response_lag_histogram_by_block": [self.lag_histogram[j].tolist()]})
+                             "response_lag_histogram_by_block": [self.lag_histogram[j].tolist()]},
+                       detail=None if self.detail is None else
+                       {k: v[:, j * r:(j + 1) * r] for k, v in self.detail.items()})
 
     def _timeseries(self, j: int) -> pd.DataFrame:
         m = self.model
@@ -237,6 +251,8 @@ class Results:
     # DPRK launch days per calendar month: mean and 5/50/95 % over replications (not written to a
     # file; escalation.png draws it)
     monthly: pd.DataFrame | None = None
+    # with DeterrenceModel(detail=True): per week and replication (weeks, R) arrays DETAIL_ARRAYS
+    detail: dict | None = None
 
     def median_response_lag(self) -> float:
         """Median weeks from a major provocation to the next US arrival, answered ones only."""

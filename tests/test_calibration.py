@@ -55,7 +55,8 @@ def test_parameter_recovery_from_synthetic_targets(events):
     synth_cc = CalibrationConfig(years=[2016, 2017], replications=2000, seed=7, parameters=specs,
                                  weights=weights, progress=False)
     problem = build_problem(synth_cc, events)
-    moments, _ = simulate_moments(problem.config(np.array([truth[s.name] for s in specs])))
+    moments, _, _ = simulate_moments(problem.config(np.array([truth[s.name] for s in specs])),
+                                     problem.calendar)
     observed = moments.yearly.reindex(problem.observed.index)
 
     cc = dataclasses.replace(

@@ -438,7 +438,7 @@ def _small_run(**changes) -> DeterrenceModel:
 def test_constants_of_other_modules_reach_the_compiled_kernels(monkeypatch):
     """``LOGIT_BOUND`` and ``MAX_QUANTILE_TERMS`` are read by the model at each call and passed to
     the kernels: changed at run time (after the kernels were loaded or compiled), a bound of 0.5
-    must keep every belief within expit(+/-0.5) and a cap of 2 every salvo at 1 + 2 missiles. A
+    must keep every belief within expit(+/-0.5) and a cap of 2 every week's salvo at its launch days + 2. A
     kernel reading either as a global would keep the value it was compiled with (issue 11).
     Seed 3, R = 200, 80 weeks, credibility 0.9, rotational; salvos made large (salvo_extra 20)."""
     _small_run()  # load (or compile) the kernels first, with the constants as they are
@@ -450,5 +450,7 @@ def test_constants_of_other_modules_reach_the_compiled_kernels(monkeypatch):
     assert belief.max() == pytest.approx(rules.expit(0.5))  # the bound binds in this run
     per = model.recorder.results().per_replication()
     assert per["dprk_launch_days"].sum() > 0
-    assert np.all(per["dprk_missiles"] <= 3 * per["dprk_launch_days"])
-    assert np.any(per["dprk_missiles"] == 3 * per["dprk_launch_days"])
+    # a week's salvo is its launch days plus at most the cap of negative-binomial terms
+    cap = per["dprk_launch_days"] + 2 * per["dprk_launch_weeks"]
+    assert np.all(per["dprk_missiles"] <= cap)
+    assert np.any(per["dprk_missiles"] == cap)

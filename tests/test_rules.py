@@ -486,14 +486,14 @@ def test_salvo_size_is_one_plus_the_negative_binomial_at_the_tension_mean(u, ten
     mean = P.salvo_extra * (1 + P.salvo_tension_gain * tension)
     size = P.salvo_dispersion
     expected = 1 + max(stats.nbinom.ppf(u, size, size / (size + mean)), 0)
-    assert rules.salvo_size(u, tension, Q, rules.MAX_QUANTILE_TERMS) == expected
+    assert rules.salvo_size(u, tension, Q, 1, rules.MAX_QUANTILE_TERMS) == expected
 
 
 def test_salvos_grow_with_tension():
     """The mean salvo is 1 + salvo_extra (1 + gain T): computed exactly from the quantile function on
     a fine grid of u (midpoints of 200,000 equal slices)."""
     u = (np.arange(200_000) + 0.5) / 200_000
-    means = [np.mean([rules.salvo_size(x, t, Q, rules.MAX_QUANTILE_TERMS) for x in u[::50]])
+    means = [np.mean([rules.salvo_size(x, t, Q, 1, rules.MAX_QUANTILE_TERMS) for x in u[::50]])
              for t in (0.0, 10.0, 30.0)]
     assert means[0] < means[1] < means[2]
     for t, m in zip((0.0, 10.0, 30.0), means, strict=True):
@@ -562,3 +562,39 @@ def test_clash_probability_rises_with_tension(intercept, slope, t1, t2):
     assert rules.clash_probability(hi, intercept, slope) >= rules.clash_probability(lo, intercept, slope)
     assert rules.clash_probability(t1, intercept, slope) == pytest.approx(expit(intercept + slope * t1),
                                                                           rel=1e-12)
+
+
+# -------------------------------------------------------------------------- launch days (issue 12)
+@pytest.mark.parametrize("n, p", [(6, 0.02), (6, 0.3), (6, 0.9), (1, 0.5)])
+def test_binomial_quantile_is_scipys(n, p):
+    """Inverse-CDF sampling gives scipy's binomial quantile at every uniform."""
+    u = np.random.default_rng(5).random(20_000)
+    got = np.array([rules.binomial_quantile(float(x), n, p) for x in u])
+    np.testing.assert_array_equal(got, stats.binom.ppf(u, n, p).astype(int))
+
+
+def test_binomial_quantile_ends():
+    assert rules.binomial_quantile(0.99, 6, 0.0) == 0
+    assert rules.binomial_quantile(0.01, 6, 1.0) == 6
+    assert rules.binomial_quantile(1.0 - 2.0**-53, 6, 0.3) == 6
+
+
+def test_launch_days_rise_with_tension_and_stay_in_a_week():
+    q = record(launch_day_intercept=-2.0, launch_day_tension_gain=0.3)
+    u = np.random.default_rng(8).random(5_000)
+    calm = np.array([rules.launch_days(float(x), 0.0, q) for x in u])
+    tense = np.array([rules.launch_days(float(x), 10.0, q) for x in u])
+    assert calm.min() >= 1 and tense.max() <= 7
+    assert tense.mean() > calm.mean() + 0.5  # expit(1) vs expit(-2): about 4.4 vs 1.7 days
+
+
+def test_missiles_over_launch_days_sum_each_days_salvo():
+    """A week's missiles over d launch days have the law of d independent days' salvos: mean
+    d (1 + extra) and the negative binomial's variance d extra (1 + extra / size)."""
+    q = record(salvo_extra=1.2, salvo_tension_gain=0.0, salvo_dispersion=0.7)
+    u = np.random.default_rng(9).random(40_000)
+    for days in (1, 3):
+        m = np.array([rules.salvo_size(float(x), 0.0, q, days, rules.MAX_QUANTILE_TERMS) for x in u])
+        assert m.min() >= days
+        assert m.mean() == pytest.approx(days * 2.2, rel=0.03)
+        assert m.var() == pytest.approx(days * 1.2 * (1 + 1.2 / 0.7), rel=0.08)
