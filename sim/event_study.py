@@ -30,10 +30,11 @@ Uncertainty: :func:`record_intervals` gives percentile bootstrap intervals (Efro
 week keeps the window flags it has in the original sequence. For a ratio the window weeks and the
 other weeks are resampled separately (the two-sample bootstrap, Efron & Tibshirani 1993, ch. 8), so
 every resample has the observed number of each; for a deployment share the major-provocation weeks
-are resampled. Weeks are treated as independent: launches that cluster over several weeks (as in
-2022) make the intervals too narrow, which a moving-block bootstrap (Kuensch 1989, Annals of
-Statistics 17(3)) would widen. :func:`simulated_ranges` gives the spread of each statistic across
-single replications: the range in which one simulated history's value falls.
+are resampled. Weeks are treated as independent; where launches cluster over consecutive weeks (as
+in 2022, data/events.csv) the intervals are likely too narrow, and a moving-block bootstrap (Kuensch
+1989, Annals of Statistics 17(3)) would be the check (not done here). :func:`simulated_ranges`
+gives the spread of each statistic across single replications: the range in which one simulated
+history's value falls.
 """
 
 from __future__ import annotations
