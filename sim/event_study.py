@@ -402,23 +402,26 @@ RECORD_COLOUR, MODEL_COLOUR = "#000000", "#0072B2"  # Okabe-Ito palette, as sim.
 
 
 def plot_event_study(table: pd.DataFrame, path: str | Path,
-                     title: str = "Event study: the record against the model") -> Path:
+                     title: str = "Event study: the record against the model", *,
+                     confidence: float | None = None, quantiles: tuple[float, float] | None = None) -> Path:
     """Write :func:`event_study_figure` of ``table`` to ``path`` (PNG by its suffix) and return it."""
     path = Path(path)
-    event_study_figure(table, title).savefig(path, dpi=130)
+    event_study_figure(table, title, confidence=confidence, quantiles=quantiles).savefig(path, dpi=130)
     return path
 
 
-def event_study_figure(table: pd.DataFrame, title: str = "Event study: the record against the model"):
+def event_study_figure(table: pd.DataFrame, title: str = "Event study: the record against the model", *,
+                       confidence: float | None = None, quantiles: tuple[float, float] | None = None):
     """One figure, one row per statistic of ``table`` (:func:`event_study_table`): the record's value
     with its bootstrap interval and the model's pooled value with the range of single replications,
     one above the other, numbers written at the right; ratios share one axis with a dashed line at 1
-    (no difference), shares run from 0 to 1. A ``matplotlib.figure.Figure`` on the Agg canvas (no
-    pyplot state, no display needed)."""
+    (no difference), shares run from 0 to 1. The legend states ``confidence`` and ``quantiles``: by
+    default those in ``table.attrs`` (lost when the table goes through JSON), else 0.9 and 5-95 %.
+    A ``matplotlib.figure.Figure`` on the Agg canvas (no pyplot state, no display needed)."""
     from matplotlib.figure import Figure
 
-    conf = table.attrs.get("confidence", 0.9)
-    q = table.attrs.get("quantiles", (0.05, 0.95))
+    conf = confidence if confidence is not None else table.attrs.get("confidence", 0.9)
+    q = quantiles if quantiles is not None else table.attrs.get("quantiles", (0.05, 0.95))
     n = len(table)
     fig = Figure(figsize=(9.0, 1.0 + 0.95 * n), layout="constrained")
     axes = np.atleast_1d(fig.subplots(n, 1, squeeze=False)[:, 0])

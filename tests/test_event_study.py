@@ -275,7 +275,7 @@ def test_record_intervals_are_nan_where_undefined():
 def test_table_has_one_row_per_statistic_and_the_figure_one_axes_per_row(tmp_path):
     record = patterned_series(5)
     sim = patterned_series(5).select([0, 0, 0])
-    table = event_study_table(record, sim, n_resamples=200)
+    table = event_study_table(record, sim, n_resamples=200, confidence=0.9)
     assert table["statistic"].tolist() == list(STATISTIC_NAMES)
     assert not table["in_fit"].any()
     observed = timing_statistics(record)
@@ -294,6 +294,13 @@ def test_table_has_one_row_per_statistic_and_the_figure_one_axes_per_row(tmp_pat
     for ax, kind in zip(axes, table["kind"], strict=True):
         at_one = [line for line in ax.get_lines() if list(line.get_xdata()) == [1.0, 1.0]]
         assert bool(at_one) == (kind == "ratio"), kind
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("90% bootstrap" in t for t in labels) and any("5%-95% range" in t for t in labels)
+    # a table read back from JSON has no attrs: the caller states the levels
+    plain = pd.DataFrame(table.to_dict(orient="records"))
+    labels = [t.get_text() for t in event_study_figure(plain, confidence=0.8, quantiles=(0.1, 0.9))
+              .legends[0].get_texts()]
+    assert any("80% bootstrap" in t for t in labels) and any("10%-90% range" in t for t in labels)
     path = plot_event_study(alone, tmp_path / "event_study.png", title="test")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
