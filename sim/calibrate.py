@@ -128,8 +128,8 @@ class ParameterSpec:
 def _default_parameters() -> List[ParameterSpec]:
     return [
         ParameterSpec("dprk_cost_srbm", 0.0, 6.0),
-        ParameterSpec("dprk_cost_lrbm", 1.0, 8.0),
-        ParameterSpec("dprk_cost_nuclear", 4.0, 14.0),
+        ParameterSpec("dprk_cost_lrbm", 1.0, 14.0),
+        ParameterSpec("dprk_cost_nuclear", 1.0, 14.0),
         ParameterSpec("dprk_dev_srbm", 0.0, 5.0),
         ParameterSpec("salvo_extra", 0.1, 4.0),
         ParameterSpec("us_surge_cost", 1.0, 8.0),
@@ -152,7 +152,7 @@ class OptimiserConfig:
     """Differential evolution, then a compass-search polish, then the bootstrap."""
 
     popsize: int = 5  # scipy's multiplier: population = popsize x number of parameters
-    maxiter: int = 20  # generations of differential evolution
+    maxiter: int = 40  # generations of differential evolution
     polish_maxiter: int = 12  # compass-search iterations (each one batched run of 2N + 2 points)
     bootstrap: int = 6  # bootstrap replicates, years resampled and a new seed (0: no uncertainty)
     bootstrap_maxiter: int = 10  # compass-search iterations of each bootstrap replicate
