@@ -44,14 +44,14 @@ WORKER_ORPHANED_EXIT = 1
 
 # ---------------------------------------------------------------------------- kernels
 def _kernel_dispatchers() -> list:
-    """The numba dispatchers of :mod:`sim.rules` and :mod:`sim.record_kernels` that own a cache
-    entry (not the inlined helpers)."""
+    """The numba dispatchers of :mod:`sim.rules` and :mod:`sim.record_kernels`: the kernels and the
+    scalar rules they call, each with its own cache entry."""
     from numba.core.dispatcher import Dispatcher
 
     from . import record_kernels, rules
 
     return [d for module in (rules, record_kernels) for d in vars(module).values()
-            if isinstance(d, Dispatcher) and d.targetoptions.get("inline") != "always"]
+            if isinstance(d, Dispatcher)]
 
 
 def cached_on_disk(dispatcher) -> bool:
@@ -150,10 +150,13 @@ def run_with_bar(model, stream: IO[str] | None = None) -> None:
     numba's cache (about half a second) or compiles them (half a minute on the first run), as long
     as hundreds of simulated weeks, which inside the bar would make its rate and ETA wrong (a
     six-hour ETA while compiling). The bar then starts at week 1 of ``n_weeks``, and tqdm's rate
-    counts only the weeks run since it started (``initial``).
+    counts only the weeks run since it started (``initial``). When the kernels are not all ready it
+    compiles every one a run can call (:func:`warm_kernels`), not only this run's, so that the
+    notice is said once after an install and a later run with other settings compiles nothing.
     """
-    first = compile_notice(stream)
-    with first:
+    with compile_notice(stream) as cached:
+        if cached is False:
+            warm_kernels(announce=False)
         model.step()
     bar = tqdm(total=model.n_weeks, initial=1, desc=f"{model.policy_name} c={model.config.credibility:g}",
                unit="week", leave=False, file=stream)
