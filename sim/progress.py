@@ -132,8 +132,9 @@ def warm_kernels(announce: bool = True) -> None:
     model = DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 1}))
     with compile_notice() if announce else contextlib.nullcontext():
         model.step()
-        # a batch's weekly statistics row is a strided view: its own compiled version
-        DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 1}),
+        # a batch's weekly statistics rows are a strided view (with 2 weeks or more): their own
+        # compiled version
+        DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 2}),
                         batch={"credibility": [0.3, 0.7]}).step()
         model.us.new_administration()
         dprk = model.dprk

@@ -116,6 +116,8 @@ def test_warm_kernels_compiles_what_a_run_needs():
                                                                   "us_skip_irresolute": 0.5})).run()
     rule = {"credibility_rule": "current_calculus"}
     DeterrenceModel(small_config(replications=2, weeks=8, params=rule)).run()
+    # a batch's weekly statistics (a strided row per block), as a batched sweep runs them
+    DeterrenceModel(small_config(replications=3, weeks=6), batch={"credibility": [0.2, 0.8]}).run()
     assert {d.__name__: len(d.signatures) for d in progress._kernel_dispatchers()} == before
 
 
