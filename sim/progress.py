@@ -44,14 +44,15 @@ WORKER_ORPHANED_EXIT = 1
 
 # ---------------------------------------------------------------------------- kernels
 def _kernel_dispatchers() -> list:
-    """The numba dispatchers of :mod:`sim.rules` and :mod:`sim.record_kernels`: the kernels and the
-    scalar rules they call, each with its own cache entry."""
+    """The numba dispatchers the model calls from Python: the kernels of :mod:`sim.rules`
+    (``rules.KERNELS``; the scalar rules are compiled into them, so their own cache entries do not
+    matter to a run) and those of :mod:`sim.record_kernels`."""
     from numba.core.dispatcher import Dispatcher
 
     from . import record_kernels, rules
 
-    return [d for module in (rules, record_kernels) for d in vars(module).values()
-            if isinstance(d, Dispatcher)]
+    kernels = [getattr(rules, name) for name in rules.KERNELS]
+    return kernels + [d for d in vars(record_kernels).values() if isinstance(d, Dispatcher)]
 
 
 def cached_on_disk(dispatcher) -> bool:

@@ -420,6 +420,13 @@ def clash_probability(tension, intercept, slope):
 
 
 # ============================================================================= part 2: kernels
+# The kernels the model calls from Python (the rules above are compiled into them). progress.py checks
+# numba's cache for these; tests/test_progress.py checks that the list names every kernel sim/ calls.
+KERNELS = ("choose", "dprk_week_utilities", "dprk_act", "us_week_weights", "us_act", "rotation_due",
+           "new_administration", "rok_week_utilities", "japan_week_utilities", "current_calculus_belief",
+           "beliefs_week", "escalation_week")
+
+
 @njit(cache=True, error_model="numpy")
 def choose(r, z, u, alive, choice, scratch):
     """Quantal-response draw from exponentiated weights ``z`` (actions, R), by inverse CDF.
