@@ -217,11 +217,13 @@ print(f"median weeks from a major provocation to the next US arrival: {results.m
 # %% [markdown]
 # ## 4. The DPRK learns about US resolve
 #
-# The DPRK does not see the US type. It starts from the common prior (the credibility) and updates
-# its log-odds by Bayes' rule on each week's signals: arrivals, continuing presence (whose signal
-# fades with habituation), consultations, threats, statements, and inaction after a major
-# provocation, which counts against resolve. A memory below one pulls the belief back towards
-# the prior unless signals renew it
+# The DPRK does not see the US type. It starts from its prior (by default the common prior, the
+# credibility) and updates its log-odds by Bayes' rule on each week's US response (hold, statement,
+# threat, surge), read through the probability that a resolute and an irresolute US would make it
+# in that situation: the model's own likelihoods, so its belief is calibrated. Scheduled arrivals
+# and consultations happen whatever the type and tell it nothing (a DPRK that misreads them as
+# costly signals is `params.perception=costly_signals`). When a new US administration takes office
+# the belief moves part of the way back to the prior, as the US type may change then
 # ([Section 7.10](../docs/model.md#7-submodels); the alternative "current calculus" rule is
 # Section 7.11).
 

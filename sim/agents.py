@@ -101,8 +101,7 @@ class DPRK(EnsembleAgent):
         self._salvo_rng = np.random.default_rng(salvo_seq)
         self._days_rng = np.random.default_rng(days_seq)
         bound = rules.LOGIT_BOUND
-        self.prior = np.asarray(prior, dtype=float)  # per replication
-        self.log_odds = np.clip(logit(self.prior), -bound, bound)
+        self.log_odds = np.clip(logit(np.asarray(prior, dtype=float)), -bound, bound)
         self.belief = expit(self.log_odds)
         self.capability = np.full(self.n, float(capability))
         if model.current_calculus:  # the belief is the current calculus from the first week on
@@ -144,9 +143,9 @@ class US(EnsembleAgent):
         type_seq, choice_seq, schedule_seq = seed_sequence.spawn(3)
         self._type_rng = np.random.default_rng(type_seq)
         self._schedule_rng = np.random.default_rng(schedule_seq)
-        self.credibility = np.asarray(credibility, dtype=float)  # per replication
-        # Commitment credibility = probability that the US is resolute (Harsanyi 1967-68; Fearon 1997).
-        self.resolute = model.uniforms(self._type_rng) < self.credibility
+        # Commitment credibility = probability that the US is resolute (Harsanyi 1967-68; Fearon 1997);
+        # ``credibility`` holds one value per replication (its block's).
+        self.resolute = model.uniforms(self._type_rng) < np.asarray(credibility, dtype=float)
         self._rng = np.random.default_rng(choice_seq)
         n = self.n
         self.surge_left = np.zeros(n, dtype=np.int64)
@@ -159,7 +158,6 @@ class US(EnsembleAgent):
         self.scheduled_arrival = np.zeros(n, dtype=bool)
         self.present_until = -np.inf
         self.setup_signal = False
-        self._on_before = np.zeros(n, dtype=bool)
         # per block: what each response tells the DPRK in each of the 56 states (rules.us_tables)
         self._evidence_table = np.zeros((model.blocks, 56, 4))
 
@@ -229,11 +227,11 @@ class US(EnsembleAgent):
         scheduled_cost = (pol.permanent_station_cost_per_week if m.policy_name == "permanent"
                           else pol.station_cost_per_week)
         # The ROK moves after the US within a week, so `m.rok.choice` is still last week's request.
-        np.copyto(self._on_before, m.on_station)
+        # `m.on_station` is the state the US chooses in: this week's surge joins it after this step.
         rules.us_week_weights(m.param_table, r, self._z, self.resolute, m.dprk.choice, m.rok.choice,
-                              self._on_before, bool(m.surge_allowed), self.threat_left, self._evidence_table)
+                              m.on_station, bool(m.surge_allowed), self.threat_left, self._evidence_table)
         rules.us_act(m.param_table, r, self._z, m.draw(self._rng, 2), m.alive, self.choice, m.dprk.choice,
-                     m.rok.choice, self._on_before, self.threat_left, self._evidence_table, self.evidence,
+                     m.rok.choice, m.on_station, self.threat_left, self._evidence_table, self.evidence,
                      self.surge_arrival, self.surge_left, self.cost, int(pol.surge_duration_weeks),
                      float(pol.transit_cost), float(scheduled_cost), self.scheduled_present,
                      float(pol.station_cost_per_week), m.scratch)

@@ -130,7 +130,7 @@ class DeterrenceModel(mesa.Model):
         super().__init__(rng=np.random.default_rng(seqs["model"]))
         self.config = config
         self.base_replications = r = config.replications
-        self.blocks, self.params, self._era_drives, by_block = _unpack_batch(config, batch)
+        self.blocks, self._era_drives, by_block = _unpack_batch(config, batch)
         prior = config.scenario.dprk_prior
         credibility = by_block.pop("credibility", np.full(self.blocks, config.credibility))
         dprk_prior = by_block.pop("dprk_prior", np.full(self.blocks, np.nan if prior is None else prior))
@@ -339,9 +339,9 @@ BLOCK_SETTINGS = ("credibility", "dprk_prior")
 
 
 def _unpack_batch(config: RunConfig, batch: dict | None):
-    """Split a batch into (blocks, base params, era drives per replication, values per block)."""
+    """Split a batch into (blocks, era drives per replication, values per block)."""
     if not batch:
-        return 1, config.params, {}, {}
+        return 1, {}, {}
     sizes = {len(np.atleast_1d(v)) for v in batch.values()}
     if len(sizes) != 1:
         raise ConfigError("batch: every parameter needs one value per point (equal lengths)")
@@ -369,7 +369,7 @@ def _unpack_batch(config: RunConfig, batch: dict | None):
         else:
             raise ConfigError(f"batch: '{name}' cannot be varied in a batch: use a numeric ModelParams "
                               "field, credibility, dprk_prior or era:<era name>")
-    return blocks, config.params, drives, by_block
+    return blocks, drives, by_block
 
 
 def run(config: RunConfig, progress: bool = False) -> Results:

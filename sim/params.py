@@ -643,6 +643,9 @@ class RunConfig:
     # The first EDSCG met on Tuesday 20 Dec 2016 in Washington (Qatar News Agency, 21 Dec 2016).
     seed: int = 20161220
     progress: bool = True
+    # Draw each run's escalation.png: null = yes for a single run, no for each point of a sweep
+    # (the sweep draws its own figures); true or false forces it. Changes no result.
+    run_figure: Optional[bool] = None
     # The posture every other posture is compared with in a sweep's comparison.csv.
     reference_policy: Posture = Posture.rotational
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -656,6 +659,8 @@ class RunConfig:
             f"reference_policy={self.reference_policy!r} is unknown: choose one of rotational, "
             "permanent, reactive, none",
         )
+        _check(self.run_figure is None or isinstance(self.run_figure, bool),
+               f"run_figure={self.run_figure!r} must be true, false or null")
         _unit("credibility", self.credibility)
         _check(
             isinstance(self.replications, int) and 1 <= self.replications <= 10_000_000,
@@ -688,7 +693,7 @@ class RunConfig:
 
 
 # RunConfig fields that change how a run reports, never what it computes.
-NON_RESULT_FIELDS = ("progress", "reference_policy")
+NON_RESULT_FIELDS = ("progress", "reference_policy", "run_figure")
 
 
 def _plain(obj: Any) -> Any:

@@ -44,14 +44,15 @@ WORKER_ORPHANED_EXIT = 1
 
 # ---------------------------------------------------------------------------- kernels
 def _kernel_dispatchers() -> list:
-    """The numba dispatchers of :mod:`sim.rules` and :mod:`sim.record_kernels` that own a cache
-    entry (not the inlined helpers)."""
+    """The numba dispatchers the model calls from Python: the kernels of :mod:`sim.rules`
+    (``rules.KERNELS``; the scalar rules are compiled into them, so their own cache entries do not
+    matter to a run) and those of :mod:`sim.record_kernels`."""
     from numba.core.dispatcher import Dispatcher
 
     from . import record_kernels, rules
 
-    return [d for module in (rules, record_kernels) for d in vars(module).values()
-            if isinstance(d, Dispatcher) and d.targetoptions.get("inline") != "always"]
+    kernels = [getattr(rules, name) for name in rules.KERNELS]
+    return kernels + [d for d in vars(record_kernels).values() if isinstance(d, Dispatcher)]
 
 
 def cached_on_disk(dispatcher) -> bool:
@@ -132,8 +133,9 @@ def warm_kernels(announce: bool = True) -> None:
     model = DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 1}))
     with compile_notice() if announce else contextlib.nullcontext():
         model.step()
-        # a batch's weekly statistics row is a strided view: its own compiled version
-        DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 1}),
+        # a batch's weekly statistics rows are a strided view (with 2 weeks or more): their own
+        # compiled version
+        DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 2}),
                         batch={"credibility": [0.3, 0.7]}).step()
         model.us.new_administration()
         dprk = model.dprk
@@ -150,10 +152,13 @@ def run_with_bar(model, stream: IO[str] | None = None) -> None:
     numba's cache (about half a second) or compiles them (half a minute on the first run), as long
     as hundreds of simulated weeks, which inside the bar would make its rate and ETA wrong (a
     six-hour ETA while compiling). The bar then starts at week 1 of ``n_weeks``, and tqdm's rate
-    counts only the weeks run since it started (``initial``).
+    counts only the weeks run since it started (``initial``). When the kernels are not all ready it
+    compiles every one a run can call (:func:`warm_kernels`), not only this run's, so that the
+    notice is said once after an install and a later run with other settings compiles nothing.
     """
-    first = compile_notice(stream)
-    with first:
+    with compile_notice(stream) as cached:
+        if cached is False:
+            warm_kernels(announce=False)
         model.step()
     bar = tqdm(total=model.n_weeks, initial=1, desc=f"{model.policy_name} c={model.config.credibility:g}",
                unit="week", leave=False, file=stream)

@@ -65,19 +65,19 @@ def param_table(params: ModelParams, blocks: int, overrides: dict[str, np.ndarra
 
 
 # =============================================================================== part 1: rules
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def expit(x):
     """The logistic function ``1 / (1 + exp(-x))``."""
     return 1.0 / (1.0 + math.exp(-x))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def logit(p):
     """``log(p / (1 - p))``, the inverse of :func:`expit`."""
     return math.log(p / (1.0 - p))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def quantal_shift4(u0, u1, u2, u3, precision):
     """Logit quantal response (McKelvey & Palfrey 1995) before its exponential, four actions.
 
@@ -96,7 +96,7 @@ def quantal_shift4(u0, u1, u2, u3, precision):
     return u0 - top, u1 - top, u2 - top, u3 - top
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def quantal_probability4(u0, u1, u2, u3, precision, action):
     """Probability that a quantal responder with utilities ``u0..u3`` picks ``action``."""
     z0, z1, z2, z3 = quantal_shift4(u0, u1, u2, u3, precision)
@@ -105,7 +105,7 @@ def quantal_probability4(u0, u1, u2, u3, precision, action):
     return chosen / (e0 + e1 + e2 + e3)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def dprk_utilities(q, belief, on_station, pressure, tension, outreach, drive, diplomacy, moratorium):
     """Expected utility of the DPRK's seven actions (restraint, talks, rhetoric, SRBM, LRBM, nuclear
     test, border incident).
@@ -146,14 +146,14 @@ def dprk_utilities(q, belief, on_station, pressure, tension, outreach, drive, di
     return 0.0, talks, rhetoric, srbm, lrbm, nuclear, border
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def us_need(dprk_action, rok_request, request_weight):
     """The US's need to respond: the severity of this week's DPRK action plus ``request_weight`` if
     the ROK asked for assets last week (Yonhap, 1 Feb 2017; Korea Times, 3 Feb 2017)."""
     return DPRK_SEVERITY[dprk_action] + request_weight * rok_request
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def us_response_utilities(q, type_factor, need, on_station, surge_allowed, challenged, back_down_expected):
     """Utility of hold, statement, threat and surge for a US of the given type.
 
@@ -182,7 +182,7 @@ def us_response_utilities(q, type_factor, need, on_station, surge_allowed, chall
     return -cost, statement, threat, surge
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def back_down_probability(q, type_factor, on_station, surge_allowed):
     """Probability that a US of this type backs down when a threat of its binds and the DPRK answers
     with a major provocation (need ``MAJOR_SEVERITY``): one minus its quantal-response probability of
@@ -193,7 +193,7 @@ def back_down_probability(q, type_factor, on_station, surge_allowed):
     return 1.0 - quantal_probability4(u0, u1, u2, u3, q.us_precision, US_SURGE)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def us_log_likelihood_ratio(q, action, need, on_station, surge_allowed, challenged, back_down_resolute,
                             back_down_irresolute):
     """What a US response tells the DPRK: ``log P(action | resolute) - log P(action | irresolute)``.
@@ -213,7 +213,7 @@ def us_log_likelihood_ratio(q, action, need, on_station, surge_allowed, challeng
     return math.log(p_res) - math.log(p_irr)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def rok_utilities(q, assurance, dprk_action, tension):
     """Utility of the ROK's hold, own strike drill, request for US assets and outreach.
 
@@ -231,7 +231,7 @@ def rok_utilities(q, assurance, dprk_action, tension):
     return 0.0, strike, request, outreach
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def japan_utilities(q, assurance, dprk_action):
     """Utility of Japan's hold, protest, missile alert and trilateral drill.
 
@@ -247,7 +247,7 @@ def japan_utilities(q, assurance, dprk_action):
     return 0.0, protest, alert, trilateral
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def capability_step(capability, dprk_action, learning, learning_nuclear):
     """Learning by testing: each long-range launch or nuclear test closes a share of the gap to full
     long-range capability, ``K += gain (1 - K)`` (the DPRK's programme advanced through testing,
@@ -279,7 +279,7 @@ def negative_binomial_quantile(u, mean, size, max_terms):
     return j
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def binomial_quantile(u, n, p):
     """Smallest k with ``P(X <= k) >= u`` for ``X ~ Binomial(n, p)``: exact inverse-CDF sampling,
     summing the pmf upwards from ``P(0) = (1 - p)^n``, ``P(k + 1) = P(k) (n - k) / (k + 1) p / (1 - p)``."""
@@ -301,7 +301,7 @@ def binomial_quantile(u, n, p):
     return k
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def launch_days(u, tension, q):
     """Launch days in a week the DPRK launches: ``1 + Binomial(6, p)``, ``p = expit(a + b T)``.
 
@@ -315,7 +315,7 @@ def launch_days(u, tension, q):
     return 1 + binomial_quantile(u, 6, p)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def salvo_size(u, tension, q, days, max_terms):
     """Missiles over ``days`` launch days: each day fires ``1 + NegBin(size=dispersion,
     mean=extra (1 + gain T))``, so the week fires ``days + NegBin(days dispersion, days mean)`` (a
@@ -330,7 +330,7 @@ def salvo_size(u, tension, q, days, max_terms):
     return days + negative_binomial_quantile(u, days * mean, days * q.salvo_dispersion, max_terms)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def habituation(weeks_on_station, habituation_weeks):
     """Weight of a continuing presence as a signal to a misperceiving DPRK: ``exp(-w / h)`` after ``w``
     weeks on station. A presence sinks no new cost as it becomes the status quo (Fearon 1997;
@@ -339,7 +339,7 @@ def habituation(weeks_on_station, habituation_weeks):
     return math.exp(-weeks_on_station / habituation_weeks)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def update_log_odds(log_odds, evidence, logit_bound):
     """Bayes' rule in log-odds: ``x' = x + sum of the week's log-likelihood ratios`` (independent
     observations multiply their likelihoods), kept within +/- ``logit_bound`` so that beliefs stay
@@ -347,7 +347,7 @@ def update_log_odds(log_odds, evidence, logit_bound):
     return min(max(log_odds + evidence, -logit_bound), logit_bound)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def turnover_log_odds(log_odds, prior, turnover, logit_bound):
     """The DPRK's belief across a change of US administration: ``b' = (1 - rho) b + rho pi``.
 
@@ -361,7 +361,7 @@ def turnover_log_odds(log_odds, prior, turnover, logit_bound):
     return min(max(logit(b), -logit_bound), logit_bound)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def schedule_log_likelihood_ratio(arrived, skip_resolute, skip_irresolute, logit_bound):
     """What a due rotation tells the DPRK, which knows the schedule: ``log P(obs | resolute) -
     log P(obs | irresolute)`` with ``P(deferred | type) = skip_type``. Exactly 0 when both types keep
@@ -380,7 +380,7 @@ def schedule_log_likelihood_ratio(arrived, skip_resolute, skip_irresolute, logit
     return min(max(x, -logit_bound), logit_bound)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def current_calculus_log_odds(q, on_station, exercise_intensity, capability):
     """Belief from capability and interest now, not past behaviour (Press 2005, *Calculating
     Credibility*): ``logit b = c0 + c_int logit(pi) + c_pres S + c_ex E - c_dec K``: the US stake as
@@ -391,7 +391,7 @@ def current_calculus_log_odds(q, on_station, exercise_intensity, capability):
             + q.cc_exercise * exercise_intensity - q.cc_decoupling * capability)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def assurance_step(assurance, gain, shock, anchor, reversion):
     """One week of allied assurance (Snyder 1984: the alliance's second audience; decoupling).
 
@@ -405,7 +405,7 @@ def assurance_step(assurance, gain, shock, anchor, reversion):
     return min(max(a, 0.0), 1.0)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def pressure_step(q, pressure, exercise_intensity, on_station, surge_arrival, threat, strike_drill,
                   trilateral):
     """Allied military pressure as the DPRK feels it: last week's, retained at ``pressure_memory``,
@@ -417,7 +417,7 @@ def pressure_step(q, pressure, exercise_intensity, on_station, surge_arrival, th
             + q.pressure_trilateral * trilateral)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def tension_impulse(q, dprk_action, missiles, exercise_intensity, arrival, threat, strike_drill, outreach,
                     trilateral):
     """Tension added this week: each side's provocations and threatening signals add to it,
@@ -443,13 +443,13 @@ def tension_impulse(q, dprk_action, missiles, exercise_intensity, arrival, threa
             + q.tension_trilateral * trilateral)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def tension_step(tension, impulse, decay):
     """``T' = max(0, decay T + impulse)``: tension with exponential decay."""
     return max(decay * tension + impulse, 0.0)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def clash_probability(tension, intercept, slope):
     """Weekly chance of an unintended kinetic clash (and of a clash becoming war), ``expit(a + b T)``:
     Schelling's 'threat that leaves something to chance' (1960, ch. 8; 1966): the risk of losing
@@ -458,6 +458,13 @@ def clash_probability(tension, intercept, slope):
 
 
 # ============================================================================= part 2: kernels
+# The kernels the model calls from Python (the rules above are compiled into them). progress.py checks
+# numba's cache for these; tests/test_progress.py checks that the list names every kernel sim/ calls.
+KERNELS = ("choose", "dprk_week_utilities", "dprk_act", "us_week_weights", "us_act", "rotation_due",
+           "new_administration", "rok_week_utilities", "japan_week_utilities", "current_calculus_belief",
+           "beliefs_week", "escalation_week")
+
+
 @njit(cache=True, error_model="numpy")
 def choose(r, z, u, alive, choice, scratch):
     """Quantal-response draw from exponentiated weights ``z`` (actions, R), by inverse CDF.

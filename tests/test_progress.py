@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import small_config
 
-from sim import progress
+from sim import progress, rules
 from sim.model import DeterrenceModel
 from sim.progress import COMPILE_NOTICE, MultirunConsoleFilter, SweepProgress
 
@@ -88,11 +88,26 @@ def test_a_run_says_it_compiles_then_shows_the_bar(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_the_kernel_list_names_every_kernel_the_model_calls():
+    """progress checks numba's cache for rules.KERNELS: every compiled function of sim.rules that
+    sim/ calls from Python must be in it (and every name in it must be one)."""
+    from numba.core.dispatcher import Dispatcher
+
+    sim_dir = Path(progress.__file__).parent
+    called = set()
+    for path in sim_dir.glob("*.py"):
+        if path.name != "rules.py":
+            called |= set(re.findall(r"\brules\.([a-z_0-9]+)\(", path.read_text(encoding="utf-8")))
+    compiled = {name for name in called if isinstance(getattr(rules, name), Dispatcher)}
+    assert compiled == set(rules.KERNELS)
+
+
 def test_kernels_cached_reads_numba_s_cache_index(tmp_path):
-    """After a run every kernel is in numba's cache index (this machine, this source); with an empty
-    cache folder (NUMBA_CACHE_DIR, read when numba is imported) none is, so a new process knows it
-    is about to compile."""
-    DeterrenceModel(small_config(weeks=2)).run()
+    """After a run with its bar every kernel is in numba's cache index (this machine, this source),
+    also those this run does not call (the bar compiles all of them when any is missing, so the
+    compile notice comes once); with an empty cache folder (NUMBA_CACHE_DIR, read when numba is
+    imported) none is, so a new process knows it is about to compile."""
+    DeterrenceModel(small_config(weeks=2)).run(progress=True)
     dispatchers = progress._kernel_dispatchers()
     assert len(dispatchers) >= 10 and all(progress.cached_on_disk(d) for d in dispatchers)
     assert progress.kernels_cached() is True
@@ -116,6 +131,8 @@ def test_warm_kernels_compiles_what_a_run_needs():
                                                                   "us_skip_irresolute": 0.5})).run()
     rule = {"credibility_rule": "current_calculus"}
     DeterrenceModel(small_config(replications=2, weeks=8, params=rule)).run()
+    # a batch's weekly statistics (a strided row per block), as a batched sweep runs them
+    DeterrenceModel(small_config(replications=3, weeks=6), batch={"credibility": [0.2, 0.8]}).run()
     assert {d.__name__: len(d.signatures) for d in progress._kernel_dispatchers()} == before
 
 

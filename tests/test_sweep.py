@@ -169,6 +169,8 @@ def test_resume_skips_done_points_and_redoes_a_corrupted_one(four_point):
     (corrupt / "replications.parquet").write_bytes(bytes(data))
     assert verify_run(corrupt) is not None
     (corrupt / ".partial-killed").mkdir()  # staging left by a killed write of this point
+    (sweep / ".dsim-batches-killed").mkdir()  # batch plans left by a killed sweep
+    (sweep / ".dsim-batches-killed" / "group-0.json").write_text("{}")
     res = dsim(tmp, "-m", "policy=rotational,permanent", "credibility=0.2,0.8", *SMALL[:-1], "progress=true",
                f"hydra.sweep.dir={sweep}")
     assert res.returncode == 0, res.stderr[-2000:]
@@ -181,6 +183,7 @@ def test_resume_skips_done_points_and_redoes_a_corrupted_one(four_point):
         assert (after[name] != mtime) == (name == corrupt.name), name
     assert verify_run(corrupt) is None  # rewritten, with a manifest that matches
     assert not (corrupt / ".partial-killed").exists()
+    assert not [p for p in sweep.iterdir() if p.name.startswith(".dsim-batches-")]
 
 
 def test_a_failing_aggregation_ends_the_sweep_with_one_line_and_exit_1(four_point):

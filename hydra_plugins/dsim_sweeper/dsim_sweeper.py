@@ -98,6 +98,8 @@ class DsimSweeper(Sweeper):
         stop_workers_with_parent()  # workers stop with this process (SIGTERM, Ctrl-C, SIGKILL)
         show = bool(OmegaConf.select(self.config, "progress", default=True))
         warm_kernels(announce=show)  # compiled (or loaded) once here, not in every worker
+        for stale in sweep_dir.glob(f"{PLAN_PREFIX}*"):  # plans of a sweep that was killed
+            _remove_plans(stale)
         plan_dir = sweep_dir / f"{PLAN_PREFIX}{uuid.uuid4().hex[:12]}"
         launches = self._launches(jobs, plan_dir) if self.batched and len(jobs) > 1 else jobs
         size = self.max_batch_size if self.max_batch_size and self.max_batch_size > 0 else len(launches)
@@ -110,10 +112,7 @@ class DsimSweeper(Sweeper):
                         _ = r.return_value  # re-raises a job's failure
                     returns.append(results)
         finally:
-            if plan_dir.is_dir():
-                for path in plan_dir.iterdir():
-                    path.unlink(missing_ok=True)
-                plan_dir.rmdir()
+            _remove_plans(plan_dir)
         return returns
 
     # ------------------------------------------------------------------ batching
@@ -191,3 +190,14 @@ class DsimSweeper(Sweeper):
         log.info("%d points in %d jobs (batched models of up to %d points)", len(jobs), len(launches),
                  max(len(g) for g in groups))
         return launches
+
+
+def _remove_plans(plan_dir: Path) -> None:
+    """Remove a folder of batch plans (only the plan files it holds, then the folder)."""
+    if plan_dir.is_dir() and not plan_dir.is_symlink():
+        for path in plan_dir.glob("group-*.json"):
+            path.unlink(missing_ok=True)
+        try:
+            plan_dir.rmdir()
+        except OSError:  # something else in it: not ours to remove
+            log.warning("left %s in place: it holds files other than batch plans", plan_dir)
