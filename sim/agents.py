@@ -116,7 +116,7 @@ class DPRK(EnsembleAgent):
         r = m.base_replications
         rules.dprk_week_utilities(m.param_table, r, self._z, self.belief, m.on_station, m.pressure,
                                   m.tension, m.rok.outreach_last, m.drive_by_block(), float(m.diplomacy),
-                                  bool(m.nuclear_moratorium))
+                                  bool(m.nuclear_moratorium), float(m.exercise_intensity))
         rules.dprk_act(m.param_table, r, self.exponentiate(), m.draw(self._rng, 0), m.alive, self.choice,
                        self.launch_days, self.missiles, self.capability, m.tension,
                        m.draw(self._days_rng, 10), m.draw(self._salvo_rng, 1), m.scratch,

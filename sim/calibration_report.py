@@ -37,8 +37,8 @@ from .history import END, ERA_DRIVE_PARAMS, START, write_historical_scenario
 from .outputs import code_version
 from .params import ConfigError, _plain
 
-CALIBRATION_FILES = ("calibration.json", "fit.png", "seasonality.png", "event_study.png", FITTED_PARAMS,
-                     FITTED_SCENARIO)
+CALIBRATION_FILES = ("calibration.json", "fit.png", "seasonality.png", "event_study.png", "profile.png",
+                     FITTED_PARAMS, FITTED_SCENARIO)
 __all__ = ["CALIBRATION_FILES", "install_fitted_configs", "observed_month_shares", "resolve_events_file",
            "run_calibration", "simulated_month_shares"]
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -52,9 +52,44 @@ def observed_month_shares(events: pd.DataFrame) -> np.ndarray:
     return counts / counts.sum() if counts.sum() else counts
 
 
+def observed_month_counts(events: pd.DataFrame) -> np.ndarray:
+    """DPRK launch days in each calendar month, 2016-2023 (observed)."""
+    ev = events[(events["type"] == "launch_day") & (events["actor"] == "DPRK")
+                & (events["date"] >= START) & (events["date"] <= END)]
+    return np.bincount(ev["date"].dt.month - 1, minlength=12).astype(float)
+
+
+def seasonality_check(observed_counts: np.ndarray, simulated: np.ndarray, resamples: int = 4000,
+                      seed: int = 1) -> dict:
+    """The month-of-year profile against its null, a flat 1/12 in every month.
+
+    Total variation distance (TVD) of the model's and of the flat profile from the record's, their
+    difference (model minus flat: below 0 means the model is closer), and March's share. The
+    record's launch days are resampled (a multinomial with the observed shares, the bootstrap of
+    categorical data; Efron & Tibshirani 1993, ch. 6) to give 90 % intervals of the difference and
+    of the observed March share: the model beats flat by a margin only where the interval of the
+    difference lies below 0.
+    """
+    n = int(observed_counts.sum())
+    obs = observed_counts / n
+    flat = np.full(12, 1 / 12)
+    boot = np.random.default_rng(seed).multinomial(n, obs, size=resamples) / n
+    diff = 0.5 * np.abs(boot - simulated).sum(axis=1) - 0.5 * np.abs(boot - flat).sum(axis=1)
+    tvd_model = float(0.5 * np.abs(obs - simulated).sum())
+    tvd_flat = float(0.5 * np.abs(obs - flat).sum())
+    return {"months": list(MONTHS), "launch_days": n, "observed_share": obs.tolist(),
+            "simulated_share": np.asarray(simulated).tolist(),
+            "total_variation_distance": tvd_model, "total_variation_distance_flat": tvd_flat,
+            "tvd_model_minus_flat": tvd_model - tvd_flat,
+            "tvd_model_minus_flat_90": np.quantile(diff, [0.05, 0.95]).tolist(),
+            "march_share_observed": float(obs[2]),
+            "march_share_observed_90": np.quantile(boot[:, 2], [0.05, 0.95]).tolist(),
+            "march_share_simulated": float(simulated[2]), "march_share_flat": 1 / 12}
+
+
 def simulated_month_shares(timeseries: pd.DataFrame) -> np.ndarray:
     """Share of simulated launch days in each calendar month (the week's first day decides)."""
-    launches = timeseries["dprk_srbm_launch"] + timeseries["dprk_lrbm_launch"]
+    launches = timeseries["dprk_launch_days"]
     month = pd.to_datetime(timeseries["date"]).dt.month - 1
     counts = np.bincount(month, weights=launches, minlength=12)
     return counts / counts.sum() if counts.sum() else counts
@@ -63,28 +98,34 @@ def simulated_month_shares(timeseries: pd.DataFrame) -> np.ndarray:
 def plot_fit(targets: list[dict], path: Path, title: str) -> None:
     """Observed vs simulated per target and year, with the simulated 90 % interval."""
     labels = {"dprk_launch_days": "DPRK launch days / year",
+              "dprk_launch_weeks": "weeks with a DPRK launch day / year",
               "dprk_missiles": "DPRK missiles / year",
               "dprk_nuclear_tests": "DPRK nuclear tests / year",
               "us_deployments": "US strategic-asset deployments / year",
-              "kinetic_incidents": "DMZ/NLL incidents (model: clashes) / year"}
-    groups = list(labels)
-    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5), constrained_layout=True)
+              "kinetic_incidents": "DMZ/NLL incidents (model: clashes) / year",
+              "missiles_per_launch_day": "missiles per launch day (check, not fitted)"}
+    groups = [g for g in labels if any(r["target"] == g for r in targets)]
+    fig, axes = plt.subplots(2, 4, figsize=(20, 8.5), constrained_layout=True)
+    nan = float("nan")
     for ax, group in zip(axes.flat, groups, strict=False):
         rows = [r for r in targets if r["target"] == group]
         years = [r["year"] for r in rows]
-        sim = np.array([r["simulated"] for r in rows])
-        lo = np.array([r["simulated_90"][0] for r in rows])
-        hi = np.array([r["simulated_90"][1] for r in rows])
+        sim = np.array([nan if r["simulated"] is None else r["simulated"] for r in rows])
+        lo = np.array([nan if r["simulated_90"] is None else r["simulated_90"][0] for r in rows])
+        hi = np.array([nan if r["simulated_90"] is None else r["simulated_90"][1] for r in rows])
         ax.fill_between(years, lo, hi, color="tab:blue", alpha=0.2, label="simulated 90 % of replications")
         ax.plot(years, sim, "o-", color="tab:blue", label="simulated mean")
-        ax.plot(years, [r["observed"] for r in rows], "s--", color="black", label="observed (events.csv)")
+        ax.plot(years, [nan if r["observed"] is None else r["observed"] for r in rows], "s--",
+                color="black", label="observed (events.csv)")
         ax.set_title(labels[group])
         ax.set_xlabel("year")
-        ax.set_ylabel("count per year")
+        ax.set_ylabel("missiles per launch day" if group == "missiles_per_launch_day" else "count per year")
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=9)
     lag = next(r for r in targets if r["target"] == "response_lag_weeks")
     war = next(r for r in targets if r["target"] == "p_war")
+    for ax in axes.flat[len(groups):-1]:
+        ax.axis("off")
     text = axes.flat[-1]
     text.axis("off")
     text.text(0.0, 0.9, "Other targets", fontsize=12, weight="bold", va="top")
@@ -109,6 +150,42 @@ def plot_seasonality(observed: np.ndarray, simulated: np.ndarray, path: Path, ti
     ax.set_title(title, fontsize=11)
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_profiles(profiles: dict, path: Path, title: str) -> None:
+    """Each profiled parameter: the profile loss and its largest terms against the parameter's value,
+    the band within twice the loss's Monte Carlo noise of the minimum, and the fitted value."""
+    names = list(profiles) or ["(no profile)"]
+    fig, axes = plt.subplots(1, len(names), figsize=(7.5 * len(names), 4.8), constrained_layout=True,
+                             squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        if name not in profiles:
+            ax.axis("off")
+            ax.text(0.5, 0.5, "no profile computed (profile=[] or optimiser.profile_points=0)",
+                    ha="center", va="center")
+            continue
+        prof = profiles[name]
+        rows = prof["rows"]
+        x = [r["value"] for r in rows]
+        total = np.array([r["loss"] for r in rows])
+        ax.plot(x, total, "o-", color="black", lw=2, label="profile loss (others re-fitted)")
+        terms = pd.DataFrame([r["terms"] for r in rows])
+        for term in terms.max().sort_values(ascending=False).index[:4]:
+            ax.plot(x, terms[term], ".--", alpha=0.8, label=f"term: {term}")
+        noise = prof["loss_noise_sd"]
+        ax.axhspan(total.min(), total.min() + 2 * noise, color="tab:green", alpha=0.2,
+                   label=f"within 2 Monte Carlo SD ({noise:.3f}) of the minimum")
+        if prof.get("estimate") is not None:
+            ax.axvline(prof["estimate"], color="tab:red", lw=1, label=f"fitted {prof['estimate']:.2f}")
+        lo, hi = prof["indistinguishable_range"]
+        ax.set_title(f"{name}: values the fit cannot tell apart {lo:g} to {hi:g}", fontsize=10)
+        ax.set_xlabel(name)
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=11)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -144,11 +221,7 @@ def run_calibration(cc: CalibrationConfig, out_dir: Path, config_dir: Path) -> d
     fitted = result.pop("_fitted")
     result.pop("_problem")
     obs_m, sim_m = observed_month_shares(events), simulated_month_shares(timeseries)
-    result["seasonality"] = {"months": list(MONTHS), "observed_share": obs_m.tolist(),
-                             "simulated_share": sim_m.tolist(),
-                             "total_variation_distance": float(0.5 * np.abs(obs_m - sim_m).sum()),
-                             # the null: a flat profile, 1/12 in every month
-                             "total_variation_distance_flat": float(0.5 * np.abs(obs_m - 1 / 12).sum())}
+    result["seasonality"] = seasonality_check(observed_month_counts(events), sim_m)
     result.update({"config": _plain(_asdict(cc)), "events_file": str(events_path), **code_version()})
 
     # A disk that fills up now raises OSError (the command line's one line, exit code 1); the
@@ -186,6 +259,8 @@ def _write_outputs(folder: Path, result: dict, fitted: dict, cc: CalibrationConf
     plot_event_study(pd.DataFrame(result["event_study"]), folder / "event_study.png",
                      f"Event study 2016-2023: record (90 % bootstrap over weeks) vs calibrated replay "
                      f"(5-95 % of {cc.replications} replications)")
+    plot_profiles(result.get("profiles", {}), folder / "profile.png",
+                  f"Profile loss ({cc.replications} replications, seed {cc.seed})")
     plot_seasonality(obs_m, sim_m, folder / "seasonality.png",
                      "Out-of-sample check: month-of-year share of DPRK launch days, 2016-2023 "
                      "(not a calibration target)")

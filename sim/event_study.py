@@ -198,6 +198,9 @@ def simulated_series(detail: Mapping[str, np.ndarray], timeseries: pd.DataFrame,
     surge) and ``major`` (W, R) (an LRBM launch or a nuclear test); ``timeseries`` is the run's weekly
     table, whose calendar columns give ``exercise_intensity`` (the model's exercise intensity, the sum
     of the running exercises' scales times the scenario's exercise scale) and ``consultation``.
+    Where exercises overlap, that sum can exceed the largest scale that :func:`record_series` takes
+    (two reduced exercises add up to a full one), so the calibration puts the simulation on the
+    record's own calendar instead (:func:`sim.calibrate.simulated_on_calendar`).
     """
     missing = [k for k in ("launch_days", "arrival", "major") if k not in detail]
     if missing:

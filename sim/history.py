@@ -7,8 +7,9 @@ schedules, as exogenous inputs:
 * every combined exercise of the record at its dates and documented scale (0 = suspended);
 * every consultation (EDSCG, SCM, NCG, ministerial commitments);
 * the DPRK's eras, with their documented start dates and a weapons drive per era (fitted by the
-  calibration, the 2022-23 era being the reference, drive 1; 2018 and the post-Hanoi 2019 are
-  separate eras) and a diplomacy flag (1 in 2018 and 2019);
+  calibration, the 2022-23 era being the reference, drive 1; the 2018 drive is 0 by the declared
+  halt of April 2018, not fitted; 2018 and the post-Hanoi 2019 are separate eras) and a diplomacy
+  flag (1 in 2018 and 2019);
 * the documented US posture by period (reactive 2016, regular deployments 2017, none recorded
   2018-21, reactive 2022, regular again after the Washington Declaration of April 2023).
 
@@ -41,7 +42,10 @@ ERAS = (
     # The nuclear-test halt declared on 20 Apr 2018 (Punggye-ri demolished in May) held through
     # 2023: no nuclear test is recorded after Sep 2017, so the moratorium is an input from 2018 on
     # (applied from 1 Jan 2018, three months early; no test fell in between).
-    Era(name="diplomacy_2018", start_date="2018-01-01", weapons_drive=1.0, diplomacy=1.0,
+    # Its drive is set to 0, not fitted: the party plenum of 20 Apr 2018 declared the weapons
+    # programme complete ("no longer need" nuclear or ICBM tests) and the record holds no launch in
+    # 2018 (KCNA, 21 Apr 2018).
+    Era(name="diplomacy_2018", start_date="2018-01-01", weapons_drive=0.0, diplomacy=1.0,
         nuclear_moratorium=True),
     # The Hanoi summit ended without a deal (28 Feb 2019); short-range launches resumed on 4 May
     # while leader-level contact went on (Panmunjom, 30 Jun 2019).
@@ -98,7 +102,7 @@ def _slug(text: str) -> str:
 
 
 def historical_scenario(events: pd.DataFrame, drives: dict[str, float] | None = None) -> ScenarioConfig:
-    """The historical ScenarioConfig, with era drives from ``drives`` (defaults: 1)."""
+    """The historical ScenarioConfig, with era drives from ``drives`` (defaults: :data:`ERAS`)."""
     drives = drives or {}
     eras = []
     for era, name in zip(ERAS, (*ERA_DRIVE_PARAMS, None), strict=True):
@@ -159,8 +163,8 @@ def record_monthly_launches(events: pd.DataFrame, start: str, weeks: int) -> pd.
     the record's launch coverage ``[START, END]``; other months are left out, not counted as zero.
     ``launch_days`` counts the ``launch_day`` rows by their date. ``launch_weeks`` counts the weeks
     of the simulation's calendar (weeks from ``start``) with at least one launch day, in the month
-    of the week's first day: the model moves once a week, so these are its counterpart, counted as
-    :func:`sim.events.yearly_counts` counts them per year.
+    of the week's first day, as :func:`sim.events.yearly_counts` counts them per year; the model
+    counts both, and its monthly figure compares launch days.
     """
     origin = pd.Timestamp(start)
     first = max(origin, pd.Timestamp(START))

@@ -119,7 +119,8 @@ class Recorder:
             m.japan.choice, m.dprk.launch_days, m.dprk.missiles, alive, m.us.scheduled_arrival,
             m.us.surge_arrival, m.clash, LRBM, NUCLEAR, self._pending, self.lag_histogram,
             m.base_replications, MAX_LAG_WEEKS, self._extra_index)
-        # uint8 holds a month's launch days (at most 31)
+        # uint8 holds a month's launch days (a week counts in the month of its first day: at most
+        # 5 weeks x 7 days = 35)
         self.monthly_launch_days[self.month_index[week]] += (m.dprk.launch_days * alive).astype(np.uint8)
         if self.detail is not None:
             d = self.detail

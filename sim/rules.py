@@ -306,8 +306,8 @@ def launch_days(u, tension, q):
     """Launch days in a week the DPRK launches: ``1 + Binomial(6, p)``, ``p = expit(a + b T)``.
 
     The record counts launch days, and a busy week holds several: 34 launch days fell in 24 launch
-    weeks in 2022, 14 in 12 in 2019, 20 in 18 in 2023, one a week in 2016-17 (data/events.csv,
-    after the CSIS Missile Defense Project's count). More of them come when tension is high
+    weeks in 2022, 14 in 12 in 2019, 20 in 17 in 2023, one a week in 2016-17 (data/events.csv, whose
+    counts follow the CNS North Korea Missile Test Database; data/README.md). More of them come when tension is high
     (``b``, the competition in risk taking; Schelling 1966). Drawn by inverse CDF from one uniform
     pre-drawn for every replication each week (common random numbers).
     """
@@ -418,6 +418,19 @@ def pressure_step(q, pressure, exercise_intensity, on_station, surge_arrival, th
 
 
 @njit(cache=True, error_model="numpy")
+def pressure_at_move(q, pressure, exercise_intensity, on_station):
+    """The part of this week's allied pressure (:func:`pressure_step`) the DPRK knows when it moves:
+    last week's, retained at ``pressure_memory``, plus this week's combined exercise and the assets
+    on station at the start of the week. Exercises are announced before they start (Combined Forces
+    Command / USFK announcements, data/events.csv) and the DPRK answers them while they run: launch
+    days fell during Key Resolve/Foal Eagle in March 2016 and 2017 and during Vigilant Storm on 2, 3
+    and 5 Nov 2022 (data/events.csv), so an exercise weighs on the week it is held, not a week later.
+    The week's surges, threats and drills come after the DPRK's move and count from the next week."""
+    return (q.pressure_memory * pressure + q.pressure_exercise * exercise_intensity
+            + q.pressure_asset * on_station)
+
+
+@njit(cache=True, error_model="numpy")
 def tension_impulse(q, dprk_action, missiles, exercise_intensity, arrival, threat, strike_drill, outreach,
                     trilateral):
     """Tension added this week: each side's provocations and threatening signals add to it,
@@ -501,15 +514,17 @@ def choose(r, z, u, alive, choice, scratch):
 
 @njit(cache=True, error_model="numpy")
 def dprk_week_utilities(pt, r, z, belief, on_station, pressure, tension, outreach_last, drive, diplomacy,
-                        moratorium):
-    """The DPRK's utilities (:func:`dprk_utilities`) as ``lambda U - max``, into ``z`` (7, R)."""
+                        moratorium, exercise_intensity):
+    """The DPRK's utilities (:func:`dprk_utilities`) as ``lambda U - max``, into ``z`` (7, R), under
+    the pressure it knows when it moves (:func:`pressure_at_move`)."""
     for b in range(pt.size):
         q = pt[b]
         lo = b * r
         precision = q.dprk_precision
         for j in range(r):
             i = lo + j
-            u = dprk_utilities(q, belief[i], on_station[i], pressure[i], tension[i], outreach_last[i],
+            seen = pressure_at_move(q, pressure[i], exercise_intensity, on_station[i])
+            u = dprk_utilities(q, belief[i], on_station[i], seen, tension[i], outreach_last[i],
                                drive[b], diplomacy, moratorium)
             if precision > 0:
                 top = -np.inf

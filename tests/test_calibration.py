@@ -53,7 +53,7 @@ def test_parameter_recovery_from_synthetic_targets(events):
     specs = [ParameterSpec("dprk_cost_srbm", 0.0, 4.0), ParameterSpec("salvo_extra", 0.1, 3.0)]
     weights = {"dprk_launch_days": 1.0, "dprk_missiles": 1.0}
     synth_cc = CalibrationConfig(years=[2016, 2017], replications=2000, seed=7, parameters=specs,
-                                 weights=weights, progress=False)
+                                 weights=weights, progress=False, profile=[])
     problem = build_problem(synth_cc, events)
     moments, _, _ = simulate_moments(problem.config(np.array([truth[s.name] for s in specs])),
                                      problem.calendar)
@@ -112,6 +112,10 @@ BAD_SETTINGS = {
                          "all 0"),
     "policy": (lambda: CalibrationConfig(policy="bogus"), "unknown"),
     "parameters-empty": (lambda: CalibrationConfig(parameters=[]), "empty"),
+    "profile-not-free": (lambda: CalibrationConfig(parameters=[ParameterSpec("salvo_extra", 0, 1)]),
+                         "spiral_weight, which is not a free parameter"),
+    "profile-one-point": (lambda: OptimiserConfig(profile_points=1), "optimiser.profile_points=1"),
+    "profile-negative": (lambda: OptimiserConfig(profile_points=-1), "optimiser.profile_points=-1"),
     "parameters-twice": (lambda: CalibrationConfig(parameters=[ParameterSpec("salvo_extra", 0, 1)] * 2),
                          "salvo_extra twice"),
     "replications-fraction": (lambda: CalibrationConfig(replications=2.5), "replications=2.5"),
@@ -290,8 +294,9 @@ def test_a_full_disk_while_writing_leaves_no_half_written_output(monkeypatch, tm
 
 # ------------------------------------------------------------------ a tiny fit, end to end
 TINY = dict(events_file=str(default_events_path()), years=[2016, 2017], replications=20,
-            parameters=[ParameterSpec("salvo_extra", 0.1, 2.0)], progress=False,
-            optimiser=OptimiserConfig(popsize=2, maxiter=1, polish_maxiter=1, bootstrap=0, workers=1))
+            parameters=[ParameterSpec("salvo_extra", 0.1, 2.0)], progress=False, profile=["salvo_extra"],
+            optimiser=OptimiserConfig(popsize=2, maxiter=1, polish_maxiter=1, bootstrap=0, workers=1,
+                                      profile_points=2, profile_maxiter=1))
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

@@ -118,10 +118,14 @@ def test_dprk_week_utilities_apply_the_rule_with_each_block_s_record():
     on_station = rng.random(n) < 0.5
     drive = np.array([0.7, 1.8])
     z = np.empty((7, n))
-    rules.dprk_week_utilities(pt, r, z, belief, on_station, pressure, tension, outreach, drive, 0.3, False)
+    exercise = 0.5
+    rules.dprk_week_utilities(pt, r, z, belief, on_station, pressure, tension, outreach, drive, 0.3, False,
+                              exercise)
     for i in range(n):
         q = pt[i // r]
-        u = np.array(rules.dprk_utilities(q, belief[i], on_station[i], pressure[i], tension[i], outreach[i],
+        seen = (q["pressure_memory"] * pressure[i] + q["pressure_exercise"] * exercise
+                + q["pressure_asset"] * on_station[i])  # what the DPRK knows when it moves
+        u = np.array(rules.dprk_utilities(q, belief[i], on_station[i], seen, tension[i], outreach[i],
                                           drive[i // r], 0.3, False))
         expected = q["dprk_precision"] * u - (q["dprk_precision"] * u).max()
         np.testing.assert_allclose(z[:, i], expected, rtol=1e-12, atol=1e-12, err_msg=str(i))

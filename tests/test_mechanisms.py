@@ -29,6 +29,7 @@ from conftest import provocations, small_config
 from scipy.special import logit
 
 from sim import DeterrenceModel, ModelParams, Posture, rules
+from sim.params import DatedEvent
 from sim.calendar import inauguration_weeks
 from sim.diagnostics import belief_calibration
 from sim.metrics import headline_metrics, wilson_interval
@@ -643,3 +644,30 @@ def test_war_implies_a_clash_and_the_clash_share_bounds_the_war_share():
     assert (clash & ~war).any()  # some clashes stay short of war, so the bound below is strict
     assert metrics["p_kinetic_clash"]["estimate"] > metrics["p_rung_at_least_war"]["estimate"]
     assert metrics["p_kinetic_clash"]["estimate"] == metrics["p_rung_at_least_kinetic_clash"]["estimate"]
+
+
+def _exercise_week_launches(exercise: bool, **params) -> np.ndarray:
+    """Per replication: launched (0/1) in week 10, where a one-week combined exercise is held (or
+    not), no other exercise in the year; 2,000 replications, seed TEST_SEED."""
+    start = dt.date.fromisoformat(small_config().scenario.start_date)
+    held = [DatedEvent(name="drill", kind="exercise", date=(start + dt.timedelta(weeks=10)).isoformat(),
+                       weeks=1, intensity=1.0)] if exercise else []
+    cfg = small_config(replications=2000, weeks=12, scenario={"exercises": [], "dated_events": held},
+                       params=params)
+    detail = DeterrenceModel(cfg, detail=True).run().detail
+    return (detail["launch_days"][10] > 0).astype(float)
+
+
+def test_a_spiral_leaning_dprk_answers_an_exercise_in_the_week_it_is_held():
+    """The DPRK moves knowing this week's announced exercise (rules.pressure_at_move): with the
+    spiral model's weight (spiral_weight 1, spiral_gain 2) it launches more in the exercise week
+    itself than in the same week without the exercise (paired, same seed); with the deterrence
+    model's (spiral_weight 0, deterrence_gain 2), less. A DPRK that saw the exercise only a week later
+    would not tell the two weeks apart."""
+    spiral = {"spiral_weight": 1.0, "spiral_gain": 2.0}
+    _assert_paired_greater(_exercise_week_launches(True, **spiral), _exercise_week_launches(False, **spiral),
+                           "spiral: launches in the exercise week")
+    deterrence = {"spiral_weight": 0.0, "deterrence_gain": 2.0}
+    _assert_paired_greater(_exercise_week_launches(False, **deterrence),
+                           _exercise_week_launches(True, **deterrence),
+                           "deterrence: launches in the exercise week")
