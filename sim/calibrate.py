@@ -36,7 +36,7 @@ from scipy import optimize
 
 from .event_study import WeeklySeries, event_study_table, record_series, timing_statistics
 from .events import EventDataError, load_events, median_response_lag_weeks, yearly_counts
-from .history import ERA_DRIVE_PARAMS, ERA_OF_PARAM, START, YEARS, historical_scenario
+from .history import ERA_DRIVE_PARAMS, ERA_OF_PARAM, PARAM_OF_ERA, START, YEARS, historical_scenario
 from .model import DeterrenceModel
 from .params import (
     RANGES,
@@ -158,6 +158,7 @@ def _default_parameters() -> List[ParameterSpec]:
         ParameterSpec("era_drive_2016_17", 0.0, 3.0),
         ParameterSpec("era_drive_2019", 0.0, 3.0),
         ParameterSpec("era_drive_2020_21", 0.0, 3.0),
+        ParameterSpec("era_drive_2022", 0.0, 3.0),
     ]
 
 
@@ -376,8 +377,8 @@ class Problem:
         params = {k: v for k, v in values.items() if k not in ERA_DRIVE_PARAMS}
         cfg = self.base.replace(params=params)
         if drives:
-            eras = [dataclasses.replace(e, weapons_drive=drives.get(n, e.weapons_drive))
-                    for e, n in zip(cfg.scenario.eras, (*ERA_DRIVE_PARAMS, None), strict=False)]
+            eras = [dataclasses.replace(e, weapons_drive=drives.get(PARAM_OF_ERA.get(e.name), e.weapons_drive))
+                    for e in cfg.scenario.eras]
             cfg = cfg.replace(scenario={"eras": eras, "weapons_drive": eras[0].weapons_drive})
         return cfg
 

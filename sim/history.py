@@ -54,13 +54,25 @@ ERAS = (
     # The Dec 2019 party plenum dropped the ICBM-test pledge; the border closed in Jan 2020.
     Era(name="lull_2020_21", start_date="2020-01-01", weapons_drive=1.0, diplomacy=0.0,
         nuclear_moratorium=True),
-    # The five-year defence plan of the 8th Party Congress (Jan 2021) drove the 2022-23 surge.
-    Era(name="surge_2022_23", start_date="2022-01-01", weapons_drive=1.0, diplomacy=0.0,
+    # The five-year defence plan of the 8th Party Congress (Jan 2021) and the Politburo's order of
+    # 19 Jan 2022 to review "all temporarily-suspended activities" (KCNA, 20 Jan 2022, a row of
+    # data/events.csv) opened the 2022 test campaign; the ICBM moratorium ended on 24 Mar 2022.
+    Era(name="campaign_2022", start_date="2022-01-01", weapons_drive=1.0, diplomacy=0.0,
+        nuclear_moratorium=True),
+    # The party plenum of 26-31 Dec 2022 turned the plan to building up the arsenal (an "exponential
+    # increase", mass production of tactical nuclear weapons, a reconnaissance satellite; KCNA,
+    # 1 Jan 2023). The reference era: drive 1.
+    Era(name="build_up_2023", start_date="2023-01-01", weapons_drive=1.0, diplomacy=0.0,
         nuclear_moratorium=True),
 )
-ERA_DRIVE_PARAMS = ("era_drive_2016_17", "era_drive_2018", "era_drive_2019", "era_drive_2020_21")
-# The calibration parameter that sets each era's drive, by era name (the last era is the reference).
-ERA_OF_PARAM = dict(zip(ERA_DRIVE_PARAMS, (e.name for e in ERAS), strict=False))
+# The calibration parameter that can set each era's drive, by parameter name. The reference era
+# (2023) has none: its drive is 1 and the others are relative to it; the 2018 drive is 0 by the
+# declared halt and fitted only if a calibration lists era_drive_2018.
+ERA_OF_PARAM = {"era_drive_2016_17": "test_campaign_2016_17", "era_drive_2018": "diplomacy_2018",
+                "era_drive_2019": "after_hanoi_2019", "era_drive_2020_21": "lull_2020_21",
+                "era_drive_2022": "campaign_2022"}
+ERA_DRIVE_PARAMS = tuple(ERA_OF_PARAM)
+PARAM_OF_ERA = {era: param for param, era in ERA_OF_PARAM.items()}
 
 # Documented US postures (the posture's cadence and costs come from the policy config).
 POSTURE_PERIODS = (
@@ -105,8 +117,8 @@ def historical_scenario(events: pd.DataFrame, drives: dict[str, float] | None = 
     """The historical ScenarioConfig, with era drives from ``drives`` (defaults: :data:`ERAS`)."""
     drives = drives or {}
     eras = []
-    for era, name in zip(ERAS, (*ERA_DRIVE_PARAMS, None), strict=True):
-        drive = drives.get(name, era.weapons_drive) if name else era.weapons_drive
+    for era in ERAS:
+        drive = drives.get(PARAM_OF_ERA.get(era.name), era.weapons_drive)
         eras.append(dataclasses.replace(era, weapons_drive=float(drive)))
     weeks = (dt.date.fromisoformat(END) - dt.date.fromisoformat(START)).days // 7 + 1
     return ScenarioConfig(

@@ -35,7 +35,7 @@ from sim.calibrate import (
 from sim.calibration_report import CALIBRATION_FILES, install_fitted_configs, run_calibration
 from sim.cli import config_dir
 from sim.events import COLUMNS, EventDataError, default_events_path, load_events
-from sim.history import ERA_DRIVE_PARAMS
+from sim.history import PARAM_OF_ERA
 from sim.params import ConfigError
 
 
@@ -76,8 +76,8 @@ def test_calibrated_parameters_fit_better_than_defaults(events):
     path = config_dir() / "params" / "calibrated.yaml"
     fitted = yaml.safe_load(path.read_text())
     scenario = yaml.safe_load((config_dir() / "scenario" / "historical.yaml").read_text())
-    drives = {name: era["weapons_drive"]
-              for name, era in zip(ERA_DRIVE_PARAMS, scenario["eras"], strict=False)}
+    drives = {PARAM_OF_ERA[era["name"]]: era["weapons_drive"] for era in scenario["eras"]
+              if era["name"] in PARAM_OF_ERA}
     cc = CalibrationConfig(replications=200, progress=False)
     problem = build_problem(cc, events)
     names = [p.name for p in cc.parameters]
@@ -276,7 +276,7 @@ def _stub_fit(cc, events):
     weeks = pd.date_range("2016-01-04", periods=3, freq="7D")
     return {"loss": 1.0, "loss_at_defaults": 2.0, "run_time_seconds": 0.0, "parameters": {},
             "targets": [], "_fitted": {"salvo_extra": 0.5}, "_problem": None,
-            "_timeseries": pd.DataFrame({"date": weeks, "dprk_srbm_launch": 1.0, "dprk_lrbm_launch": 0.0})}
+            "_timeseries": pd.DataFrame({"date": weeks, "dprk_launch_days": 1.0})}
 
 
 def test_a_full_disk_while_writing_leaves_no_half_written_output(monkeypatch, tmp_path):
