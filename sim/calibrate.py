@@ -530,29 +530,49 @@ def profile_loss(problem: Problem, x_hat: np.ndarray, bounds: list[tuple[float, 
         x0 = np.array(x_hat, dtype=float)
         x0[i] = value
         x, best = compass_search(problem, x0, b, maxiter, step=0.05)
-        terms = loss_terms(problem, simulate_batch(problem, x)[0])
-        rows.append({"value": float(value), "loss": float(best), "terms": terms,
+        moments = simulate_batch(problem, x)[0]
+        rows.append({"value": float(value), "loss": float(best), "terms": loss_terms(problem, moments),
+                     "timing": {k: float(v) for k, v in moments.timing.items()},
                      "point": dict(zip(problem.names, map(float, x), strict=True))})
     return rows
 
 
-def loss_noise(problem: Problem, x_hat: np.ndarray, seeds: int = 8) -> float:
-    """Standard deviation of the loss at ``x_hat`` over ``seeds`` model seeds (Monte Carlo noise of
-    the loss at the calibration's number of replications): differences in loss smaller than about
-    twice this cannot be told apart by the fit."""
-    values = [loss(x_hat, dataclasses.replace(problem, base=problem.base.replace(seed=problem.base.seed
-                                                                                   + 7919 * (k + 1))))
-              for k in range(seeds)]
-    return float(np.std(values, ddof=1))
+def profile_noise(problem: Problem, rows: list[dict], seeds: int = 6) -> list[float]:
+    """Monte Carlo noise of each profile point's loss difference from the profile's best point.
+
+    The profile's points are all simulated with the calibration's seed (common random numbers), so
+    what matters is the noise of a *difference* in loss, not of the loss itself: for each of
+    ``seeds`` other model seeds all the points run side by side in one batch, and the standard
+    deviation over seeds of ``loss(point) - loss(best point)`` is returned per point (0 for the
+    best point itself)."""
+    points = np.array([[r["point"][n] for n in problem.names] for r in rows])
+    best = int(np.argmin([r["loss"] for r in rows]))
+    diffs = []
+    for k in range(seeds):
+        pk = dataclasses.replace(problem, base=problem.base.replace(seed=problem.base.seed + 7919 * (k + 1)))
+        losses = loss_batch(pk, points)
+        diffs.append(losses - losses[best])
+    return [float(v) for v in np.std(np.array(diffs), axis=0, ddof=1)]
 
 
-def profile_interval(rows: list[dict], noise: float) -> list[float]:
-    """The grid values whose profile loss lies within ``2 noise`` of the profile's minimum: the
-    values the fit cannot tell from the best at its Monte Carlo precision ([lowest, highest])."""
+def profile_interval(rows: list[dict], noise: list[float]) -> list[float]:
+    """The grid values whose profile loss lies within twice its difference's Monte Carlo noise
+    (:func:`profile_noise`) of the profile's minimum: the values the fit cannot tell from the best
+    at its number of replications ([lowest, highest])."""
     losses = np.array([r["loss"] for r in rows])
-    ok = losses <= losses.min() + 2.0 * noise
+    ok = losses - losses.min() <= 2.0 * np.asarray(noise)
     values = np.array([r["value"] for r in rows])[ok]
     return [float(values.min()), float(values.max())]
+
+
+def timing_interval(rows: list[dict], intervals: dict[str, tuple[float, float]]) -> list[float] | None:
+    """The grid values at which every fitted timing statistic of the re-fitted model lies inside
+    the record's 90 % bootstrap interval (``intervals``: statistic -> (low, high)): the values the
+    record's timing admits, by inverting its interval (the confidence set of a test that rejects a
+    value whose simulated statistic falls outside). ``None`` if no value is admitted."""
+    ok = [all(lo <= r["timing"][k] <= hi for k, (lo, hi) in intervals.items()) for r in rows]
+    values = [r["value"] for r, good in zip(rows, ok, strict=True) if good]
+    return [float(min(values)), float(max(values))] if values else None
 
 
 def _bootstrap_replicate(args) -> np.ndarray:
@@ -588,6 +608,35 @@ def calibrate(cc: CalibrationConfig, events: pd.DataFrame | None = None,
         print(f"  polishing from loss {de.fun:.4f} (compass search, up to {opt.polish_maxiter} "
               "iterations)", flush=True)
     x_hat, loss_hat = compass_search(problem, de.x, bounds, opt.polish_maxiter)
+    profiles, improved = {}, None
+    if cc.profile and opt.profile_points:
+        record = event_study_table(problem.calendar).set_index("statistic")
+        fitted_timing = {g: (float(record.loc[g, "observed_low"]), float(record.loc[g, "observed_high"]))
+                         for g, w in problem.weights if w > 0 and g in TIMING_TARGETS}
+        bar = _progress(cc.progress, len(cc.profile) * opt.profile_points, "profile loss (grid points)")
+        for name in cc.profile:
+            lo, hi = bounds[problem.names.index(name)]
+            rows = []
+            for value in np.linspace(lo, hi, opt.profile_points):
+                rows += profile_loss(problem, x_hat, bounds, name, [float(value)], opt.profile_maxiter)
+                bar.update(1)
+            noise = profile_noise(problem, rows)
+            for row, sd in zip(rows, noise, strict=True):
+                row["loss_difference_noise_sd"] = sd
+            profiles[name] = {"estimate_before_profile": float(x_hat[problem.names.index(name)]),
+                              "rows": rows, "indistinguishable_range": profile_interval(rows, noise),
+                              "timing_intervals": {k: list(v) for k, v in fitted_timing.items()},
+                              "admitted_by_timing": timing_interval(rows, fitted_timing)}
+            best = min(rows, key=lambda r: r["loss"])
+            if best["loss"] < loss_hat - 1e-12 and (improved is None or best["loss"] < improved[1]):
+                improved = (np.array([best["point"][n] for n in problem.names]), best["loss"])
+        bar.close()
+    if improved is not None:  # the profile found a better point: polish from there
+        if cc.progress:
+            print(f"  the profile found loss {improved[1]:.4f} < {loss_hat:.4f}: polishing from it", flush=True)
+        x_hat, loss_hat = compass_search(problem, improved[0], bounds, opt.polish_maxiter)
+    for name, prof in profiles.items():
+        prof["estimate"] = float(x_hat[problem.names.index(name)])
     replicates = []
     if opt.bootstrap > 0:
         rng = np.random.default_rng(opt.seed + 7)
@@ -604,20 +653,6 @@ def calibrate(cc: CalibrationConfig, events: pd.DataFrame | None = None,
             for x in mapper(_bootstrap_replicate, jobs):
                 replicates.append(np.asarray(x))
                 bar.update(1)
-        bar.close()
-    profiles = {}
-    if cc.profile and opt.profile_points:
-        noise = loss_noise(problem, x_hat)
-        bar = _progress(cc.progress, len(cc.profile) * opt.profile_points, "profile loss (grid points)")
-        for name in cc.profile:
-            lo, hi = bounds[problem.names.index(name)]
-            rows = []
-            for value in np.linspace(lo, hi, opt.profile_points):
-                rows += profile_loss(problem, x_hat, bounds, name, [float(value)], opt.profile_maxiter)
-                bar.update(1)
-            profiles[name] = {"estimate": float(x_hat[problem.names.index(name)]), "rows": rows,
-                              "loss_noise_sd": noise,
-                              "indistinguishable_range": profile_interval(rows, noise)}
         bar.close()
     fitted_moments, timeseries, fitted_series = simulate_moments(problem.config(x_hat), problem.calendar)
     default_moments, _, _ = simulate_moments(problem.base, problem.calendar)

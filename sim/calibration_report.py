@@ -174,13 +174,19 @@ def plot_profiles(profiles: dict, path: Path, title: str) -> None:
         terms = pd.DataFrame([r["terms"] for r in rows])
         for term in terms.max().sort_values(ascending=False).index[:4]:
             ax.plot(x, terms[term], ".--", alpha=0.8, label=f"term: {term}")
-        noise = prof["loss_noise_sd"]
-        ax.axhspan(total.min(), total.min() + 2 * noise, color="tab:green", alpha=0.2,
-                   label=f"within 2 Monte Carlo SD ({noise:.3f}) of the minimum")
+        noise = np.array([r["loss_difference_noise_sd"] for r in rows])
+        ax.errorbar(x, total, yerr=2 * noise, fmt="none", ecolor="black", alpha=0.5, capsize=3,
+                    label="2 Monte Carlo SD of the difference from the best point")
+        admitted = prof.get("admitted_by_timing")
+        if admitted:
+            ax.axvspan(admitted[0], admitted[1], color="tab:green", alpha=0.12,
+                       label="simulated timing inside the record's 90 % interval")
         if prof.get("estimate") is not None:
             ax.axvline(prof["estimate"], color="tab:red", lw=1, label=f"fitted {prof['estimate']:.2f}")
         lo, hi = prof["indistinguishable_range"]
-        ax.set_title(f"{name}: values the fit cannot tell apart {lo:g} to {hi:g}", fontsize=10)
+        told = f"; record's timing admits {admitted[0]:g} to {admitted[1]:g}" if admitted else \
+            "; no value's timing inside the record's interval"
+        ax.set_title(f"{name}: within Monte Carlo noise of the best {lo:g} to {hi:g}{told}", fontsize=9)
         ax.set_xlabel(name)
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)

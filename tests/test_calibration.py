@@ -35,7 +35,7 @@ from sim.calibrate import (
 from sim.calibration_report import CALIBRATION_FILES, install_fitted_configs, run_calibration
 from sim.cli import config_dir
 from sim.events import COLUMNS, EventDataError, default_events_path, load_events
-from sim.history import PARAM_OF_ERA
+from sim.history import ERAS, PARAM_OF_ERA
 from sim.params import ConfigError
 
 
@@ -325,7 +325,7 @@ def test_by_default_the_fit_is_written_only_into_the_output_folder(tiny_fits):
     assert fitted == {"salvo_extra": pytest.approx(result["parameters"]["salvo_extra"]["estimate"],
                                                    abs=1e-6)}
     scenario = yaml.safe_load((out / FITTED_SCENARIO).read_text())
-    assert scenario["name"] == "historical" and len(scenario["eras"]) == 5
+    assert scenario["name"] == "historical" and [e["name"] for e in scenario["eras"]] == [e.name for e in ERAS]
     assert not [p for p in out.rglob(".*")]  # no staging folder left
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from sim.calibrate import (CalibrationConfig, OptimiserConfig, ParameterSpec, build_problem,
-                           count_residuals, loss, loss_noise, profile_interval, profile_loss)
+                           count_residuals, loss, profile_interval, profile_loss, profile_noise,
+                           timing_interval)
 from sim.calibration_report import seasonality_check
 from sim.events import default_events_path, load_events
 
@@ -29,12 +30,21 @@ def test_a_big_miss_in_a_busy_year_weighs_more_than_a_small_miss_in_a_quiet_one(
     assert r[0] ** 2 > 5 * r[1] ** 2
 
 
-def test_profile_interval_keeps_the_values_within_twice_the_noise_of_the_minimum():
+def test_profile_interval_keeps_the_values_within_twice_their_noise_of_the_minimum():
     rows = [{"value": v, "loss": l} for v, l in [(0.0, 3.0), (0.25, 1.0), (0.5, 1.05), (0.75, 1.2),
                                                  (1.0, 2.0)]]
-    assert profile_interval(rows, noise=0.05) == [0.25, 0.5]
-    assert profile_interval(rows, noise=0.11) == [0.25, 0.75]
-    assert profile_interval(rows, noise=0.0) == [0.25, 0.25]
+    assert profile_interval(rows, [0.05] * 5) == [0.25, 0.5]
+    assert profile_interval(rows, [0.11] * 5) == [0.25, 0.75]
+    assert profile_interval(rows, [0.0] * 5) == [0.25, 0.25]
+    assert profile_interval(rows, [1.1, 0, 0, 0, 0]) == [0.0, 0.25]  # noise is per point
+
+
+def test_timing_interval_keeps_the_values_whose_statistics_lie_in_the_records_interval():
+    rows = [{"value": v, "timing": {"a": a, "b": b}}
+            for v, a, b in [(0.0, 1.0, 0.5), (0.5, 1.5, 0.5), (1.0, 2.0, 0.5), (1.5, 2.0, 0.9)]]
+    assert timing_interval(rows, {"a": (1.4, 2.5)}) == [0.5, 1.5]
+    assert timing_interval(rows, {"a": (1.4, 2.5), "b": (0.4, 0.6)}) == [0.5, 1.0]
+    assert timing_interval(rows, {"a": (3.0, 4.0)}) is None
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +68,19 @@ def test_profile_holds_its_parameter_fixed_and_never_loses_to_the_start(small_pr
         start = loss(np.array([r["value"], 2.0]), small_problem)
         assert r["loss"] <= start + 1e-12
         assert r["loss"] == pytest.approx(sum(r["terms"].values()))
+        assert set(r["timing"]) >= {"exercise_launch_ratio", "deployment_within_4_weeks"}
 
 
-def test_the_loss_noise_is_positive_and_shrinks_with_more_replications(small_problem):
-    """Seed 20161220 + 7919 k, 8 seeds: 30 vs 300 replications at one point."""
-    x = np.array([0.6, 2.0])
-    small = loss_noise(small_problem, x)
-    big = loss_noise(dataclasses.replace(small_problem, base=small_problem.base.replace(replications=300)), x)
-    assert 0 < big < small
+def test_profile_noise_is_zero_at_the_best_point_and_shrinks_with_more_replications(small_problem):
+    """Seeds 20161220 + 7919 k, 6 seeds: the noise of the loss difference between two points,
+    30 vs 300 replications."""
+    rows = [{"loss": 1.0, "point": {"salvo_extra": 0.6, "dprk_cost_srbm": 2.0}},
+            {"loss": 2.0, "point": {"salvo_extra": 1.2, "dprk_cost_srbm": 2.0}}]
+    small = profile_noise(small_problem, rows)
+    big = profile_noise(dataclasses.replace(small_problem,
+                                            base=small_problem.base.replace(replications=300)), rows)
+    assert small[0] == big[0] == 0.0
+    assert 0 < big[1] < small[1]
 
 
 SEASONAL = np.array([1, 1, 30, 2, 2, 2, 2, 2, 2, 2, 2, 2], dtype=float)  # a March-heavy record
