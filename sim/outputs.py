@@ -229,7 +229,7 @@ def plot_escalation(results: Results, path: str | os.PathLike | None = None,
       replication reaches within weeks, they were unreadable), with 95 % Wilson bands;
     * (b) DPRK launch days per month: the simulated mean (and 5-95 % band of replications when the
       run recorded monthly counts) with combined-exercise weeks shaded; for a replay, the record's
-      launch weeks (the model's counterpart: one launch a week at most) and launch days per month;
+      launch days per month, the same count;
     * (c) tension and (d) the DPRK's belief that the US is resolute: median, mean and 5-95 % band.
 
     For a run with posture periods or eras (a replay) a strip on top shows them, and dashed lines
