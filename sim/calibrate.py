@@ -1,21 +1,30 @@
 """Calibration by the simulated method of moments with common random numbers.
 
-Targets are computed from ``data/events.csv`` by code (:mod:`sim.events`): per year 2016-2023 the
-DPRK's launch days, missiles and nuclear tests, US strategic-asset deployments, and the median lag
-from a major provocation to the next deployment. The model replays history (:mod:`sim.history`)
-with the same seed at every parameter point (common random numbers, so the loss surface is not
-re-drawn between points), and the loss is
+Targets are computed from ``data/events.csv`` by code (:mod:`sim.events`, :mod:`sim.event_study`):
+per year 2016-2023 the DPRK's launch days and launch weeks, missiles and nuclear tests, US
+strategic-asset deployments and DMZ/NLL incidents; the median lag from a major provocation to the
+next deployment; the share of replications reaching war; and two timing statistics of the event
+study (:data:`TIMING_TARGETS`: the exercise-week launch ratio and the share of major provocations
+answered by a US arrival within 4 weeks), computed by one code from the record and the replay. The
+model replays history (:mod:`sim.history`) with the same seed at every parameter point (common
+random numbers, so the loss surface is not re-drawn between points), and the loss is
 
-``L(theta) = sum_g w_g * mean_k ((m_k(theta) - o_k) / max(o_k, f_g))^2``
+``L(theta) = sum_g w_g * mean_k r_k^2``
 
-over target groups ``g`` (relative errors with a floor ``f_g`` so that years with zero events do
-not divide by zero). The optimiser is scipy's differential evolution (derivative-free, global,
-bounded), with each generation's whole population simulated as one batched model, then a compass
-search polish from its best point (:func:`compass_search`). Uncertainty: a bootstrap that redraws
-the years of the targets (with replacement) and the simulation seed, then re-polishes from the
-estimate; the spread of the replicate estimates is reported for each parameter.
+over target groups ``g``: for a yearly count ``r_k`` is a Pearson residual scaled by the group's
+mean count (:func:`count_residuals`), for the other targets a relative error with a floor ``f_g``
+(``(m - o) / max(o, f_g)``). The optimiser is scipy's differential evolution (derivative-free,
+global, bounded), with each generation's whole population simulated as one batched model, then a
+compass search polish from its best point (:func:`compass_search`). The profile loss of chosen
+parameters (:func:`profile_loss`) shows what identifies them, with the Monte Carlo noise of its
+differences (:func:`profile_noise`) and the values the record's timing admits
+(:func:`timing_interval`); a lower loss found by the profile is polished and adopted. Uncertainty:
+a bootstrap that redraws the years of the targets (with replacement) and the simulation seed, then
+re-polishes from the estimate; the spread of the replicate estimates is reported for each
+parameter.
 
-The month-of-year pattern of launches is *not* a target: it is the out-of-sample check.
+The other event-study statistics, the month-of-year pattern of launch days and the missiles per
+launch day are *not* targets: they are the out-of-sample checks.
 """
 
 from __future__ import annotations
@@ -701,7 +710,10 @@ def _target_table(problem: Problem, cfg: RunConfig) -> list[dict]:
                          "simulated": float(values.mean()),
                          "simulated_90": [float(np.quantile(values, 0.05)),
                                           float(np.quantile(values, 0.95))]})
-    for year in problem.observed.index:  # missiles per launch day (a check, not a target)
+    # Missiles per launch day (a check, not a target): "simulated" pools all replications' missiles
+    # over all their launch days (the model's expected ratio); the band is the 5-95 % of single
+    # replications' ratios (what one simulated history shows, as the record is one history).
+    for year in problem.observed.index:
         sel = reps["year"] == year
         days, missiles = reps.loc[sel, "dprk_launch_days"].to_numpy(), reps.loc[sel, "dprk_missiles"].to_numpy()
         o_days, o_missiles = (problem.observed.loc[year, g] for g in ("dprk_launch_days", "dprk_missiles"))

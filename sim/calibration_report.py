@@ -1,16 +1,19 @@
-"""Outputs of ``dsim-calibrate``: calibration.json, fit.png, seasonality.png and the fitted configs.
+"""Outputs of ``dsim-calibrate``: calibration.json, fit.png, seasonality.png, event_study.png,
+profile.png and the fitted configs.
 
 Everything is written into the run's output folder, atomically (a staging folder, then
-``os.replace``): the three files and the fitted ``params/calibrated.yaml`` and
+``os.replace``): the five files and the fitted ``params/calibrated.yaml`` and
 ``scenario/historical.yaml``. Only with ``install=true`` are the two configs also installed into
 dsim's ``configs/``, at those fixed places, each by a temporary file and ``os.replace`` in its
-own folder, so that a reader never sees half a file.
+own folder, so that a reader never sees half a file. ``calibration.json`` is strict JSON: a value
+that is not a number (an undefined ratio) is written as ``null``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import stat
@@ -257,7 +260,8 @@ def run_calibration(cc: CalibrationConfig, out_dir: Path, config_dir: Path) -> d
 
 def _write_outputs(folder: Path, result: dict, fitted: dict, cc: CalibrationConfig, events_path: Path,
                    obs_m: np.ndarray, sim_m: np.ndarray) -> None:
-    (folder / "calibration.json").write_text(json.dumps(result, indent=2, default=str) + "\n",
+    (folder / "calibration.json").write_text(json.dumps(_strict(result), indent=2, default=str,
+                                                        allow_nan=False) + "\n",
                                              encoding="utf-8")
     title = (f"Calibration to the documented record {START[:4]}-{END[:4]} (historical replay, "
              f"{cc.replications} replications, seed {cc.seed})")
@@ -307,6 +311,17 @@ def install_fitted_configs(files: dict[str, str], config_dir: Path) -> list[Path
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
     return list(targets.values())
+
+
+def _strict(value):
+    """``value`` with every float that is not finite (nan, inf) replaced by None, for strict JSON."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _asdict(obj):
