@@ -316,6 +316,8 @@ for c in CREDIBILITIES:
 # limited ([docs/calibration.md](../docs/calibration.md), and notebook
 # [03_calibration](03_calibration.ipynb)). The deterrence-versus-spiral weight, the presence term
 # and the belief rule are contested in the literature
-# ([Section 1.1](../docs/model.md#1-purpose-and-patterns)); conclusions about postures should be
-# checked across them, e.g. `uv run dsim -m experiment=rotational_vs_permanent
-# params.spiral_weight=0.2`.
+# ([Section 1.1](../docs/model.md#1-purpose-and-patterns)). The calibration's timing evidence admits
+# spiral weights from 0.4 to 1, and the ranking of permanent against rotational changes inside that
+# range ([the study's checks](../experiments/rotational_vs_permanent/README.md)); conclusions about
+# postures should be checked across it, e.g. `uv run dsim -m experiment=rotational_vs_permanent
+# params.spiral_weight=0.4,1.0`.
