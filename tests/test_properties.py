@@ -107,8 +107,11 @@ def test_run_invariants_over_the_parameter_space(cfg):
     assert (per["weeks"] <= weeks).all()
     for actor, actions in ACTOR_ACTIONS.items():
         np.testing.assert_array_equal(per[[f"{actor}_{a}" for a in actions]].sum(axis=1), per["weeks"])
-    np.testing.assert_array_equal(per["dprk_launch_days"],
+    # a launch week is an SRBM or LRBM week and holds 1 to 7 launch days (rules.launch_days)
+    np.testing.assert_array_equal(per["dprk_launch_weeks"],
                                   per["dprk_srbm_launch"] + per["dprk_lrbm_launch"])
+    assert (per["dprk_launch_days"] >= per["dprk_launch_weeks"]).all()
+    assert (per["dprk_launch_days"] <= 7 * per["dprk_launch_weeks"]).all()
     assert (per["dprk_missiles"] >= per["dprk_launch_days"]).all()
     assert per["max_rung"].between(0, len(RUNGS) - 1).all()
     bound = rules.expit(rules.LOGIT_BOUND)

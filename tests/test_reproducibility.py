@@ -87,10 +87,12 @@ def test_rok_only_parameter_does_not_change_us_type_draws(base_cfg):
 
 
 def test_first_dprk_choice_is_common_across_postures(base_cfg):
-    """The DPRK moves first in week 0, before any posture can matter except presence on station:
-    with ``presence_deterrence = 0`` its week-0 choices and salvos are identical under every posture
-    (its draws come from its own stream, whatever the US does)."""
-    cfg = base_cfg.replace(scenario={"weeks": 1}, params={"presence_deterrence": 0.0})
+    """The DPRK moves first in week 0, before any posture can matter except presence on station
+    (its expected punishment and the pressure it knows at its move, rules.pressure_at_move): with
+    ``presence_deterrence = 0`` and ``pressure_asset = 0`` its week-0 choices and salvos are
+    identical under every posture (its draws come from its own stream, whatever the US does)."""
+    cfg = base_cfg.replace(scenario={"weeks": 1},
+                           params={"presence_deterrence": 0.0, "pressure_asset": 0.0})
     runs = {p: run(cfg.replace(policy={"name": p})).timeseries for p in Posture}
     cols = [c for c in runs[Posture.none].columns
             if c.startswith("dprk_") and not c.startswith("dprk_belief")]
