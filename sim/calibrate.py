@@ -386,7 +386,8 @@ class Problem:
         params = {k: v for k, v in values.items() if k not in ERA_DRIVE_PARAMS}
         cfg = self.base.replace(params=params)
         if drives:
-            eras = [dataclasses.replace(e, weapons_drive=drives.get(PARAM_OF_ERA.get(e.name), e.weapons_drive))
+            eras = [dataclasses.replace(e, weapons_drive=drives.get(PARAM_OF_ERA.get(e.name),
+                                                                    e.weapons_drive))
                     for e in cfg.scenario.eras]
             cfg = cfg.replace(scenario={"eras": eras, "weapons_drive": eras[0].weapons_drive})
         return cfg
@@ -642,7 +643,8 @@ def calibrate(cc: CalibrationConfig, events: pd.DataFrame | None = None,
         bar.close()
     if improved is not None:  # the profile found a better point: polish from there
         if cc.progress:
-            print(f"  the profile found loss {improved[1]:.4f} < {loss_hat:.4f}: polishing from it", flush=True)
+            print(f"  the profile found loss {improved[1]:.4f} < {loss_hat:.4f}: polishing from it",
+                  flush=True)
         x_hat, loss_hat = compass_search(problem, improved[0], bounds, opt.polish_maxiter)
     for name, prof in profiles.items():
         prof["estimate"] = float(x_hat[problem.names.index(name)])
@@ -715,7 +717,8 @@ def _target_table(problem: Problem, cfg: RunConfig) -> list[dict]:
     # replications' ratios (what one simulated history shows, as the record is one history).
     for year in problem.observed.index:
         sel = reps["year"] == year
-        days, missiles = reps.loc[sel, "dprk_launch_days"].to_numpy(), reps.loc[sel, "dprk_missiles"].to_numpy()
+        days = reps.loc[sel, "dprk_launch_days"].to_numpy()
+        missiles = reps.loc[sel, "dprk_missiles"].to_numpy()
         o_days, o_missiles = (problem.observed.loc[year, g] for g in ("dprk_launch_days", "dprk_missiles"))
         per_day = missiles[days > 0] / days[days > 0]
         rows.append({"target": "missiles_per_launch_day", "year": int(year),

@@ -306,10 +306,10 @@ def launch_days(u, tension, q):
     """Launch days in a week the DPRK launches: ``1 + Binomial(6, p)``, ``p = expit(a + b T)``.
 
     The record counts launch days, and a busy week holds several: 34 launch days fell in 24 launch
-    weeks in 2022, 14 in 12 in 2019, 20 in 17 in 2023, one a week in 2016-17 (data/events.csv, whose
-    counts follow the CNS North Korea Missile Test Database; data/README.md). More of them come when tension is high
-    (``b``, the competition in risk taking; Schelling 1966). Drawn by inverse CDF from one uniform
-    pre-drawn for every replication each week (common random numbers).
+    weeks in 2022, 14 in 12 in 2019, 20 in 17 in 2023, one a week in 2016-17 (data/events.csv,
+    whose counts follow the CNS North Korea Missile Test Database; data/README.md). More of them
+    come when tension is high (``b``, the competition in risk taking; Schelling 1966). Drawn by
+    inverse CDF from one uniform pre-drawn for every replication each week (common random numbers).
     """
     p = expit(q.launch_day_intercept + q.launch_day_tension_gain * tension)
     return 1 + binomial_quantile(u, 6, p)

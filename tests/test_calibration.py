@@ -325,7 +325,8 @@ def test_by_default_the_fit_is_written_only_into_the_output_folder(tiny_fits):
     assert fitted == {"salvo_extra": pytest.approx(result["parameters"]["salvo_extra"]["estimate"],
                                                    abs=1e-6)}
     scenario = yaml.safe_load((out / FITTED_SCENARIO).read_text())
-    assert scenario["name"] == "historical" and [e["name"] for e in scenario["eras"]] == [e.name for e in ERAS]
+    assert scenario["name"] == "historical"
+    assert [e["name"] for e in scenario["eras"]] == [e.name for e in ERAS]
     assert not [p for p in out.rglob(".*")]  # no staging folder left
 
 

@@ -7,9 +7,18 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sim.calibrate import (CalibrationConfig, OptimiserConfig, ParameterSpec, build_problem,
-                           count_residuals, loss, profile_interval, profile_loss, profile_noise,
-                           timing_interval)
+from sim.calibrate import (
+    CalibrationConfig,
+    OptimiserConfig,
+    ParameterSpec,
+    build_problem,
+    count_residuals,
+    loss,
+    profile_interval,
+    profile_loss,
+    profile_noise,
+    timing_interval,
+)
 from sim.calibration_report import seasonality_check
 from sim.events import default_events_path, load_events
 
@@ -31,8 +40,8 @@ def test_a_big_miss_in_a_busy_year_weighs_more_than_a_small_miss_in_a_quiet_one(
 
 
 def test_profile_interval_keeps_the_values_within_twice_their_noise_of_the_minimum():
-    rows = [{"value": v, "loss": l} for v, l in [(0.0, 3.0), (0.25, 1.0), (0.5, 1.05), (0.75, 1.2),
-                                                 (1.0, 2.0)]]
+    rows = [{"value": v, "loss": loss_} for v, loss_ in [(0.0, 3.0), (0.25, 1.0), (0.5, 1.05), (0.75, 1.2),
+                                                         (1.0, 2.0)]]
     assert profile_interval(rows, [0.05] * 5) == [0.25, 0.5]
     assert profile_interval(rows, [0.11] * 5) == [0.25, 0.75]
     assert profile_interval(rows, [0.0] * 5) == [0.25, 0.25]

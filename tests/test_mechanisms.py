@@ -29,10 +29,10 @@ from conftest import provocations, small_config
 from scipy.special import logit
 
 from sim import DeterrenceModel, ModelParams, Posture, rules
-from sim.params import DatedEvent
 from sim.calendar import inauguration_weeks
 from sim.diagnostics import belief_calibration
 from sim.metrics import headline_metrics, wilson_interval
+from sim.params import DatedEvent
 
 Z = 3.0  # required margin, in standard errors of the mean paired difference
 
