@@ -47,19 +47,17 @@ __all__ = ["CALIBRATION_FILES", "install_fitted_configs", "observed_month_shares
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def observed_month_shares(events: pd.DataFrame) -> np.ndarray:
-    """Share of DPRK launch days falling in each calendar month, 2016-2023 (observed)."""
-    ev = events[(events["type"] == "launch_day") & (events["actor"] == "DPRK")
-                & (events["date"] >= START) & (events["date"] <= END)]
-    counts = np.bincount(ev["date"].dt.month - 1, minlength=12).astype(float)
-    return counts / counts.sum() if counts.sum() else counts
-
-
 def observed_month_counts(events: pd.DataFrame) -> np.ndarray:
     """DPRK launch days in each calendar month, 2016-2023 (observed)."""
     ev = events[(events["type"] == "launch_day") & (events["actor"] == "DPRK")
                 & (events["date"] >= START) & (events["date"] <= END)]
     return np.bincount(ev["date"].dt.month - 1, minlength=12).astype(float)
+
+
+def observed_month_shares(events: pd.DataFrame) -> np.ndarray:
+    """Share of DPRK launch days falling in each calendar month, 2016-2023 (observed)."""
+    counts = observed_month_counts(events)
+    return counts / counts.sum() if counts.sum() else counts
 
 
 def seasonality_check(observed_counts: np.ndarray, simulated: np.ndarray, resamples: int = 4000,
