@@ -502,7 +502,7 @@ def choose(r, z, u, alive, choice, scratch):
     for b in range(n // r):
         th = threshold[b * r:(b + 1) * r]
         for j in range(r):
-            th[j] = u[j] * th[j]
+            th[j] = u[(b * r + j) % u.size] * th[j]
     for k in range(a - 1):
         zk = z[k]
         for i in range(n):
@@ -552,8 +552,8 @@ def dprk_act(pt, r, z, u_choice, alive, choice, days, missiles, capability, tens
             capability[i] = capability_step(capability[i], c, q.capability_learning,
                                             q.capability_learning_nuclear)
             if c == SRBM or c == LRBM:
-                days[i] = launch_days(u_days[j], tension[i], q)
-                missiles[i] = salvo_size(u_salvo[j], tension[i], q, days[i], max_terms)
+                days[i] = launch_days(u_days[i % u_days.size], tension[i], q)
+                missiles[i] = salvo_size(u_salvo[i % u_salvo.size], tension[i], q, days[i], max_terms)
             else:
                 days[i] = 0
                 missiles[i] = 0
@@ -665,7 +665,7 @@ def rotation_due(pt, r, u, resolute, alive, arrived, evidence, logit_bound):
         for j in range(r):
             i = lo + j
             skip = q.us_skip_resolute if resolute[i] else q.us_skip_irresolute
-            arrived[i] = alive[i] and u[j] >= skip
+            arrived[i] = alive[i] and u[i % u.size] >= skip
             evidence[i] = (schedule_log_likelihood_ratio(arrived[i], q.us_skip_resolute,
                                                          q.us_skip_irresolute, logit_bound)
                            if alive[i] else 0.0)
@@ -681,8 +681,8 @@ def new_administration(pt, r, u_redraw, u_type, resolute, log_odds, belief, aliv
         lo = b * r
         for j in range(r):
             i = lo + j
-            if u_redraw[j] < q.us_type_turnover and alive[i]:  # an ended replication keeps its last
-                resolute[i] = u_type[j] < q.credibility
+            if u_redraw[i % u_redraw.size] < q.us_type_turnover and alive[i]:  # an ended replication keeps its last
+                resolute[i] = u_type[i % u_type.size] < q.credibility
             if alive[i]:
                 log_odds[i] = turnover_log_odds(log_odds[i], q.dprk_prior, q.us_type_turnover, logit_bound)
                 belief[i] = expit(log_odds[i])
@@ -814,14 +814,15 @@ def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_stati
                                       rok_choice[i] == ROK_OUTREACH, trilateral)
             t = tension_step(tension[i], impulse, q.tension_decay)
             rung = DPRK_RUNG[d]
-            is_clash = rung >= 4 or u_clash[j] < clash_probability(t, q.clash_intercept, q.clash_slope)
+            is_clash = rung >= 4 or u_clash[i % u_clash.size] < clash_probability(t, q.clash_intercept,
+                                                                                   q.clash_slope)
             clash[i] = is_clash
             if is_clash:
                 t = t + q.tension_clash
                 rung = max(rung, 4)
                 if first_clash_week[i] < 0:
                     first_clash_week[i] = week
-                if u_war[j] < clash_probability(t, q.war_intercept, q.war_slope):
+                if u_war[i % u_war.size] < clash_probability(t, q.war_intercept, q.war_slope):
                     rung = 5
                     alive[i] = False
                     war_week[i] = week
