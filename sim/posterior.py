@@ -1,0 +1,236 @@
+"""Posterior calibration: approximate Bayesian computation by sequential Monte Carlo (ABC-SMC) with
+pyabc, each population simulated as batched models (WORK IN PROGRESS, issue 13).
+
+Why ABC-SMC (Toni et al. 2009, J. R. Soc. Interface 6:187; Beaumont et al. 2009, Biometrika 96:983)
+through pyabc (Klinger, Rickert & Hasenauer 2018, Bioinformatics 34:3591; Schaelte et al. 2022,
+JOSS 7:4304): the record is one history of eight years, the model's likelihood is intractable, and
+pyabc brings adaptive distances and thresholds, a database that a run can resume from, the
+effective sample size and weighted statistics, without a neural network and its heavy stack.
+
+How the batched model enters: pyabc proposes and evaluates particles one at a time through the
+function it hands to a sampler. :class:`BatchSampler` takes that function apart into pyabc's own
+steps (``generate_valid_proposal`` and ``evaluate_proposal``, pinned pyabc version), draws a batch
+of proposals, simulates them as the blocks of one model with **independent** random numbers
+(``DeterrenceModel(independent=True)``: each particle must meet its own noise), and then lets pyabc
+evaluate each proposal against its pre-computed output, in proposal order (deterministic for a given
+seed). Each particle is one simulated history (R = 1), as the record is one history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .calibrate import (SIM_COLUMNS, TIMING_TARGETS, Problem, _moments, build_problem)
+from .model import DeterrenceModel
+
+__all__ = ["BatchSampler", "BatchedOutputs", "observed_summary", "summary_keys", "simulate_summaries"]
+
+
+def summary_keys(problem: Problem) -> list[str]:
+    """The summary statistics, in a fixed order: each fitted yearly group per year, then the fitted
+    timing targets and whether the history reached war."""
+    groups = [g for g, w in problem.weights if w > 0]
+    keys = [f"{g}_{int(y)}" for g in groups if g in SIM_COLUMNS for y in problem.observed.index]
+    keys += [g for g in groups if g in TIMING_TARGETS]
+    if any(g == "p_war" for g in groups):
+        keys.append("war")
+    return keys
+
+
+def observed_summary(problem: Problem) -> dict[str, float]:
+    """The record's summary statistics (:func:`summary_keys`)."""
+    out = {}
+    for key in summary_keys(problem):
+        if key == "war":
+            out[key] = 0.0
+        elif key in TIMING_TARGETS:
+            out[key] = float(problem.observed_timing[key])
+        else:
+            group, year = key.rsplit("_", 1)
+            out[key] = float(problem.observed.loc[int(year), group])
+    return out
+
+
+def simulate_summaries(problem: Problem, points: np.ndarray, seed: int) -> list[dict[str, float]]:
+    """One simulated history (R = 1) at each row of ``points``, the rows as independent blocks of one
+    model with ``seed``; its summary statistics. An undefined timing ratio (no launch outside the
+    window) counts as 0."""
+    points = np.atleast_2d(points)
+    base = problem.base.replace(replications=1, seed=int(seed))
+    model = DeterrenceModel(base, batch=problem.batch(points), weekly=False, detail=True, independent=True)
+    results = model.run()
+    reps = results.replications
+    if model.blocks == 1:
+        reps = reps.assign(block=0)
+    hists = results.meta["response_lag_histogram_by_block"]
+    keys = summary_keys(problem)
+    out = []
+    for j, block in reps.groupby("block", sort=True):
+        m = _moments(block, hists[j], {k: v[:, j:j + 1] for k, v in results.detail.items()},
+                     problem.calendar)
+        row = {}
+        for key in keys:
+            if key == "war":
+                row[key] = float(m.p_war)
+            elif key in TIMING_TARGETS:
+                v = m.timing[key]
+                row[key] = float(v) if math.isfinite(v) else 0.0
+            else:
+                group, year = key.rsplit("_", 1)
+                row[key] = float(m.yearly.loc[int(year), group]) if int(year) in m.yearly.index else 0.0
+        out.append(row)
+    return out
+
+
+class BatchedOutputs:
+    """A pyabc model whose outputs were simulated beforehand, in proposal order, by
+    :class:`BatchSampler` (it refuses to invent one)."""
+
+    def __init__(self) -> None:
+        self._queue: deque = deque()
+
+    def feed(self, outputs: Sequence[dict]) -> None:
+        self._queue = deque(outputs)
+
+    def __call__(self, parameter) -> dict:
+        if not self._queue:
+            raise RuntimeError("BatchedOutputs: no pre-simulated output left; use BatchSampler")
+        return self._queue.popleft()
+
+
+def _pyabc_sampler_base():
+    from pyabc.sampler import Sampler
+
+    return Sampler
+
+
+class BatchSampler(_pyabc_sampler_base()):
+    """A pyabc sampler that simulates proposals in batches of one model each (module docstring).
+
+    ``simulate(points, seed)`` returns one output dict per row of ``points`` (in ``names`` order);
+    ``outputs`` is the :class:`BatchedOutputs` that pyabc's model calls; batches grow with the
+    expected number of proposals still needed (from the last batch's acceptance rate) up to
+    ``max_batch``. Batch ``k`` of the run uses seed ``seed + k``.
+    """
+
+    def __init__(self, simulate: Callable[[np.ndarray, int], list[dict]], names: Sequence[str],
+                 outputs: BatchedOutputs, seed: int, max_batch: int = 2000, min_batch: int = 50) -> None:
+        super().__init__()
+        self.simulate, self.names, self.outputs = simulate, list(names), outputs
+        self.seed, self.max_batch, self.min_batch = int(seed), int(max_batch), int(min_batch)
+        self.batches = 0
+        self.simulations = 0
+
+    def _points(self, parameters) -> np.ndarray:
+        return np.array([[float(p[n]) for n in self.names] for p in parameters])
+
+    def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False,
+                                ana_vars=None):
+        from pyabc.inference_util import inference_util as iu
+        from pyabc.population import Particle
+
+        func, kw = simulate_one.func, simulate_one.keywords
+        from_prior = func is iu._simulate_one_from_prior
+        if not from_prior and func is not iu._simulate_one:
+            raise RuntimeError("BatchSampler: unknown pyabc simulate function (pyabc version changed?)")
+        if not from_prior and not kw["evaluate"]:
+            raise RuntimeError("BatchSampler: look-ahead sampling is not supported")
+        sample = self._create_empty_sample()
+        accepted, evaluations, rate = 0, 0, 1.0
+        while accepted < n and evaluations < max_eval:
+            size = int(min(self.max_batch, max(self.min_batch, math.ceil(1.2 * (n - accepted) / rate))))
+            if from_prior:
+                proposals = []
+                for _ in range(size):
+                    m = int(kw["model_prior"].rvs())
+                    proposals.append((m, kw["parameter_priors"][m].rvs()))
+            else:
+                proposals = [iu.generate_valid_proposal(
+                    t=t, m=kw["m"], p=kw["p"], model_prior=kw["model_prior"],
+                    parameter_priors=kw["parameter_priors"],
+                    model_perturbation_kernel=kw["model_perturbation_kernel"],
+                    transitions=kw["transitions"]) for _ in range(size)]
+            outputs = self.simulate(self._points([theta for _, theta in proposals]), self.seed + self.batches)
+            self.batches += 1
+            self.simulations += len(proposals)
+            self.outputs.feed(outputs)
+            hits = 0
+            for m, theta in proposals:
+                if from_prior:
+                    result = kw["models"][m].summary_statistics(0, theta, kw["summary_statistics"])
+                    particle = Particle(m=m, parameter=theta, weight=1.0, sum_stat=result.sum_stat,
+                                        distance=np.inf, accepted=True, proposal_id=0, preliminary=False)
+                else:
+                    particle = iu.evaluate_proposal(
+                        m, theta, t=t, models=kw["models"], summary_statistics=kw["summary_statistics"],
+                        distance_function=kw["distance_function"], eps=kw["eps"], acceptor=kw["acceptor"],
+                        x_0=kw["x_0"], weight_function=kw["weight_function"],
+                        proposal_id=kw["proposal_id"])
+                evaluations += 1
+                sample.append(particle)
+                if particle.accepted:
+                    accepted += 1
+                    hits += 1
+                if accepted >= n or evaluations >= max_eval:
+                    break
+            rate = max(hits / len(proposals), 1.0 / self.max_batch)
+        self.nr_evaluations_ = evaluations
+        return sample
+
+
+def informative_keys(problem: Problem, names: Sequence[str], bounds: dict, seed: int,
+                     pilot: int = 400) -> list[str]:
+    """The summary statistics that vary over the prior: a pilot of ``pilot`` prior draws (uniform on
+    the bounds, ``seed``) is simulated and every statistic with no spread is left out (nuclear tests
+    under the moratorium, deployments in the years without a US posture: the model cannot move them,
+    and a zero spread would give them an infinite weight in an adaptive distance)."""
+    rng = np.random.default_rng(seed)
+    points = np.column_stack([rng.uniform(*bounds[n], size=pilot) for n in names])
+    rows = simulate_summaries(problem, points, seed)
+    keys = summary_keys(problem)
+    return [k for k in keys if np.std([r[k] for r in rows]) > 0]
+
+
+def problem_for(cc) -> Problem:
+    """The calibration problem of ``cc`` (:func:`sim.calibrate.build_problem`)."""
+    return build_problem(cc)
+
+
+def run_abc(cc, db_path: str, population: int = 200, generations: int = 6, seed: int = 1,
+            max_batch: int = 2000, resume: bool = False):
+    """ABC-SMC over ``cc``'s free parameters with uniform priors on their bounds; returns pyabc's
+    History. Generation by generation, so a run interrupted between generations resumes from its
+    database (``resume=True``)."""
+    import pyabc
+
+    np.random.seed(seed)  # pyabc draws proposals from numpy's global generator
+    problem = problem_for(cc)
+    names = list(problem.names)
+    bounds = {p.name: (p.lower, p.upper) for p in cc.parameters}
+    prior = pyabc.Distribution(**{n: pyabc.RV("uniform", bounds[n][0], bounds[n][1] - bounds[n][0])
+                                  for n in names})
+    outputs = BatchedOutputs()
+    keys = informative_keys(problem, names, bounds, seed=cc.seed * 1000 + seed - 1)
+
+    def simulate(points: np.ndarray, batch_seed: int) -> list[dict]:
+        return [{k: row[k] for k in keys} for row in simulate_summaries(problem, points, batch_seed)]
+
+    sampler = BatchSampler(simulate, names, outputs, seed=cc.seed * 1000 + seed, max_batch=max_batch,
+                           min_batch=min(max_batch, 2 * population))
+    distance = pyabc.AdaptivePNormDistance(p=2, max_scale_weight_ratio=100.0)
+    abc = pyabc.ABCSMC(outputs, prior, distance, population_size=population, sampler=sampler)
+    if resume:
+        history = abc.load(db_path, 1)
+        sampler.batches = 10_000 * history.max_t  # fresh seeds after a resume
+    else:
+        observed = observed_summary(problem)
+        history = abc.new(db_path, {k: observed[k] for k in keys})
+    remaining = generations - (history.max_t + 1)
+    if remaining > 0:  # one call: pyabc re-initialises its distance and threshold at every run()
+        history = abc.run(max_nr_populations=remaining, min_acceptance_rate=0.005)
+    return history, sampler, problem
