@@ -18,14 +18,15 @@ seed). Each particle is one simulated history (R = 1), as the record is one hist
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
-from .calibrate import (SIM_COLUMNS, TIMING_TARGETS, Problem, _moments, build_problem)
+from .calibrate import SIM_COLUMNS, TIMING_TARGETS, Problem, build_problem, simulated_on_calendar
+from .event_study import _tallies, _values
 from .model import DeterrenceModel
 
 __all__ = ["BatchSampler", "BatchedOutputs", "observed_summary", "summary_keys", "simulate_summaries"]
@@ -58,8 +59,9 @@ def observed_summary(problem: Problem) -> dict[str, float]:
 
 def simulate_summaries(problem: Problem, points: np.ndarray, seed: int) -> list[dict[str, float]]:
     """One simulated history (R = 1) at each row of ``points``, the rows as independent blocks of one
-    model with ``seed``; its summary statistics. An undefined timing ratio (no launch outside the
-    window) counts as 0."""
+    model with ``seed``; its summary statistics, computed for all blocks at once (the yearly counts
+    by one group-by, the timing statistics by :mod:`sim.event_study` per series). An undefined
+    timing ratio (no launch outside the window) counts as 0."""
     points = np.atleast_2d(points)
     base = problem.base.replace(replications=1, seed=int(seed))
     model = DeterrenceModel(base, batch=problem.batch(points), weekly=False, detail=True, independent=True)
@@ -67,24 +69,22 @@ def simulate_summaries(problem: Problem, points: np.ndarray, seed: int) -> list[
     reps = results.replications
     if model.blocks == 1:
         reps = reps.assign(block=0)
-    hists = results.meta["response_lag_histogram_by_block"]
     keys = summary_keys(problem)
-    out = []
-    for j, block in reps.groupby("block", sort=True):
-        m = _moments(block, hists[j], {k: v[:, j:j + 1] for k, v in results.detail.items()},
-                     problem.calendar)
-        row = {}
-        for key in keys:
-            if key == "war":
-                row[key] = float(m.p_war)
-            elif key in TIMING_TARGETS:
-                v = m.timing[key]
-                row[key] = float(v) if math.isfinite(v) else 0.0
-            else:
-                group, year = key.rsplit("_", 1)
-                row[key] = float(m.yearly.loc[int(year), group]) if int(year) in m.yearly.index else 0.0
-        out.append(row)
-    return out
+    years = [int(y) for y in problem.observed.index]
+    groups = sorted({k.rsplit("_", 1)[0] for k in keys if k not in TIMING_TARGETS and k != "war"})
+    yearly = reps.groupby(["block", "year"])[[SIM_COLUMNS[g] for g in groups]].sum()
+    yearly = yearly.reindex(pd.MultiIndex.from_product([range(model.blocks), years]), fill_value=0)
+    timing = _values(_tallies(simulated_on_calendar(results.detail, problem.calendar)))
+    war = reps.groupby("block")["war_week"].first().notna().to_numpy(dtype=float)
+    columns: dict[str, np.ndarray] = {}
+    for g in groups:
+        table = yearly[SIM_COLUMNS[g]].to_numpy(dtype=float).reshape(model.blocks, len(years))
+        for k, y in enumerate(years):
+            columns[f"{g}_{y}"] = table[:, k]
+    for g in TIMING_TARGETS:
+        columns[g] = np.nan_to_num(np.asarray(timing[g], dtype=float), nan=0.0)
+    columns["war"] = war
+    return [{k: float(columns[k][j]) for k in keys} for j in range(model.blocks)]
 
 
 class BatchedOutputs:
@@ -208,7 +208,7 @@ def run_abc(cc, db_path: str, population: int = 200, generations: int = 6, seed:
     database (``resume=True``)."""
     import pyabc
 
-    np.random.seed(seed)  # pyabc draws proposals from numpy's global generator
+    np.random.seed(seed)  # noqa: NPY002 (pyabc draws its proposals from numpy's global generator)
     problem = problem_for(cc)
     names = list(problem.names)
     bounds = {p.name: (p.lower, p.upper) for p in cc.parameters}

@@ -681,7 +681,8 @@ def new_administration(pt, r, u_redraw, u_type, resolute, log_odds, belief, aliv
         lo = b * r
         for j in range(r):
             i = lo + j
-            if u_redraw[i % u_redraw.size] < q.us_type_turnover and alive[i]:  # an ended replication keeps its last
+            # an ended replication keeps its last type
+            if u_redraw[i % u_redraw.size] < q.us_type_turnover and alive[i]:
                 resolute[i] = u_type[i % u_type.size] < q.credibility
             if alive[i]:
                 log_odds[i] = turnover_log_odds(log_odds[i], q.dprk_prior, q.us_type_turnover, logit_bound)
