@@ -560,40 +560,65 @@ def dprk_act(pt, r, z, u_choice, alive, choice, days, missiles, capability, tens
 
 
 @njit(cache=True, error_model="numpy")
+def us_state(q, d, request, on, challenged, back, surge_allowed, weights, llr):
+    """The US's choice weights for both types (``weights[type, k]``, type 1 = resolute) and what each
+    choice tells the DPRK (``llr[k]``) in one state: DPRK action ``d``, a ROK request, an asset on
+    station, a binding threat (``challenged``); ``back[type, on]`` the types' back-down
+    probabilities. One state of :func:`us_tables`."""
+    need = us_need(d, request, q.us_request_weight)
+    major = DPRK_SEVERITY[d] >= MAJOR_SEVERITY
+    ch = challenged == 1 and major
+    f_irr = q.us_irresolute_factor
+    for resolute in range(2):
+        f = 1.0 if resolute == 1 else f_irr
+        u0, u1, u2, u3 = us_response_utilities(q, f, need, on, surge_allowed, ch, back[resolute, on])
+        z0, z1, z2, z3 = quantal_shift4(u0, u1, u2, u3, q.us_precision)
+        weights[resolute, 0], weights[resolute, 1] = math.exp(z0), math.exp(z1)
+        weights[resolute, 2], weights[resolute, 3] = math.exp(z2), math.exp(z3)
+    for k in range(4):
+        llr[k] = us_log_likelihood_ratio(q, k, need, on, surge_allowed, ch, back[1, on], back[0, on])
+
+
+@njit(cache=True, error_model="numpy")
+def us_back_down(q, surge_allowed):
+    """``back[type, on]``: each type's back-down probability without and with an asset on station
+    (:func:`back_down_probability`; type 1 = resolute)."""
+    back = np.empty((2, 2))
+    for on in range(2):
+        back[0, on] = back_down_probability(q, q.us_irresolute_factor, on, surge_allowed)
+        back[1, on] = back_down_probability(q, 1.0, on, surge_allowed)
+    return back
+
+
+@njit(cache=True, error_model="numpy")
 def us_tables(q, surge_allowed):
     """The US's choice weights and what each choice tells the DPRK, for every state it can meet.
 
     The US's utilities depend on its type, the DPRK action (7), whether the ROK asked for assets last
     week, an asset on station and a binding threat challenged: 224 states, tabulated once per block
-    and week instead of once per replication. Returns ``weights[type, action_d, request, on,
-    challenged, k]`` = ``exp(lambda U_k - max)`` (:func:`us_response_utilities`, type 1 = resolute)
-    and ``llr[action_d, request, on, challenged, k]`` (:func:`us_log_likelihood_ratio`).
+    and week instead of once per replication (:func:`us_state` for each). Returns
+    ``weights[type, action_d, request, on, challenged, k]`` = ``exp(lambda U_k - max)``
+    (:func:`us_response_utilities`, type 1 = resolute) and ``llr[action_d, request, on, challenged,
+    k]`` (:func:`us_log_likelihood_ratio`).
     """
     weights = np.empty((2, 7, 2, 2, 2, 4))
     llr = np.empty((7, 2, 2, 2, 4))
-    f_irr = q.us_irresolute_factor
-    back = np.empty((2, 2))  # [type, on]
-    for on in range(2):
-        back[0, on] = back_down_probability(q, f_irr, on, surge_allowed)
-        back[1, on] = back_down_probability(q, 1.0, on, surge_allowed)
+    back = us_back_down(q, surge_allowed)
+    w = np.empty((2, 4))
+    out = np.empty(4)
     for d in range(7):
         for request in range(2):
-            need = us_need(d, request, q.us_request_weight)
             for on in range(2):
                 for challenged in range(2):
-                    major = DPRK_SEVERITY[d] >= MAJOR_SEVERITY
-                    ch = challenged == 1 and major
-                    for resolute in range(2):
-                        f = 1.0 if resolute == 1 else f_irr
-                        u0, u1, u2, u3 = us_response_utilities(q, f, need, on, surge_allowed, ch,
-                                                               back[resolute, on])
-                        z0, z1, z2, z3 = quantal_shift4(u0, u1, u2, u3, q.us_precision)
-                        w = weights[resolute, d, request, on, challenged]
-                        w[0], w[1], w[2], w[3] = math.exp(z0), math.exp(z1), math.exp(z2), math.exp(z3)
-                    for k in range(4):
-                        llr[d, request, on, challenged, k] = us_log_likelihood_ratio(
-                            q, k, need, on, surge_allowed, ch, back[1, on], back[0, on])
+                    us_state(q, d, request, on, challenged, back, surge_allowed, w, out)
+                    weights[:, d, request, on, challenged] = w
+                    llr[d, request, on, challenged] = out
     return weights, llr
+
+
+# Below this many replications per block the US's weights are computed for the states that occur
+# rather than tabulated for all 112 (state, type) pairs (identical values: the same us_state).
+SMALL_BLOCK = 16
 
 
 @njit(cache=True, error_model="numpy")
@@ -601,6 +626,21 @@ def us_week_weights(pt, r, z, resolute, dprk_choice, rok_choice, on_station, sur
                     evidence_table):
     """The US's quantal-response weights (its own type; :func:`us_tables`) into ``z`` (4, R), and each
     block's table of what each response would tell the DPRK into ``evidence_table`` (blocks, 56, 4)."""
+    if r < SMALL_BLOCK:  # fewer replications than states: only the states that occur
+        w = np.empty((2, 4))
+        out = np.empty(4)
+        for b in range(pt.size):
+            q = pt[b]
+            back = us_back_down(q, surge_allowed)
+            for j in range(r):
+                i = b * r + j
+                d, request = dprk_choice[i], int(rok_choice[i] == ROK_REQUEST)
+                on, challenged = int(on_station[i]), int(threat_left[i] > 0)
+                us_state(q, d, request, on, challenged, back, surge_allowed, w, out)
+                evidence_table[b, ((d * 2 + request) * 2 + on) * 2 + challenged] = out
+                t = int(resolute[i])
+                z[0, i], z[1, i], z[2, i], z[3, i] = w[t, 0], w[t, 1], w[t, 2], w[t, 3]
+        return
     for b in range(pt.size):
         q = pt[b]
         lo = b * r
