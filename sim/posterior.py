@@ -183,6 +183,25 @@ class BatchSampler(_pyabc_sampler_base()):
         return sample
 
 
+def pilot_scales(problem: Problem, names: Sequence[str], bounds: dict, seed: int,
+                 pilot: int = 400) -> dict[str, float]:
+    """Each summary statistic's spread over the prior: a pilot of ``pilot`` prior draws (uniform on
+    the bounds, ``seed``); the median absolute deviation, or the standard deviation where that is 0.
+    Statistics with no spread at all are left out (nuclear tests under the moratorium, deployments
+    in the years without a US posture: the model cannot move them)."""
+    rng = np.random.default_rng(seed)
+    points = np.column_stack([rng.uniform(*bounds[n], size=pilot) for n in names])
+    rows = simulate_summaries(problem, points, seed)
+    scales = {}
+    for k in summary_keys(problem):
+        v = np.array([r[k] for r in rows])
+        mad = float(np.median(np.abs(v - np.median(v))))
+        sd = float(v.std())
+        if sd > 0:
+            scales[k] = mad if mad > 0 else sd
+    return scales
+
+
 def informative_keys(problem: Problem, names: Sequence[str], bounds: dict, seed: int,
                      pilot: int = 400) -> list[str]:
     """The summary statistics that vary over the prior: a pilot of ``pilot`` prior draws (uniform on
@@ -202,7 +221,7 @@ def problem_for(cc) -> Problem:
 
 
 def run_abc(cc, db_path: str, population: int = 200, generations: int = 6, seed: int = 1,
-            max_batch: int = 2000, resume: bool = False):
+            max_batch: int = 2000, resume: bool = False, adaptive: bool = True):
     """ABC-SMC over ``cc``'s free parameters with uniform priors on their bounds; returns pyabc's
     History. Generation by generation, so a run interrupted between generations resumes from its
     database (``resume=True``)."""
@@ -215,14 +234,18 @@ def run_abc(cc, db_path: str, population: int = 200, generations: int = 6, seed:
     prior = pyabc.Distribution(**{n: pyabc.RV("uniform", bounds[n][0], bounds[n][1] - bounds[n][0])
                                   for n in names})
     outputs = BatchedOutputs()
-    keys = informative_keys(problem, names, bounds, seed=cc.seed * 1000 + seed - 1)
+    scales = pilot_scales(problem, names, bounds, seed=cc.seed * 1000 + seed - 1)
+    keys = list(scales)
 
     def simulate(points: np.ndarray, batch_seed: int) -> list[dict]:
         return [{k: row[k] for k in keys} for row in simulate_summaries(problem, points, batch_seed)]
 
     sampler = BatchSampler(simulate, names, outputs, seed=cc.seed * 1000 + seed, max_batch=max_batch,
                            min_batch=min(max_batch, 2 * population))
-    distance = pyabc.AdaptivePNormDistance(p=2, max_scale_weight_ratio=100.0)
+    if adaptive:
+        distance = pyabc.AdaptivePNormDistance(p=2, max_scale_weight_ratio=100.0)
+    else:  # weights fixed from the prior pilot's spread (Prangle 2017 adapts them; here they stay)
+        distance = pyabc.PNormDistance(p=2, fixed_weights={k: 1.0 / scales[k] for k in keys})
     abc = pyabc.ABCSMC(outputs, prior, distance, population_size=population, sampler=sampler)
     if resume:
         history = abc.load(db_path, 1)
