@@ -221,7 +221,8 @@ def problem_for(cc) -> Problem:
 
 
 def run_abc(cc, db_path: str, population: int = 200, generations: int = 6, seed: int = 1,
-            max_batch: int = 2000, resume: bool = False, adaptive: bool = True):
+            max_batch: int = 2000, resume: bool = False, adaptive: bool = True,
+            transition: str = "normal"):
     """ABC-SMC over ``cc``'s free parameters with uniform priors on their bounds; returns pyabc's
     History. Generation by generation, so a run interrupted between generations resumes from its
     database (``resume=True``)."""
@@ -246,7 +247,10 @@ def run_abc(cc, db_path: str, population: int = 200, generations: int = 6, seed:
         distance = pyabc.AdaptivePNormDistance(p=2, max_scale_weight_ratio=100.0)
     else:  # weights fixed from the prior pilot's spread (Prangle 2017 adapts them; here they stay)
         distance = pyabc.PNormDistance(p=2, fixed_weights={k: 1.0 / scales[k] for k in keys})
-    abc = pyabc.ABCSMC(outputs, prior, distance, population_size=population, sampler=sampler)
+    kernel = (pyabc.LocalTransition(k_fraction=0.25) if transition == "local"
+              else pyabc.MultivariateNormalTransition())
+    abc = pyabc.ABCSMC(outputs, prior, distance, population_size=population, sampler=sampler,
+                       transitions=kernel)
     if resume:
         history = abc.load(db_path, 1)
         sampler.batches = 10_000 * history.max_t  # fresh seeds after a resume
