@@ -261,3 +261,94 @@ def run_abc(cc, db_path: str, population: int = 200, generations: int = 6, seed:
     if remaining > 0:  # one call: pyabc re-initialises its distance and threshold at every run()
         history = abc.run(max_nr_populations=remaining, min_acceptance_rate=0.005)
     return history, sampler, problem
+
+
+# ---------------------------------------------------------------------------- synthetic likelihood
+def replication_summaries(problem: Problem, points: np.ndarray, replications: int, seed: int,
+                          keys: Sequence[str]) -> np.ndarray:
+    """(S, R, K): the summary statistics ``keys`` of ``replications`` histories at each of the S rows
+    of ``points``, the rows as blocks of one model with common random numbers (``seed``)."""
+    points = np.atleast_2d(points)
+    base = problem.base.replace(replications=int(replications), seed=int(seed))
+    model = DeterrenceModel(base, batch=problem.batch(points), weekly=False, detail=True)
+    results = model.run()
+    reps = results.replications
+    s, r = model.blocks, int(replications)
+    years = [int(y) for y in problem.observed.index]
+    timing = _values(_tallies(simulated_on_calendar(results.detail, problem.calendar)))
+    index = ["block", "replication"] if "block" in reps else ["replication"]
+    war = reps.groupby(index)["war_week"].first().notna().to_numpy(dtype=float)
+    out = np.zeros((s * r, len(keys)))
+    by_year = {}
+    for c, key in enumerate(keys):
+        if key == "war":
+            out[:, c] = war
+        elif key in TIMING_TARGETS:
+            out[:, c] = np.nan_to_num(np.asarray(timing[key], dtype=float), nan=0.0)
+        else:
+            group, year = key.rsplit("_", 1)
+            col = SIM_COLUMNS[group]
+            if col not in by_year:
+                table = reps.pivot_table(index=index, columns="year", values=col, aggfunc="sum",
+                                         fill_value=0)
+                by_year[col] = table.reindex(columns=years, fill_value=0).to_numpy(dtype=float)
+            out[:, c] = by_year[col][:, years.index(int(year))]
+    return out.reshape(s, r, len(keys))
+
+
+def synthetic_log_likelihood(samples: np.ndarray, observed: np.ndarray) -> float:
+    """Gaussian synthetic log-likelihood (Wood 2010, Nature 466:1102; Price et al. 2018, J. Comput.
+    Graph. Stat. 27:1) of ``observed`` (K,) under ``samples`` (R, K), with the Ledoit-Wolf shrunk
+    covariance (Ledoit & Wolf 2004; An et al. 2019 for shrinkage in synthetic likelihood)."""
+    from scipy import stats
+    from sklearn.covariance import LedoitWolf
+
+    cov = LedoitWolf().fit(samples).covariance_
+    return float(stats.multivariate_normal(samples.mean(axis=0), cov, allow_singular=True).logpdf(observed))
+
+
+def run_bsl(cc, walkers: int = 32, steps: int = 100, replications: int = 100, seed: int = 1,
+            exclude: Sequence[str] = ("kinetic_incidents",), progress: bool = True,
+            start_at: dict | None = None, start_spread: float = 0.05):
+    """Bayesian synthetic likelihood by MCMC (emcee's affine-invariant ensemble, Goodman & Weare
+    2010; Foreman-Mackey et al. 2013), uniform priors on the bounds. Every step's proposals run as
+    the blocks of one model (``vectorize``), ``replications`` histories each, a new seed per step.
+    Statistics in ``exclude`` (groups) and those without spread at the starting point are left out.
+    Returns the sampler and the statistic keys."""
+    import emcee
+
+    problem = problem_for(cc)
+    names = list(problem.names)
+    lo = np.array([p.lower for p in cc.parameters])
+    hi = np.array([p.upper for p in cc.parameters])
+    rng = np.random.default_rng(seed)
+    if start_at is None:  # anywhere in the prior
+        start = lo + (hi - lo) * rng.random((walkers, len(names)))
+    else:  # a small ball around a point (e.g. the SMM estimate), start_spread of each range
+        centre = np.array([start_at[n] for n in names])
+        noise = rng.standard_normal((walkers, len(names)))
+        start = np.clip(centre + start_spread * (hi - lo) * noise, lo, hi)
+    keys = [k for k in summary_keys(problem) if not any(k.startswith(g) for g in exclude)]
+    pilot = replication_summaries(problem, start, replications, cc.seed, keys)
+    keep = pilot.reshape(-1, len(keys)).std(axis=0) > 0
+    keys = [k for k, ok in zip(keys, keep, strict=True) if ok]
+    observed = observed_summary(problem)
+    x0 = np.array([observed[k] for k in keys])
+    calls = {"n": 0}
+
+    def log_prob(thetas: np.ndarray) -> np.ndarray:
+        thetas = np.atleast_2d(thetas)
+        out = np.full(len(thetas), -np.inf)
+        inside = np.all((thetas >= lo) & (thetas <= hi), axis=1)
+        if inside.any():
+            calls["n"] += 1
+            sims = replication_summaries(problem, thetas[inside], replications,
+                                         cc.seed + 7919 * calls["n"], keys)
+            out[inside] = [synthetic_log_likelihood(x, x0) for x in sims]
+        return out
+
+    sampler = emcee.EnsembleSampler(walkers, len(names), log_prob, vectorize=True,
+                                    parameter_names=None)
+    np.random.seed(seed)  # noqa: NPY002 (emcee's moves draw from numpy's global generator)
+    sampler.run_mcmc(start, steps, progress=progress)
+    return sampler, keys, names

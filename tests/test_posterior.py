@@ -56,3 +56,39 @@ def test_a_run_is_reproducible_and_its_weights_sum_to_one(tmp_path):
         assert sampler.simulations >= 40
         draws.append(df.sort_index(axis=1).to_numpy())
     np.testing.assert_array_equal(draws[0], draws[1])
+
+
+def test_replication_summaries_match_the_per_block_moments_of_one_replication():
+    """Seed 4, 3 points x 2 replications: each replication's yearly counts are its rows of the
+    replication table, and its timing statistic is the event study's on that one history."""
+    from sim.posterior import replication_summaries
+
+    cc = CalibrationConfig(events_file=str(default_events_path()), progress=False)
+    problem = problem_for(cc)
+    rng = np.random.default_rng(1)
+    points = np.column_stack([rng.uniform(p.lower, p.upper, 3) for p in cc.parameters])
+    keys = [k for k in summary_keys(problem) if k != "war"]
+    got = replication_summaries(problem, points, 2, 4, keys)
+    base = problem.base.replace(replications=2, seed=4)
+    res = DeterrenceModel(base, batch=problem.batch(points), weekly=False, detail=True).run()
+    reps = res.replications.set_index(["block", "replication", "year"])
+    from sim.calibrate import SIM_COLUMNS, simulated_on_calendar
+    from sim.event_study import timing_statistics
+    series = simulated_on_calendar(res.detail, problem.calendar)
+    for b in range(3):
+        for r in range(2):
+            for c, key in enumerate(keys):
+                if key in TIMING_TARGETS:
+                    v = timing_statistics(series.select([b * 2 + r]))[key]
+                    expected = v if math.isfinite(v) else 0.0
+                else:
+                    group, year = key.rsplit("_", 1)
+                    expected = reps.loc[(b, r, int(year)), SIM_COLUMNS[group]]
+                assert got[b, r, c] == pytest.approx(expected), (b, r, key)
+
+
+def test_the_synthetic_likelihood_is_highest_near_the_samples_mean():
+    from sim.posterior import synthetic_log_likelihood
+
+    x = np.random.default_rng(2).normal(size=(200, 3))
+    assert synthetic_log_likelihood(x, x.mean(axis=0)) > synthetic_log_likelihood(x, x.mean(axis=0) + 2.0)
