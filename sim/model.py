@@ -119,12 +119,15 @@ class DeterrenceModel(mesa.Model):
             needs only the per-replication counts, turns them off.
         detail: also keep, per replication and week, the launch days, US arrivals and major
             provocations (``Results.detail``; :mod:`sim.event_study` reads them).
+        independent: the blocks of a batch draw their own random numbers instead of sharing them
+            (common random numbers are the default): for simulation-based inference, where each
+            parameter point must meet its own noise.
 
     Use :meth:`run` to simulate the scenario's horizon and get :class:`sim.recording.Results`.
     """
 
     def __init__(self, config: RunConfig, batch: dict[str, np.ndarray] | None = None,
-                 weekly: bool = True, detail: bool = False) -> None:
+                 weekly: bool = True, detail: bool = False, independent: bool = False) -> None:
         root = np.random.SeedSequence(config.seed)
         seqs = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
         super().__init__(rng=np.random.default_rng(seqs["model"]))
@@ -139,7 +142,11 @@ class DeterrenceModel(mesa.Model):
         self.param_table = rules.param_table(config.params, self.blocks, by_block, credibility, dprk_prior)
         # work space of the compiled kernels, reused every week (no per-step allocation)
         self.scratch = np.empty((3, r * self.blocks))
-        self._draws = np.empty((len(DRAW_SLOTS), r))
+        # Common random numbers: one draw per base replication, shared by every block. Independent
+        # blocks (simulation-based inference, where every parameter point needs its own noise):
+        # one draw per replication of every block. The kernels read entry ``i mod len(draw)``.
+        self.independent = bool(independent)
+        self._draws = np.empty((len(DRAW_SLOTS), r * self.blocks if self.independent else r))
         self.policy = config.policy
         self.scenario_cfg = config.scenario
         self.replications = n = config.replications * self.blocks
@@ -281,7 +288,10 @@ class DeterrenceModel(mesa.Model):
 
     # ------------------------------------------------------------------ randomness
     def uniforms(self, rng: np.random.Generator) -> np.ndarray:
-        """One uniform per replication from ``rng``; in a batch, the same ones for every block."""
+        """One uniform per replication from ``rng``; in a batch, the same ones for every block
+        (independent blocks: each its own)."""
+        if self.independent:
+            return rng.random(self.base_replications * self.blocks)
         return self.tile(rng.random(self.base_replications))
 
     def draw(self, rng: np.random.Generator, slot: int) -> np.ndarray:

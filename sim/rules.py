@@ -502,7 +502,7 @@ def choose(r, z, u, alive, choice, scratch):
     for b in range(n // r):
         th = threshold[b * r:(b + 1) * r]
         for j in range(r):
-            th[j] = u[j] * th[j]
+            th[j] = u[(b * r + j) % u.size] * th[j]
     for k in range(a - 1):
         zk = z[k]
         for i in range(n):
@@ -552,11 +552,42 @@ def dprk_act(pt, r, z, u_choice, alive, choice, days, missiles, capability, tens
             capability[i] = capability_step(capability[i], c, q.capability_learning,
                                             q.capability_learning_nuclear)
             if c == SRBM or c == LRBM:
-                days[i] = launch_days(u_days[j], tension[i], q)
-                missiles[i] = salvo_size(u_salvo[j], tension[i], q, days[i], max_terms)
+                days[i] = launch_days(u_days[i % u_days.size], tension[i], q)
+                missiles[i] = salvo_size(u_salvo[i % u_salvo.size], tension[i], q, days[i], max_terms)
             else:
                 days[i] = 0
                 missiles[i] = 0
+
+
+@njit(cache=True, error_model="numpy")
+def us_state(q, d, request, on, challenged, back, surge_allowed, weights, llr):
+    """The US's choice weights for both types (``weights[type, k]``, type 1 = resolute) and what each
+    choice tells the DPRK (``llr[k]``) in one state: DPRK action ``d``, a ROK request, an asset on
+    station, a binding threat (``challenged``); ``back[type, on]`` the types' back-down
+    probabilities. One state of :func:`us_tables`."""
+    need = us_need(d, request, q.us_request_weight)
+    major = DPRK_SEVERITY[d] >= MAJOR_SEVERITY
+    ch = challenged == 1 and major
+    f_irr = q.us_irresolute_factor
+    for resolute in range(2):
+        f = 1.0 if resolute == 1 else f_irr
+        u0, u1, u2, u3 = us_response_utilities(q, f, need, on, surge_allowed, ch, back[resolute, on])
+        z0, z1, z2, z3 = quantal_shift4(u0, u1, u2, u3, q.us_precision)
+        weights[resolute, 0], weights[resolute, 1] = math.exp(z0), math.exp(z1)
+        weights[resolute, 2], weights[resolute, 3] = math.exp(z2), math.exp(z3)
+    for k in range(4):
+        llr[k] = us_log_likelihood_ratio(q, k, need, on, surge_allowed, ch, back[1, on], back[0, on])
+
+
+@njit(cache=True, error_model="numpy")
+def us_back_down(q, surge_allowed):
+    """``back[type, on]``: each type's back-down probability without and with an asset on station
+    (:func:`back_down_probability`; type 1 = resolute)."""
+    back = np.empty((2, 2))
+    for on in range(2):
+        back[0, on] = back_down_probability(q, q.us_irresolute_factor, on, surge_allowed)
+        back[1, on] = back_down_probability(q, 1.0, on, surge_allowed)
+    return back
 
 
 @njit(cache=True, error_model="numpy")
@@ -565,35 +596,29 @@ def us_tables(q, surge_allowed):
 
     The US's utilities depend on its type, the DPRK action (7), whether the ROK asked for assets last
     week, an asset on station and a binding threat challenged: 224 states, tabulated once per block
-    and week instead of once per replication. Returns ``weights[type, action_d, request, on,
-    challenged, k]`` = ``exp(lambda U_k - max)`` (:func:`us_response_utilities`, type 1 = resolute)
-    and ``llr[action_d, request, on, challenged, k]`` (:func:`us_log_likelihood_ratio`).
+    and week instead of once per replication (:func:`us_state` for each). Returns
+    ``weights[type, action_d, request, on, challenged, k]`` = ``exp(lambda U_k - max)``
+    (:func:`us_response_utilities`, type 1 = resolute) and ``llr[action_d, request, on, challenged,
+    k]`` (:func:`us_log_likelihood_ratio`).
     """
     weights = np.empty((2, 7, 2, 2, 2, 4))
     llr = np.empty((7, 2, 2, 2, 4))
-    f_irr = q.us_irresolute_factor
-    back = np.empty((2, 2))  # [type, on]
-    for on in range(2):
-        back[0, on] = back_down_probability(q, f_irr, on, surge_allowed)
-        back[1, on] = back_down_probability(q, 1.0, on, surge_allowed)
+    back = us_back_down(q, surge_allowed)
+    w = np.empty((2, 4))
+    out = np.empty(4)
     for d in range(7):
         for request in range(2):
-            need = us_need(d, request, q.us_request_weight)
             for on in range(2):
                 for challenged in range(2):
-                    major = DPRK_SEVERITY[d] >= MAJOR_SEVERITY
-                    ch = challenged == 1 and major
-                    for resolute in range(2):
-                        f = 1.0 if resolute == 1 else f_irr
-                        u0, u1, u2, u3 = us_response_utilities(q, f, need, on, surge_allowed, ch,
-                                                               back[resolute, on])
-                        z0, z1, z2, z3 = quantal_shift4(u0, u1, u2, u3, q.us_precision)
-                        w = weights[resolute, d, request, on, challenged]
-                        w[0], w[1], w[2], w[3] = math.exp(z0), math.exp(z1), math.exp(z2), math.exp(z3)
-                    for k in range(4):
-                        llr[d, request, on, challenged, k] = us_log_likelihood_ratio(
-                            q, k, need, on, surge_allowed, ch, back[1, on], back[0, on])
+                    us_state(q, d, request, on, challenged, back, surge_allowed, w, out)
+                    weights[:, d, request, on, challenged] = w
+                    llr[d, request, on, challenged] = out
     return weights, llr
+
+
+# Below this many replications per block the US's weights are computed for the states that occur
+# rather than tabulated for all 112 (state, type) pairs (identical values: the same us_state).
+SMALL_BLOCK = 16
 
 
 @njit(cache=True, error_model="numpy")
@@ -601,6 +626,21 @@ def us_week_weights(pt, r, z, resolute, dprk_choice, rok_choice, on_station, sur
                     evidence_table):
     """The US's quantal-response weights (its own type; :func:`us_tables`) into ``z`` (4, R), and each
     block's table of what each response would tell the DPRK into ``evidence_table`` (blocks, 56, 4)."""
+    if r < SMALL_BLOCK:  # fewer replications than states: only the states that occur
+        w = np.empty((2, 4))
+        out = np.empty(4)
+        for b in range(pt.size):
+            q = pt[b]
+            back = us_back_down(q, surge_allowed)
+            for j in range(r):
+                i = b * r + j
+                d, request = dprk_choice[i], int(rok_choice[i] == ROK_REQUEST)
+                on, challenged = int(on_station[i]), int(threat_left[i] > 0)
+                us_state(q, d, request, on, challenged, back, surge_allowed, w, out)
+                evidence_table[b, ((d * 2 + request) * 2 + on) * 2 + challenged] = out
+                t = int(resolute[i])
+                z[0, i], z[1, i], z[2, i], z[3, i] = w[t, 0], w[t, 1], w[t, 2], w[t, 3]
+        return
     for b in range(pt.size):
         q = pt[b]
         lo = b * r
@@ -665,7 +705,7 @@ def rotation_due(pt, r, u, resolute, alive, arrived, evidence, logit_bound):
         for j in range(r):
             i = lo + j
             skip = q.us_skip_resolute if resolute[i] else q.us_skip_irresolute
-            arrived[i] = alive[i] and u[j] >= skip
+            arrived[i] = alive[i] and u[i % u.size] >= skip
             evidence[i] = (schedule_log_likelihood_ratio(arrived[i], q.us_skip_resolute,
                                                          q.us_skip_irresolute, logit_bound)
                            if alive[i] else 0.0)
@@ -681,8 +721,9 @@ def new_administration(pt, r, u_redraw, u_type, resolute, log_odds, belief, aliv
         lo = b * r
         for j in range(r):
             i = lo + j
-            if u_redraw[j] < q.us_type_turnover and alive[i]:  # an ended replication keeps its last
-                resolute[i] = u_type[j] < q.credibility
+            # an ended replication keeps its last type
+            if u_redraw[i % u_redraw.size] < q.us_type_turnover and alive[i]:
+                resolute[i] = u_type[i % u_type.size] < q.credibility
             if alive[i]:
                 log_odds[i] = turnover_log_odds(log_odds[i], q.dprk_prior, q.us_type_turnover, logit_bound)
                 belief[i] = expit(log_odds[i])
@@ -814,14 +855,15 @@ def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_stati
                                       rok_choice[i] == ROK_OUTREACH, trilateral)
             t = tension_step(tension[i], impulse, q.tension_decay)
             rung = DPRK_RUNG[d]
-            is_clash = rung >= 4 or u_clash[j] < clash_probability(t, q.clash_intercept, q.clash_slope)
+            is_clash = rung >= 4 or u_clash[i % u_clash.size] < clash_probability(t, q.clash_intercept,
+                                                                                   q.clash_slope)
             clash[i] = is_clash
             if is_clash:
                 t = t + q.tension_clash
                 rung = max(rung, 4)
                 if first_clash_week[i] < 0:
                     first_clash_week[i] = week
-                if u_war[j] < clash_probability(t, q.war_intercept, q.war_slope):
+                if u_war[i % u_war.size] < clash_probability(t, q.war_intercept, q.war_slope):
                     rung = 5
                     alive[i] = False
                     war_week[i] = week

@@ -168,10 +168,13 @@ def _us_state(seed: int, n: int):
                 on=rng.random(n) < 0.5, threat_left=rng.integers(0, 3, n))
 
 
+@pytest.mark.parametrize("r, blocks", [(200, 2), (4, 100)], ids=["tabulated", "small-blocks"])
 @pytest.mark.parametrize("surge_allowed", [True, False])
-def test_the_us_kernels_use_each_type_s_own_utilities_and_read_the_state_the_us_chose_in(surge_allowed):
-    """Seed 10, two blocks of r = 200 (audience costs 2 and 5), random types, DPRK actions, ROK
-    requests, assets on station and binding threats:
+def test_the_us_kernels_use_each_type_s_own_utilities_and_read_the_state_the_us_chose_in(surge_allowed, r,
+                                                                                          blocks):
+    """Seed 10, two blocks of r = 200 (the tabulated path), or 100 blocks of r = 4 (below
+    ``rules.SMALL_BLOCK``: only the states that occur), audience costs from 2 to 5 across blocks,
+    random types, DPRK actions, ROK requests, assets on station and binding threats:
 
     * weights: ``exp(lambda U - max)`` of :func:`sim.rules.us_response_utilities` of the US's own
       type, with its own probability of backing down (:func:`sim.rules.back_down_probability`) in
@@ -181,9 +184,8 @@ def test_the_us_kernels_use_each_type_s_own_utilities_and_read_the_state_the_us_
       challenged if a threat bound and the DPRK committed a major provocation);
     * the binding window: a challenge ends it, a new threat binds for ``us_threat_window_weeks``
       (+1, counted down at the end of the week)."""
-    r, blocks = 200, 2
     n = r * blocks
-    pt = _table(blocks, us_audience_cost=[2.0, 5.0])
+    pt = _table(blocks, us_audience_cost=np.linspace(2.0, 5.0, blocks))
     s = _us_state(10, n)
     z = np.empty((4, n))
     threat_left = s["threat_left"].astype(np.int64)
@@ -207,7 +209,7 @@ def test_the_us_kernels_use_each_type_s_own_utilities_and_read_the_state_the_us_
     choice = np.zeros(n, dtype=np.int64)
     evidence = np.full(n, np.nan)
     before = threat_left.copy()
-    rules.us_act(pt, r, z, np.random.default_rng(11).random(r), np.ones(n, dtype=bool), choice, s["dprk"],
+    rules.us_act(pt, r, z, np.random.default_rng(11).random(n), np.ones(n, dtype=bool), choice, s["dprk"],
                  s["rok"], s["on"], threat_left, table, evidence, np.zeros(n, dtype=bool),
                  np.zeros(n, dtype=np.int64), np.zeros(n), 1, 1.0, 1.0, np.zeros(n, dtype=bool), 1.0,
                  np.empty((3, n)))
