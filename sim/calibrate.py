@@ -204,6 +204,42 @@ class OptimiserConfig:
         _whole("optimiser.seed", self.seed, 0)
 
 
+@dataclass(frozen=True)
+class PosteriorConfig:
+    """Bayesian synthetic likelihood by ensemble MCMC (sim.posterior; method=posterior)."""
+
+    chains: int = 2  # independent ensembles, run in parallel processes (their agreement is checked)
+    walkers: int = 32  # walkers per ensemble (at least twice the number of free parameters)
+    steps: int = 500  # MCMC steps per ensemble (a resumed run continues to this many)
+    burn: int = 200  # steps discarded as burn-in from the start of each ensemble
+    replications: int = 50  # simulated histories per proposal for the synthetic likelihood
+    pilot: int = 256  # prior draws whose best `walkers` start each ensemble
+    predictive: int = 400  # posterior draws simulated once each for the predictive check
+    workers: int = 2  # processes (one ensemble each at a time)
+    seed: int = 1  # the sampler's own seed (the model's is `seed`)
+    exclude: List[str] = field(default_factory=lambda: ["kinetic_incidents"])  # target groups left out
+
+    def __post_init__(self) -> None:
+        for f in ("chains", "steps", "replications", "workers", "predictive"):
+            _whole(f"posterior.{f}", getattr(self, f), 1)
+        _whole("posterior.burn", self.burn, 0)
+        _whole("posterior.seed", self.seed, 0)
+        _whole("posterior.walkers", self.walkers, 4)
+        _whole("posterior.pilot", self.pilot, 1)
+        if self.replications < 5:
+            raise ConfigError(f"posterior.replications={self.replications} is too few to estimate a "
+                              "covariance: give at least 5 (50 is the default)")
+        if self.pilot < self.walkers:
+            raise ConfigError(f"posterior.pilot={self.pilot} must be at least posterior.walkers="
+                              f"{self.walkers}: the walkers start at the best pilot draws")
+        unknown = set(self.exclude) - set(TARGET_GROUPS)
+        if unknown:
+            raise ConfigError(f"posterior.exclude: unknown target group(s) {', '.join(sorted(unknown))}: "
+                              f"use {', '.join(TARGET_GROUPS)}")
+
+
+METHODS = ("posterior", "point")
+
 # The fitted configs, at these places inside configs/ (and inside the run's output folder).
 FITTED_PARAMS = "params/calibrated.yaml"
 FITTED_SCENARIO = "scenario/historical.yaml"
@@ -233,6 +269,10 @@ class CalibrationConfig:
     # Weight of each target group in the loss (TARGET_GROUPS): finite, >= 0, not all 0.
     weights: Dict[str, float] = field(default_factory=_default_weights)
     optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
+    # posterior: Bayesian synthetic likelihood (sim.posterior), draws and their checks; point: the
+    # simulated-method-of-moments fit (differential evolution, polish, profile, bootstrap).
+    method: str = "point"
+    posterior: PosteriorConfig = field(default_factory=PosteriorConfig)
     # Free parameters whose profile loss is computed (each one also in `parameters`), reported in
     # calibration.json and profile.png with the values the fit cannot tell from the best.
     profile: List[str] = field(default_factory=lambda: ["spiral_weight"])
@@ -274,9 +314,16 @@ class CalibrationConfig:
         if not set(years) <= set(YEARS):
             raise ConfigError(f"years={years} must lie within {YEARS[0]}..{YEARS[-1]}, the years the "
                               "historical replay covers")
+        if self.method not in METHODS:
+            raise ConfigError(f"method={self.method!r} is unknown: choose posterior or point")
+        if isinstance(self.posterior, dict):
+            object.__setattr__(self, "posterior", PosteriorConfig(**self.posterior))
         names = [p.name for p in self.parameters]
         if not names:
             raise ConfigError("parameters is empty: list at least one parameter to fit")
+        if self.method == "posterior" and self.posterior.walkers < 2 * len(names):
+            raise ConfigError(f"posterior.walkers={self.posterior.walkers} is too few for {len(names)} free "
+                              f"parameters: give at least {2 * len(names)} (twice their number)")
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ConfigError(f"parameters lists {', '.join(twice)} twice: give each parameter once")

@@ -132,6 +132,17 @@ class DeterrenceModel(mesa.Model):
         seqs = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
         super().__init__(rng=np.random.default_rng(seqs["model"]))
         self.config = config
+        # Parameter uncertainty (params=posterior, sim.draws): one posterior draw per block of
+        # replications, each block its own random numbers; the blocks are pooled into one ensemble
+        # for every statistic and output (``stat_blocks`` 1).
+        self.pooled = batch is None and config.posterior.draws is not None
+        self.posterior_rows = None
+        if self.pooled:
+            from .draws import posterior_batch
+
+            batch, self.posterior_rows = posterior_batch(config)
+            config = config.replace(replications=config.replications // config.posterior.blocks)
+            independent = True
         self.base_replications = r = config.replications
         self.blocks, self._era_drives, by_block = _unpack_batch(config, batch)
         prior = config.scenario.dprk_prior
@@ -150,6 +161,8 @@ class DeterrenceModel(mesa.Model):
         self.policy = config.policy
         self.scenario_cfg = config.scenario
         self.replications = n = config.replications * self.blocks
+        # the recorder's blocks: one per point of a batch, or one pooled ensemble of all draws
+        self.stat_blocks, self.stat_replications = (1, n) if self.pooled else (self.blocks, r)
         self.n_weeks = config.scenario.weeks
         self.policy_name = config.policy.name.value
         self.current_calculus = config.params.credibility_rule == CredibilityRule.current_calculus
@@ -331,7 +344,14 @@ class DeterrenceModel(mesa.Model):
         else:
             for _ in range(self.n_weeks):
                 self.step()
-        return self.recorder.results()
+        results = self.recorder.results()
+        if self.pooled:  # which posterior draw each replication ran at
+            reps = results.replications
+            reps["posterior_draw"] = self.posterior_rows[reps["replication"].to_numpy() // self.base_replications]
+            results.meta["posterior"] = {"draws": self.config.posterior.draws,
+                                         "blocks": self.config.posterior.blocks,
+                                         "rows": self.posterior_rows.tolist()}
+        return results
 
     @property
     def week_years(self) -> np.ndarray:

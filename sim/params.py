@@ -635,6 +635,27 @@ class ModelParams:
 
 
 @dataclass(frozen=True)
+class ParameterDraws:
+    """Parameter uncertainty in a run (``params=posterior``): the replications are split into
+    ``blocks`` equal blocks, and each block runs at one parameter set drawn (by the weights, with the
+    run's seed) from the posterior draws of ``dsim-calibrate method=posterior``; every block meets
+    its own random numbers, and two runs with the same seed (two postures, say) draw the same sets
+    and the same numbers (common random numbers)."""
+
+    # The draws (Parquet, from dsim-calibrate method=posterior): a path relative to dsim's configs/
+    # folder (params/posterior_draws.parquet) or the working folder, or absolute; null: no draws
+    # (one parameter point, the `params` settings).
+    draws: Optional[str] = None
+    blocks: int = 50  # parameter sets per run; replications must be a multiple of it
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.blocks, int) and not isinstance(self.blocks, bool) and self.blocks >= 1,
+               f"posterior.blocks={self.blocks} must be a whole number >= 1")
+        _check(self.draws is None or (isinstance(self.draws, str) and self.draws.strip() != ""),
+               f"posterior.draws={self.draws!r} must be a file path or null")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One run: the sweepable top-level levers plus the three config groups."""
 
@@ -651,6 +672,8 @@ class RunConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     params: ModelParams = field(default_factory=ModelParams)
+    # parameter uncertainty: draws from the calibration's posterior, one per block of replications
+    posterior: ParameterDraws = field(default_factory=ParameterDraws)
 
     def __post_init__(self) -> None:
         _coerce_posture(self, "reference_policy")
@@ -670,6 +693,13 @@ class RunConfig:
             isinstance(self.seed, int) and self.seed >= 0,
             f"seed={self.seed} must be a whole number >= 0",
         )
+        if isinstance(self.posterior, dict):
+            object.__setattr__(self, "posterior", ParameterDraws(**self.posterior))
+        if self.posterior.draws is not None:
+            b = self.posterior.blocks
+            _check(b <= self.replications and self.replications % b == 0,
+                   f"replications={self.replications} must be a multiple of posterior.blocks={b} (each "
+                   "posterior draw runs an equal block of replications): change one of them")
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with top-level fields changed; nested ones as ``policy={...}`` dicts or objects."""
@@ -723,6 +753,8 @@ def run_config_from_dict(data: dict) -> RunConfig:
         par["credibility_rule"] = CredibilityRule(par["credibility_rule"])
     if "perception" in par:
         par["perception"] = Perception(par["perception"])
+    post = ParameterDraws(**data.pop("posterior", {}))
     return RunConfig(
-        policy=PolicyConfig(**pol), scenario=ScenarioConfig(**scen), params=ModelParams(**par), **data
+        policy=PolicyConfig(**pol), scenario=ScenarioConfig(**scen), params=ModelParams(**par),
+        posterior=post, **data
     )

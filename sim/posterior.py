@@ -1,35 +1,62 @@
-"""Posterior calibration: approximate Bayesian computation by sequential Monte Carlo (ABC-SMC) with
-pyabc, each population simulated as batched models (WORK IN PROGRESS, issue 13).
+"""Posterior calibration: Bayesian synthetic likelihood (BSL) sampled by ensemble MCMC, every step's
+proposals simulated as the blocks of one batched model.
 
-Why ABC-SMC (Toni et al. 2009, J. R. Soc. Interface 6:187; Beaumont et al. 2009, Biometrika 96:983)
-through pyabc (Klinger, Rickert & Hasenauer 2018, Bioinformatics 34:3591; Schaelte et al. 2022,
-JOSS 7:4304): the record is one history of eight years, the model's likelihood is intractable, and
-pyabc brings adaptive distances and thresholds, a database that a run can resume from, the
-effective sample size and weighted statistics, without a neural network and its heavy stack.
+**The method.** The record is one history of eight years and the model's likelihood is intractable.
+The Gaussian synthetic likelihood (Wood 2010, Nature 466:1102) replaces it by a normal density of
+the record's summary statistics, whose mean and covariance are estimated from ``R`` simulated
+histories at the proposed parameters; Bayesian synthetic likelihood (Price, Drovandi, Lee & Nott
+2018, J. Comput. Graph. Stat. 27:1) samples the resulting posterior by MCMC, keeping the current
+state's estimate (a pseudo-marginal-type chain). The covariance is the Ledoit-Wolf shrinkage
+estimate (Ledoit & Wolf 2004, J. Multivar. Anal. 88:365; shrinkage in BSL: An, South, Nott &
+Drovandi 2019, J. Comput. Graph. Stat. 28:471), because R (50) is not far above the number of
+statistics (about 45). The sampler is emcee's affine-invariant ensemble (Goodman & Weare 2010,
+Comm. App. Math. Comp. Sci. 5:65; Foreman-Mackey et al. 2013, PASP 125:306) with differential-
+evolution moves (ter Braak 2006; ter Braak & Vrugt 2008), which the emcee documentation recommends
+over the stretch move in more than a few dimensions. ``chains`` independent ensembles run in
+parallel processes; their agreement is a convergence check.
 
-How the batched model enters: pyabc proposes and evaluates particles one at a time through the
-function it hands to a sampler. :class:`BatchSampler` takes that function apart into pyabc's own
-steps (``generate_valid_proposal`` and ``evaluate_proposal``, pinned pyabc version), draws a batch
-of proposals, simulates them as the blocks of one model with **independent** random numbers
-(``DeterrenceModel(independent=True)``: each particle must meet its own noise), and then lets pyabc
-evaluate each proposal against its pre-computed output, in proposal order (deterministic for a given
-seed). Each particle is one simulated history (R = 1), as the record is one history.
+**Why not ABC-SMC or neural posterior estimation** (the two methods issue 13 named): docs/
+calibration.md gives the measurements. In short, ABC-SMC (pyabc, population 500, 15 parameters,
+one history per particle) lost its effective sample size at the first SMC step (500 -> 22 with
+pyabc's multivariate normal kernel, 127 then 13-18 with its local kernel) while its threshold hardly
+fell and the spiral weight's spread stayed the prior's; single histories make most statistics noise.
+A synthetic likelihood averages R histories per point, which the batched model simulates at almost
+the cost of one. Neural posterior estimation (sbi) needs PyTorch, a multi-gigabyte install here.
+
+**Priors.** Uniform on each free parameter's calibration bounds (configs/calibrate.yaml), which
+docs/calibration.md states and cites parameter by parameter.
+
+**Summaries.** Every fitted yearly count (launch days, launch weeks, missiles, nuclear tests, US
+deployments per year), the two fitted timing statistics (sim.event_study) and war (0 in the record),
+minus ``exclude`` (the DMZ/NLL incidents, a rung the model lacks: docs/calibration.md) and those
+without spread at the initial points (nuclear tests under the moratorium).
+
+**Reproducibility and resume.** Chain ``k``'s ``c``-th likelihood call simulates with seed
+``seed_of_call(model seed, k, c)``; emcee's moves draw from its own generator, seeded per chain and
+stored with every step in the chain's HDF5 file (emcee's HDFBackend). A run interrupted between steps
+resumes from its files to the very chain it would have produced uninterrupted.
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
-from collections.abc import Callable, Sequence
+import dataclasses
+import json
+import multiprocessing as mp
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .calibrate import SIM_COLUMNS, TIMING_TARGETS, Problem, build_problem, simulated_on_calendar
+from .calibrate import SIM_COLUMNS, TIMING_TARGETS, CalibrationConfig, Problem, build_problem
+from .calibrate import simulated_on_calendar
 from .event_study import _tallies, _values
 from .model import DeterrenceModel
+from .params import ConfigError
 
-__all__ = ["BatchSampler", "BatchedOutputs", "observed_summary", "summary_keys", "simulate_summaries"]
+__all__ = ["BSLRun", "observed_summary", "posterior_summary", "replication_summaries", "run_posterior",
+           "seed_of_call", "summary_keys", "synthetic_log_likelihood"]
 
 
 def summary_keys(problem: Problem) -> list[str]:
@@ -57,231 +84,32 @@ def observed_summary(problem: Problem) -> dict[str, float]:
     return out
 
 
-def simulate_summaries(problem: Problem, points: np.ndarray, seed: int) -> list[dict[str, float]]:
-    """One simulated history (R = 1) at each row of ``points``, the rows as independent blocks of one
-    model with ``seed``; its summary statistics, computed for all blocks at once (the yearly counts
-    by one group-by, the timing statistics by :mod:`sim.event_study` per series). An undefined
-    timing ratio (no launch outside the window) counts as 0."""
-    points = np.atleast_2d(points)
-    base = problem.base.replace(replications=1, seed=int(seed))
-    model = DeterrenceModel(base, batch=problem.batch(points), weekly=False, detail=True, independent=True)
-    results = model.run()
-    reps = results.replications
-    if model.blocks == 1:
-        reps = reps.assign(block=0)
-    keys = summary_keys(problem)
-    years = [int(y) for y in problem.observed.index]
-    groups = sorted({k.rsplit("_", 1)[0] for k in keys if k not in TIMING_TARGETS and k != "war"})
-    yearly = reps.groupby(["block", "year"])[[SIM_COLUMNS[g] for g in groups]].sum()
-    yearly = yearly.reindex(pd.MultiIndex.from_product([range(model.blocks), years]), fill_value=0)
-    timing = _values(_tallies(simulated_on_calendar(results.detail, problem.calendar)))
-    war = reps.groupby("block")["war_week"].first().notna().to_numpy(dtype=float)
-    columns: dict[str, np.ndarray] = {}
-    for g in groups:
-        table = yearly[SIM_COLUMNS[g]].to_numpy(dtype=float).reshape(model.blocks, len(years))
-        for k, y in enumerate(years):
-            columns[f"{g}_{y}"] = table[:, k]
-    for g in TIMING_TARGETS:
-        columns[g] = np.nan_to_num(np.asarray(timing[g], dtype=float), nan=0.0)
-    columns["war"] = war
-    return [{k: float(columns[k][j]) for k in keys} for j in range(model.blocks)]
-
-
-class BatchedOutputs:
-    """A pyabc model whose outputs were simulated beforehand, in proposal order, by
-    :class:`BatchSampler` (it refuses to invent one)."""
-
-    def __init__(self) -> None:
-        self._queue: deque = deque()
-
-    def feed(self, outputs: Sequence[dict]) -> None:
-        self._queue = deque(outputs)
-
-    def __call__(self, parameter) -> dict:
-        if not self._queue:
-            raise RuntimeError("BatchedOutputs: no pre-simulated output left; use BatchSampler")
-        return self._queue.popleft()
-
-
-def _pyabc_sampler_base():
-    from pyabc.sampler import Sampler
-
-    return Sampler
-
-
-class BatchSampler(_pyabc_sampler_base()):
-    """A pyabc sampler that simulates proposals in batches of one model each (module docstring).
-
-    ``simulate(points, seed)`` returns one output dict per row of ``points`` (in ``names`` order);
-    ``outputs`` is the :class:`BatchedOutputs` that pyabc's model calls; batches grow with the
-    expected number of proposals still needed (from the last batch's acceptance rate) up to
-    ``max_batch``. Batch ``k`` of the run uses seed ``seed + k``.
-    """
-
-    def __init__(self, simulate: Callable[[np.ndarray, int], list[dict]], names: Sequence[str],
-                 outputs: BatchedOutputs, seed: int, max_batch: int = 2000, min_batch: int = 50) -> None:
-        super().__init__()
-        self.simulate, self.names, self.outputs = simulate, list(names), outputs
-        self.seed, self.max_batch, self.min_batch = int(seed), int(max_batch), int(min_batch)
-        self.batches = 0
-        self.simulations = 0
-
-    def _points(self, parameters) -> np.ndarray:
-        return np.array([[float(p[n]) for n in self.names] for p in parameters])
-
-    def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False,
-                                ana_vars=None):
-        from pyabc.inference_util import inference_util as iu
-        from pyabc.population import Particle
-
-        func, kw = simulate_one.func, simulate_one.keywords
-        from_prior = func is iu._simulate_one_from_prior
-        if not from_prior and func is not iu._simulate_one:
-            raise RuntimeError("BatchSampler: unknown pyabc simulate function (pyabc version changed?)")
-        if not from_prior and not kw["evaluate"]:
-            raise RuntimeError("BatchSampler: look-ahead sampling is not supported")
-        sample = self._create_empty_sample()
-        accepted, evaluations, rate = 0, 0, 1.0
-        while accepted < n and evaluations < max_eval:
-            size = int(min(self.max_batch, max(self.min_batch, math.ceil(1.2 * (n - accepted) / rate))))
-            if from_prior:
-                proposals = []
-                for _ in range(size):
-                    m = int(kw["model_prior"].rvs())
-                    proposals.append((m, kw["parameter_priors"][m].rvs()))
-            else:
-                proposals = [iu.generate_valid_proposal(
-                    t=t, m=kw["m"], p=kw["p"], model_prior=kw["model_prior"],
-                    parameter_priors=kw["parameter_priors"],
-                    model_perturbation_kernel=kw["model_perturbation_kernel"],
-                    transitions=kw["transitions"]) for _ in range(size)]
-            outputs = self.simulate(self._points([theta for _, theta in proposals]), self.seed + self.batches)
-            self.batches += 1
-            self.simulations += len(proposals)
-            self.outputs.feed(outputs)
-            hits = 0
-            for m, theta in proposals:
-                if from_prior:
-                    result = kw["models"][m].summary_statistics(0, theta, kw["summary_statistics"])
-                    particle = Particle(m=m, parameter=theta, weight=1.0, sum_stat=result.sum_stat,
-                                        distance=np.inf, accepted=True, proposal_id=0, preliminary=False)
-                else:
-                    particle = iu.evaluate_proposal(
-                        m, theta, t=t, models=kw["models"], summary_statistics=kw["summary_statistics"],
-                        distance_function=kw["distance_function"], eps=kw["eps"], acceptor=kw["acceptor"],
-                        x_0=kw["x_0"], weight_function=kw["weight_function"],
-                        proposal_id=kw["proposal_id"])
-                evaluations += 1
-                sample.append(particle)
-                if particle.accepted:
-                    accepted += 1
-                    hits += 1
-                if accepted >= n or evaluations >= max_eval:
-                    break
-            rate = max(hits / len(proposals), 1.0 / self.max_batch)
-        self.nr_evaluations_ = evaluations
-        return sample
-
-
-def pilot_scales(problem: Problem, names: Sequence[str], bounds: dict, seed: int,
-                 pilot: int = 400) -> dict[str, float]:
-    """Each summary statistic's spread over the prior: a pilot of ``pilot`` prior draws (uniform on
-    the bounds, ``seed``); the median absolute deviation, or the standard deviation where that is 0.
-    Statistics with no spread at all are left out (nuclear tests under the moratorium, deployments
-    in the years without a US posture: the model cannot move them)."""
-    rng = np.random.default_rng(seed)
-    points = np.column_stack([rng.uniform(*bounds[n], size=pilot) for n in names])
-    rows = simulate_summaries(problem, points, seed)
-    scales = {}
-    for k in summary_keys(problem):
-        v = np.array([r[k] for r in rows])
-        mad = float(np.median(np.abs(v - np.median(v))))
-        sd = float(v.std())
-        if sd > 0:
-            scales[k] = mad if mad > 0 else sd
-    return scales
-
-
-def informative_keys(problem: Problem, names: Sequence[str], bounds: dict, seed: int,
-                     pilot: int = 400) -> list[str]:
-    """The summary statistics that vary over the prior: a pilot of ``pilot`` prior draws (uniform on
-    the bounds, ``seed``) is simulated and every statistic with no spread is left out (nuclear tests
-    under the moratorium, deployments in the years without a US posture: the model cannot move them,
-    and a zero spread would give them an infinite weight in an adaptive distance)."""
-    rng = np.random.default_rng(seed)
-    points = np.column_stack([rng.uniform(*bounds[n], size=pilot) for n in names])
-    rows = simulate_summaries(problem, points, seed)
-    keys = summary_keys(problem)
-    return [k for k in keys if np.std([r[k] for r in rows]) > 0]
-
-
-def problem_for(cc) -> Problem:
-    """The calibration problem of ``cc`` (:func:`sim.calibrate.build_problem`)."""
-    return build_problem(cc)
-
-
-def run_abc(cc, db_path: str, population: int = 200, generations: int = 6, seed: int = 1,
-            max_batch: int = 2000, resume: bool = False, adaptive: bool = True,
-            transition: str = "normal"):
-    """ABC-SMC over ``cc``'s free parameters with uniform priors on their bounds; returns pyabc's
-    History. Generation by generation, so a run interrupted between generations resumes from its
-    database (``resume=True``)."""
-    import pyabc
-
-    np.random.seed(seed)  # noqa: NPY002 (pyabc draws its proposals from numpy's global generator)
-    problem = problem_for(cc)
-    names = list(problem.names)
-    bounds = {p.name: (p.lower, p.upper) for p in cc.parameters}
-    prior = pyabc.Distribution(**{n: pyabc.RV("uniform", bounds[n][0], bounds[n][1] - bounds[n][0])
-                                  for n in names})
-    outputs = BatchedOutputs()
-    scales = pilot_scales(problem, names, bounds, seed=cc.seed * 1000 + seed - 1)
-    keys = list(scales)
-
-    def simulate(points: np.ndarray, batch_seed: int) -> list[dict]:
-        return [{k: row[k] for k in keys} for row in simulate_summaries(problem, points, batch_seed)]
-
-    sampler = BatchSampler(simulate, names, outputs, seed=cc.seed * 1000 + seed, max_batch=max_batch,
-                           min_batch=min(max_batch, 2 * population))
-    if adaptive:
-        distance = pyabc.AdaptivePNormDistance(p=2, max_scale_weight_ratio=100.0)
-    else:  # weights fixed from the prior pilot's spread (Prangle 2017 adapts them; here they stay)
-        distance = pyabc.PNormDistance(p=2, fixed_weights={k: 1.0 / scales[k] for k in keys})
-    kernel = (pyabc.LocalTransition(k_fraction=0.25) if transition == "local"
-              else pyabc.MultivariateNormalTransition())
-    abc = pyabc.ABCSMC(outputs, prior, distance, population_size=population, sampler=sampler,
-                       transitions=kernel)
-    if resume:
-        history = abc.load(db_path, 1)
-        sampler.batches = 10_000 * history.max_t  # fresh seeds after a resume
-    else:
-        observed = observed_summary(problem)
-        history = abc.new(db_path, {k: observed[k] for k in keys})
-    remaining = generations - (history.max_t + 1)
-    if remaining > 0:  # one call: pyabc re-initialises its distance and threshold at every run()
-        history = abc.run(max_nr_populations=remaining, min_acceptance_rate=0.005)
-    return history, sampler, problem
-
-
-# ---------------------------------------------------------------------------- synthetic likelihood
 def replication_summaries(problem: Problem, points: np.ndarray, replications: int, seed: int,
-                          keys: Sequence[str]) -> np.ndarray:
+                          keys: Sequence[str], independent: bool = False) -> np.ndarray:
     """(S, R, K): the summary statistics ``keys`` of ``replications`` histories at each of the S rows
-    of ``points``, the rows as blocks of one model with common random numbers (``seed``)."""
+    of ``points``, the rows as blocks of one model (``seed``; common random numbers across the
+    rows, or each row its own with ``independent``). An undefined timing ratio (no launch outside
+    the window) counts as 0."""
     points = np.atleast_2d(points)
     base = problem.base.replace(replications=int(replications), seed=int(seed))
-    model = DeterrenceModel(base, batch=problem.batch(points), weekly=False, detail=True)
+    model = DeterrenceModel(base, batch=problem.batch(points), weekly=False, detail=True,
+                            independent=independent)
     results = model.run()
     reps = results.replications
     s, r = model.blocks, int(replications)
     years = [int(y) for y in problem.observed.index]
-    timing = _values(_tallies(simulated_on_calendar(results.detail, problem.calendar)))
-    index = ["block", "replication"] if "block" in reps else ["replication"]
-    war = reps.groupby(index)["war_week"].first().notna().to_numpy(dtype=float)
-    out = np.zeros((s * r, len(keys)))
-    by_year = {}
+    n = s * r
+    timing = None
+    if any(k in TIMING_TARGETS for k in keys):
+        timing = _values(_tallies(simulated_on_calendar(results.detail, problem.calendar)))
+    row = (reps["block"].to_numpy() * r if "block" in reps else 0) + reps["replication"].to_numpy()
+    year_col = np.searchsorted(years, reps["year"].to_numpy())
+    out = np.zeros((n, len(keys)))
+    by_year: dict[str, np.ndarray] = {}
     for c, key in enumerate(keys):
         if key == "war":
+            war = np.zeros(n)
+            war[row] = reps["war_week"].notna().to_numpy(dtype=float)
             out[:, c] = war
         elif key in TIMING_TARGETS:
             out[:, c] = np.nan_to_num(np.asarray(timing[key], dtype=float), nan=0.0)
@@ -289,66 +117,316 @@ def replication_summaries(problem: Problem, points: np.ndarray, replications: in
             group, year = key.rsplit("_", 1)
             col = SIM_COLUMNS[group]
             if col not in by_year:
-                table = reps.pivot_table(index=index, columns="year", values=col, aggfunc="sum",
-                                         fill_value=0)
-                by_year[col] = table.reindex(columns=years, fill_value=0).to_numpy(dtype=float)
+                table = np.zeros((n, len(years)))
+                inside = year_col < len(years)
+                np.add.at(table, (row[inside], year_col[inside]), reps[col].to_numpy(dtype=float)[inside])
+                by_year[col] = table
             out[:, c] = by_year[col][:, years.index(int(year))]
     return out.reshape(s, r, len(keys))
 
 
 def synthetic_log_likelihood(samples: np.ndarray, observed: np.ndarray) -> float:
-    """Gaussian synthetic log-likelihood (Wood 2010, Nature 466:1102; Price et al. 2018, J. Comput.
-    Graph. Stat. 27:1) of ``observed`` (K,) under ``samples`` (R, K), with the Ledoit-Wolf shrunk
-    covariance (Ledoit & Wolf 2004; An et al. 2019 for shrinkage in synthetic likelihood)."""
+    """Gaussian synthetic log-likelihood (Wood 2010; Price et al. 2018) of ``observed`` (K,) under
+    ``samples`` (R, K), with the Ledoit-Wolf shrunk covariance (Ledoit & Wolf 2004; An et al. 2019
+    for shrinkage in synthetic likelihood)."""
     from scipy import stats
-    from sklearn.covariance import LedoitWolf
+    from sklearn.covariance import ledoit_wolf
 
-    cov = LedoitWolf().fit(samples).covariance_
+    cov, _ = ledoit_wolf(samples)
+    if not np.all(np.isfinite(cov)) or np.trace(cov) <= 0:
+        return -np.inf
     return float(stats.multivariate_normal(samples.mean(axis=0), cov, allow_singular=True).logpdf(observed))
 
 
-def run_bsl(cc, walkers: int = 32, steps: int = 100, replications: int = 100, seed: int = 1,
-            exclude: Sequence[str] = ("kinetic_incidents",), progress: bool = True,
-            start_at: dict | None = None, start_spread: float = 0.05):
-    """Bayesian synthetic likelihood by MCMC (emcee's affine-invariant ensemble, Goodman & Weare
-    2010; Foreman-Mackey et al. 2013), uniform priors on the bounds. Every step's proposals run as
-    the blocks of one model (``vectorize``), ``replications`` histories each, a new seed per step.
-    Statistics in ``exclude`` (groups) and those without spread at the starting point are left out.
-    Returns the sampler and the statistic keys."""
-    import emcee
+def seed_of_call(model_seed: int, chain: int, call: int) -> int:
+    """The simulation seed of chain ``chain``'s ``call``-th likelihood evaluation (0 = the initial
+    positions): distinct for every (chain, call), a pure function so that a resumed chain meets the
+    same noise as an uninterrupted one."""
+    return int(np.random.SeedSequence([int(model_seed), 7919, int(chain), int(call)]).generate_state(1)[0])
 
-    problem = problem_for(cc)
-    names = list(problem.names)
-    lo = np.array([p.lower for p in cc.parameters])
-    hi = np.array([p.upper for p in cc.parameters])
-    rng = np.random.default_rng(seed)
-    if start_at is None:  # anywhere in the prior
-        start = lo + (hi - lo) * rng.random((walkers, len(names)))
-    else:  # a small ball around a point (e.g. the SMM estimate), start_spread of each range
-        centre = np.array([start_at[n] for n in names])
-        noise = rng.standard_normal((walkers, len(names)))
-        start = np.clip(centre + start_spread * (hi - lo) * noise, lo, hi)
-    keys = [k for k in summary_keys(problem) if not any(k.startswith(g) for g in exclude)]
-    pilot = replication_summaries(problem, start, replications, cc.seed, keys)
-    keep = pilot.reshape(-1, len(keys)).std(axis=0) > 0
-    keys = [k for k, ok in zip(keys, keep, strict=True) if ok]
-    observed = observed_summary(problem)
-    x0 = np.array([observed[k] for k in keys])
-    calls = {"n": 0}
 
-    def log_prob(thetas: np.ndarray) -> np.ndarray:
+@dataclasses.dataclass
+class BSLRun:
+    """The likelihood of one calibration problem: which statistics, the record's values, bounds."""
+
+    problem: Problem
+    names: list[str]
+    lower: np.ndarray
+    upper: np.ndarray
+    keys: list[str]
+    observed: np.ndarray
+    replications: int
+
+    def log_prob(self, thetas: np.ndarray, seed: int) -> np.ndarray:
+        """Log posterior (uniform prior: the synthetic log-likelihood inside the bounds, -inf
+        outside) of each row of ``thetas``, all rows simulated as one model with ``seed``; each row
+        meets its own random numbers (independent blocks)."""
         thetas = np.atleast_2d(thetas)
         out = np.full(len(thetas), -np.inf)
-        inside = np.all((thetas >= lo) & (thetas <= hi), axis=1)
+        inside = np.all((thetas >= self.lower) & (thetas <= self.upper), axis=1)
         if inside.any():
-            calls["n"] += 1
-            sims = replication_summaries(problem, thetas[inside], replications,
-                                         cc.seed + 7919 * calls["n"], keys)
-            out[inside] = [synthetic_log_likelihood(x, x0) for x in sims]
+            sims = replication_summaries(self.problem, thetas[inside], self.replications, seed, self.keys,
+                                         independent=True)
+            out[inside] = [synthetic_log_likelihood(x, self.observed) for x in sims]
         return out
 
-    sampler = emcee.EnsembleSampler(walkers, len(names), log_prob, vectorize=True,
-                                    parameter_names=None)
-    np.random.seed(seed)  # noqa: NPY002 (emcee's moves draw from numpy's global generator)
-    sampler.run_mcmc(start, steps, progress=progress)
-    return sampler, keys, names
+
+def make_run(cc: CalibrationConfig, events: pd.DataFrame | None = None) -> BSLRun:
+    """The likelihood of ``cc``'s problem at ``cc.posterior``'s settings. Statistics in
+    ``posterior.exclude`` and those that never vary over a pilot of prior draws are left out."""
+    pc = cc.posterior
+    problem = build_problem(cc, events)
+    names = list(problem.names)
+    lower = np.array([p.lower for p in cc.parameters], dtype=float)
+    upper = np.array([p.upper for p in cc.parameters], dtype=float)
+    keys = [k for k in summary_keys(problem) if not any(k.startswith(g) for g in pc.exclude)]
+    rng = np.random.default_rng([cc.seed, 1])
+    pilot_points = lower + (upper - lower) * rng.random((32, len(names)))
+    pilot = replication_summaries(problem, pilot_points, 8, cc.seed, keys, independent=True)
+    keep = pilot.reshape(-1, len(keys)).std(axis=0) > 0
+    keys = [k for k, ok in zip(keys, keep, strict=True) if ok]
+    obs = observed_summary(problem)
+    return BSLRun(problem, names, lower, upper, keys, np.array([obs[k] for k in keys]), pc.replications)
+
+
+def initial_positions(run: BSLRun, cc: CalibrationConfig, chain: int) -> np.ndarray:
+    """Starting walkers of chain ``chain``: the ``walkers`` best of ``pilot`` prior draws by their
+    synthetic likelihood (a data-driven start that uses only the fitted years; emcee then evaluates
+    the starts afresh, so the selection's luck does not stick to them)."""
+    pc = cc.posterior
+    rng = np.random.default_rng([cc.seed, 2, chain])
+    draws = run.lower + (run.upper - run.lower) * rng.random((pc.pilot, len(run.names)))
+    lp = np.concatenate([run.log_prob(part, seed_of_call(cc.seed, chain, 10**6 + i))
+                         for i, part in enumerate(np.array_split(draws, max(1, pc.pilot // 64)))])
+    best = np.argsort(-lp, kind="stable")[: pc.walkers]
+    return draws[best]
+
+
+# ---------------------------------------------------------------------------- the chains
+_PROGRESS = None  # a shared counter of finished steps (set in each worker process)
+
+
+def _init_worker(counter) -> None:
+    global _PROGRESS
+    _PROGRESS = counter
+
+
+def _settings_digest(cc: CalibrationConfig) -> dict:
+    """What a chain's files must agree with to be resumed: everything that changes its draws."""
+    from .calibration_report import _asdict
+    from .params import _plain
+
+    plain = _plain(_asdict(cc))
+    for key in ("install", "progress", "optimiser", "profile"):
+        plain.pop(key, None)
+    plain["posterior"] = {k: v for k, v in plain["posterior"].items() if k not in ("steps", "burn", "workers",
+                                                                                   "predictive")}
+    return plain
+
+
+def _run_chain(args) -> dict:
+    """Run (or resume) chain ``k`` to ``steps`` steps, storing every step in its HDF5 file."""
+    import emcee
+
+    cc, k, path, events = args
+    pc = cc.posterior
+    run = make_run(cc, events)
+    backend = emcee.backends.HDFBackend(str(path))
+    started = time.perf_counter()
+    done = backend.iteration if path.exists() else 0
+    calls = {"n": 1 + 2 * done}
+
+    def log_prob(thetas: np.ndarray) -> np.ndarray:
+        seed = seed_of_call(cc.seed, k, calls["n"])
+        calls["n"] += 1
+        return run.log_prob(thetas, seed)
+
+    if done == 0:
+        start = initial_positions(run, cc, k)
+        backend.reset(pc.walkers, len(run.names))
+        np.random.seed(np.random.SeedSequence([pc.seed, k]).generate_state(1)[0])  # noqa: NPY002
+        calls["n"] = 0
+    moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
+    sampler = emcee.EnsembleSampler(pc.walkers, len(run.names), log_prob, vectorize=True, backend=backend,
+                                    moves=moves)
+    state = start if done == 0 else backend.get_last_sample()
+    remaining = pc.steps - done
+    for _ in sampler.sample(state, iterations=max(0, remaining), store=True):
+        if _PROGRESS is not None:
+            with _PROGRESS.get_lock():
+                _PROGRESS.value += 1
+    return {"chain": k, "steps_run": max(0, remaining), "seconds": time.perf_counter() - started,
+            "keys": run.keys}
+
+
+def run_chains(cc: CalibrationConfig, folder: Path, events: pd.DataFrame | None = None) -> list[dict]:
+    """Run or resume ``posterior.chains`` chains in ``posterior.workers`` processes; each chain's
+    steps go to ``folder/chains/chain_<k>.h5``. A store written with other settings is refused."""
+    pc = cc.posterior
+    store = Path(folder) / "chains"
+    store.mkdir(parents=True, exist_ok=True)
+    settings = store / "settings.json"
+    digest = json.dumps(_settings_digest(cc), sort_keys=True, default=str)
+    if settings.exists() and settings.read_text() != digest:
+        raise ConfigError(f"{store} holds chains run with other settings: remove it, or run in another "
+                          "folder (hydra.run.dir=...), or repeat the settings it was started with")
+    settings.write_text(digest)
+    paths = [store / f"chain_{k}.h5" for k in range(pc.chains)]
+    counter = mp.get_context("fork").Value("i", 0)
+    total = pc.chains * pc.steps
+    already = 0
+    for p in paths:
+        if p.exists():
+            import emcee
+
+            already += min(pc.steps, emcee.backends.HDFBackend(str(p), read_only=True).iteration)
+    from .calibrate import _progress
+
+    bar = _progress(cc.progress, total, "posterior (MCMC steps over all chains)")
+    bar.update(already)
+    args = [(cc, k, paths[k], events) for k in range(pc.chains)]
+    if pc.workers == 1 or pc.chains == 1:
+        _init_worker(counter)
+        out = []
+        for a in args:
+            before = counter.value
+            out.append(_run_chain(a))
+            bar.update(counter.value - before)
+        bar.close()
+        return out
+    with mp.get_context("fork").Pool(min(pc.workers, pc.chains), initializer=_init_worker,
+                                     initargs=(counter,)) as pool:
+        pending = pool.map_async(_run_chain, args)
+        seen = 0
+        while not pending.ready():
+            pending.wait(0.5)
+            now = counter.value
+            bar.update(now - seen)
+            seen = now
+        bar.update(counter.value - seen)
+        bar.close()
+        return pending.get()
+
+
+# ---------------------------------------------------------------------------- the posterior
+def load_chains(cc: CalibrationConfig, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(chain, step, walker, parameter) samples, (chain, step, walker) log posteriors and each
+    chain's acceptance fraction, from the chains' files."""
+    import emcee
+
+    samples, lps, acc = [], [], []
+    for k in range(cc.posterior.chains):
+        b = emcee.backends.HDFBackend(str(Path(folder) / "chains" / f"chain_{k}.h5"), read_only=True)
+        samples.append(b.get_chain()[: cc.posterior.steps])
+        lps.append(b.get_log_prob()[: cc.posterior.steps])
+        acc.append(float(np.mean(b.accepted / max(b.iteration, 1))))
+    return np.stack(samples), np.stack(lps), np.array(acc)
+
+
+def posterior_draws(cc: CalibrationConfig, names: Sequence[str], samples: np.ndarray,
+                    lps: np.ndarray) -> pd.DataFrame:
+    """The draws after burn-in, one row per (chain, step, walker), equal weights summing to 1."""
+    burn = cc.posterior.burn
+    post = samples[:, burn:]
+    c, s, w, d = post.shape
+    chain, step, walker = np.meshgrid(np.arange(c), np.arange(burn, burn + s), np.arange(w), indexing="ij")
+    frame = pd.DataFrame(post.reshape(-1, d), columns=list(names))
+    frame.insert(0, "log_posterior", lps[:, burn:].reshape(-1))
+    frame.insert(0, "weight", 1.0 / len(frame))
+    frame.insert(0, "walker", walker.reshape(-1))
+    frame.insert(0, "step", step.reshape(-1))
+    frame.insert(0, "chain", chain.reshape(-1))
+    return frame
+
+
+def posterior_summary(cc: CalibrationConfig, names: Sequence[str], samples: np.ndarray,
+                      draws: pd.DataFrame) -> list[dict]:
+    """Per parameter: prior bounds, posterior mean, sd, 5/50/95 % quantiles, the integrated
+    autocorrelation time (emcee, per chain, averaged), the effective sample size (draws / time) and
+    the largest difference between the chains' means in posterior sds (a convergence check: near 0
+    when the chains agree)."""
+    import emcee
+
+    burn = cc.posterior.burn
+    bounds = {p.name: (p.lower, p.upper) for p in cc.parameters}
+    rows = []
+    for i, name in enumerate(names):
+        x = draws[name].to_numpy()
+        taus = [float(emcee.autocorr.integrated_time(samples[c, burn:, :, i], quiet=True)[0])
+                for c in range(samples.shape[0])]
+        tau = float(np.mean(taus))
+        chain_means = draws.groupby("chain")[name].mean().to_numpy()
+        sd = float(x.std())
+        rows.append({"parameter": name, "prior_lower": bounds[name][0], "prior_upper": bounds[name][1],
+                     "mean": float(x.mean()), "sd": sd, "q05": float(np.quantile(x, 0.05)),
+                     "q50": float(np.quantile(x, 0.5)), "q95": float(np.quantile(x, 0.95)),
+                     "autocorr_steps": tau, "ess": float(len(x) / tau) if tau > 0 else float("nan"),
+                     "chain_mean_spread_sd": float((chain_means.max() - chain_means.min()) / sd) if sd > 0
+                     else 0.0})
+    return rows
+
+
+def predictive(cc: CalibrationConfig, draws: pd.DataFrame, names: Sequence[str],
+               events: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    """Posterior predictive: one history at each of ``posterior.predictive`` draws (chosen by the
+    weights with the posterior seed), every summary statistic including the excluded ones; with
+    the record's values."""
+    pc = cc.posterior
+    problem = build_problem(cc, events)
+    rng = np.random.default_rng([pc.seed, 3])
+    rows = rng.choice(len(draws), size=pc.predictive, replace=True, p=draws["weight"].to_numpy())
+    points = draws.iloc[rows][list(names)].to_numpy()
+    keys = summary_keys(problem)
+    sims = replication_summaries(problem, points, 1, seed_of_call(cc.seed, 99, 0), keys, independent=True)
+    return pd.DataFrame(sims[:, 0, :], columns=keys), observed_summary(problem)
+
+
+def run_posterior(cc: CalibrationConfig, folder: Path, events: pd.DataFrame | None = None) -> dict:
+    """Run (or resume) the chains in ``folder`` and summarise them: returns the result dict with
+    ``_draws`` (DataFrame) and ``_predictive`` (DataFrame, observed dict) for the report."""
+    pc = cc.posterior
+    if pc.burn >= pc.steps:
+        raise ConfigError(f"posterior.burn={pc.burn} must be below posterior.steps={pc.steps}")
+    started = time.perf_counter()
+    infos = run_chains(cc, folder, events)
+    seconds = time.perf_counter() - started
+    names = [p.name for p in cc.parameters]
+    samples, lps, acceptance = load_chains(cc, folder)
+    draws = posterior_draws(cc, names, samples, lps)
+    summary = posterior_summary(cc, names, samples, draws)
+    sims, observed = predictive(cc, draws, names, events)
+    steps_run = sum(i["steps_run"] for i in infos)
+    histories = steps_run * pc.walkers * pc.replications
+    ppc = []
+    for key in sims.columns:
+        v = sims[key].to_numpy()
+        q05, q50, q95 = np.quantile(v, [0.05, 0.5, 0.95])
+        obs = observed[key]
+        ppc.append({"statistic": key, "observed": obs, "mean": float(v.mean()), "q05": float(q05),
+                    "q50": float(q50), "q95": float(q95), "inside_90": bool(q05 <= obs <= q95),
+                    "fitted": key in infos[0]["keys"],
+                    "predictive_p_upper": float(np.mean(v >= obs))})
+    return {
+        "method": "bayesian_synthetic_likelihood",
+        "statistics": infos[0]["keys"],
+        "chains": pc.chains, "walkers": pc.walkers, "steps": pc.steps, "burn": pc.burn,
+        "replications_per_point": pc.replications,
+        "draws": len(draws),
+        "acceptance": acceptance.tolist(),
+        "parameters": summary,
+        "min_ess": float(min(r["ess"] for r in summary)),
+        "posterior_predictive": ppc,
+        "run_time_seconds": seconds,
+        "steps_run": steps_run,
+        "histories_simulated": int(histories),
+        "histories_per_second": float(histories / seconds) if seconds > 0 and steps_run else float("nan"),
+        "_draws": draws,
+        "_predictive": (sims, observed),
+    }
+
+
+def spiral_share(draws: pd.DataFrame, threshold: float = 0.5) -> float:
+    """Posterior probability that the spiral weight exceeds ``threshold``."""
+    w = draws["weight"].to_numpy()
+    return float(np.sum(w[draws["spiral_weight"].to_numpy() > threshold]) / np.sum(w))
+

@@ -67,7 +67,9 @@ class Recorder:
         self.model = model
         self.weekly_on = weekly
         n, weeks = model.replications, model.n_weeks
-        self.blocks, r = model.blocks, model.base_replications
+        # statistics per block of a batch, or over the pooled ensemble (params=posterior)
+        self.blocks, r = model.stat_blocks, model.stat_replications
+        self.r = r
         years = model.week_years
         self.years, self.year_index = np.unique(years, return_inverse=True)
         # (block, week, column); untouched (never paged in) when weekly statistics are off
@@ -118,7 +120,7 @@ class Recorder:
             self.counts[self.year_index[week]], self._offsets, m.dprk.choice, m.us.choice, m.rok.choice,
             m.japan.choice, m.dprk.launch_days, m.dprk.missiles, alive, m.us.scheduled_arrival,
             m.us.surge_arrival, m.clash, LRBM, NUCLEAR, self._pending, self.lag_histogram,
-            m.base_replications, MAX_LAG_WEEKS, self._extra_index)
+            self.r, MAX_LAG_WEEKS, self._extra_index)
         # uint8 holds a month's launch days (a week counts in the month of its first day: at most
         # 5 weeks x 7 days = 35)
         self.monthly_launch_days[self.month_index[week]] += (m.dprk.launch_days * alive).astype(np.uint8)
@@ -148,7 +150,7 @@ class Recorder:
         rows[:, w["scheduled_on_station"]] = self._block_shares(m.us.scheduled_present)
         rows[:, w["dprk_launch_days"]] = self._block_shares(m.dprk.launch_days * alive)
         record_kernels.weekly_statistics(
-            rows, self._cols, m.base_replications, m.tension, m.dprk.belief, m.rok.assurance,
+            rows, self._cols, self.r, m.tension, m.dprk.belief, m.rok.assurance,
             m.japan.assurance, self._rank_order, self._q_weight, self._order_stats, self._bins,
             m.dprk.choice, m.us.choice, m.rok.choice, m.japan.choice, self._offsets, alive,
             m.dprk.missiles, m.clash, m.alive, m.on_station, m.us.cost, m.max_rung, len(RUNGS))
@@ -167,7 +169,7 @@ class Recorder:
         ts = pd.concat([self._timeseries(j).assign(block=j) for j in blocks], ignore_index=True)
         monthly = pd.concat([self._monthly(j).assign(block=j) for j in blocks], ignore_index=True)
         reps = self._replications(slice(None))
-        r, n_years = m.base_replications, len(self.years)
+        r, n_years = self.r, len(self.years)
         reps.insert(0, "block", np.repeat(np.arange(m.replications) // r, n_years))
         return Results(config=m.config, timeseries=_block_first(ts), replications=reps,
                        monthly=_block_first(monthly),
@@ -187,7 +189,7 @@ class Recorder:
         return [self._block_results(j, c) for j, c in enumerate(configs)]
 
     def _block_results(self, j: int, config: RunConfig) -> Results:
-        r = self.model.base_replications
+        r = self.r
         return Results(config=config, timeseries=self._timeseries(j),
                        replications=self._replications(slice(j * r, (j + 1) * r)),
                        monthly=self._monthly(j),
@@ -206,7 +208,7 @@ class Recorder:
     def _monthly(self, j: int) -> pd.DataFrame:
         from .metrics import monthly_band
 
-        r = self.model.base_replications
+        r = self.r
         return monthly_band(self.month_starts,
                             np.ascontiguousarray(self.monthly_launch_days[:, j * r:(j + 1) * r]))
 
@@ -220,7 +222,7 @@ class Recorder:
         reps = pd.DataFrame(by_rep, columns=list(COUNT_COLUMNS))
         reps.insert(0, "year", np.tile(self.years, n))
         first = rows.start or 0
-        reps.insert(0, "replication", np.repeat(np.arange(first, first + n) % m.base_replications, n_years))
+        reps.insert(0, "replication", np.repeat(np.arange(first, first + n) % self.r, n_years))
         per_rep = {
             "us_resolute": m.us.resolute,
             "max_rung": m.max_rung,
