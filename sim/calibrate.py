@@ -210,14 +210,20 @@ class PosteriorConfig:
 
     chains: int = 2  # independent ensembles, run in parallel processes (their agreement is checked)
     walkers: int = 32  # walkers per ensemble (at least twice the number of free parameters)
-    steps: int = 500  # MCMC steps per ensemble (a resumed run continues to this many)
-    burn: int = 200  # steps discarded as burn-in from the start of each ensemble
+    steps: int = 700  # MCMC steps per ensemble (a resumed run continues to this many)
+    burn: int = 300  # steps discarded as burn-in from the start of each ensemble
     replications: int = 50  # simulated histories per proposal for the synthetic likelihood
     pilot: int = 256  # prior draws whose best `walkers` start each ensemble
     predictive: int = 400  # posterior draws simulated once each for the predictive check
     workers: int = 2  # processes (one ensemble each at a time)
     seed: int = 1  # the sampler's own seed (the model's is `seed`)
     exclude: List[str] = field(default_factory=lambda: ["kinetic_incidents"])  # target groups left out
+    # where the walkers start: calibrated = a small ball around the installed point estimate
+    # (params/calibrated.yaml and the era drives of scenario/historical.yaml); prior = the best
+    # `pilot` prior draws
+    start: str = "calibrated"
+    start_spread: float = 0.1  # the ball's standard deviation, as a share of each prior range
+    move: str = "de"  # emcee move: stretch (Goodman & Weare 2010) or de (differential evolution)
 
     def __post_init__(self) -> None:
         for f in ("chains", "steps", "replications", "workers", "predictive"):
@@ -232,6 +238,13 @@ class PosteriorConfig:
         if self.pilot < self.walkers:
             raise ConfigError(f"posterior.pilot={self.pilot} must be at least posterior.walkers="
                               f"{self.walkers}: the walkers start at the best pilot draws")
+        if self.start not in ("calibrated", "prior"):
+            raise ConfigError(f"posterior.start={self.start!r} is unknown: choose calibrated or prior")
+        if self.move not in ("stretch", "de"):
+            raise ConfigError(f"posterior.move={self.move!r} is unknown: choose stretch or de")
+        if not (_is_real(self.start_spread) and 0 < self.start_spread <= 1):
+            raise ConfigError(f"posterior.start_spread={self.start_spread} is out of range: give a share "
+                              "of each prior range in (0, 1]")
         unknown = set(self.exclude) - set(TARGET_GROUPS)
         if unknown:
             raise ConfigError(f"posterior.exclude: unknown target group(s) {', '.join(sorted(unknown))}: "
@@ -243,7 +256,7 @@ METHODS = ("posterior", "point")
 # The fitted configs, at these places inside configs/ (and inside the run's output folder).
 FITTED_PARAMS = "params/calibrated.yaml"
 FITTED_SCENARIO = "scenario/historical.yaml"
-INSTALL_TARGETS = (FITTED_PARAMS, FITTED_SCENARIO)
+INSTALL_TARGETS = (FITTED_PARAMS, FITTED_SCENARIO, "params/posterior.yaml", "params/posterior_draws.parquet")
 
 
 @dataclass(frozen=True)
@@ -271,7 +284,7 @@ class CalibrationConfig:
     optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
     # posterior: Bayesian synthetic likelihood (sim.posterior), draws and their checks; point: the
     # simulated-method-of-moments fit (differential evolution, polish, profile, bootstrap).
-    method: str = "point"
+    method: str = "posterior"
     posterior: PosteriorConfig = field(default_factory=PosteriorConfig)
     # Free parameters whose profile loss is computed (each one also in `parameters`), reported in
     # calibration.json and profile.png with the values the fit cannot tell from the best.

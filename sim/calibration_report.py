@@ -283,8 +283,8 @@ def _write_outputs(folder: Path, result: dict, fitted: dict, cc: CalibrationConf
         note=f"Era drives fitted by dsim-calibrate on {dt.date.today().isoformat()}." if drives else "")
 
 
-def install_fitted_configs(files: dict[str, str], config_dir: Path) -> list[Path]:
-    """Install fitted configs (``{relative path: text}``) into ``config_dir``, only at the places in
+def install_fitted_configs(files: dict[str, str | bytes], config_dir: Path) -> list[Path]:
+    """Install fitted configs (``{relative path: text or bytes}``) into ``config_dir``, only at the places in
     :data:`sim.calibrate.INSTALL_TARGETS`; anything else is refused with one ConfigError line.
 
     Every file is first written in full to a temporary file in its target's folder, then all are
@@ -299,8 +299,9 @@ def install_fitted_configs(files: dict[str, str], config_dir: Path) -> list[Path
             staged.append((Path(tmp), target))
             # mkstemp makes the file private (0600): keep the installed file's mode, or rw-r--r--
             os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(files[rel])
+            data = files[rel]
+            with (os.fdopen(fd, "wb") if isinstance(data, bytes) else os.fdopen(fd, "w", encoding="utf-8")) as fh:
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
         for tmp, target in staged:

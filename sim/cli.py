@@ -217,7 +217,7 @@ def preflight(argv: list[str], config_name: str = "config", cls: type = RunConfi
     if cl.help or cl.print_only:
         return []
     name = cl.config_name or config_name
-    with _hydra_compose(cl.config_dirs, calibrate=config_name == "calibrate") as compose:
+    with _hydra_compose(cl.config_dirs, calibrate=config_name in ("calibrate", "forecast")) as compose:
         swept = _swept(cl.overrides)
         fixed = [o for o in cl.overrides if o not in swept]
         base = compose(name, fixed, return_hydra_config=True)
@@ -730,6 +730,52 @@ def calibrate_main() -> None:
             lambda _dirs: calibrate_help(), check=_calibration_check)
 
 
+def forecast_main() -> None:
+    """Console entry point of ``dsim-forecast`` (config: configs/forecast.yaml)."""
+    from .forecast import ForecastConfig
+
+    _launch("dsim-forecast", "forecast", ForecastConfig, _forecast_task, lambda _dirs: forecast_help(),
+            check=_forecast_check)
+
+
+def forecast_help() -> str:
+    """``dsim-forecast --help``: every setting with its comment (configs/forecast.yaml)."""
+    rows = [(f"{key}={value}", comment) for key, value, comment in _documented_keys(config_dir() / "forecast.yaml")]
+    lines = ["dsim-forecast: DPRK launch days and missiles per year after the record, from the posterior.",
+             "", "usage: uv run dsim-forecast [key=value ...]", "", "settings (configs/forecast.yaml):"]
+    return "\n".join(lines + _columns(rows) + ["", "policy=NAME: the replay's posture cadence and costs "
+                                                "(configs/policy/), as in the calibration"])
+
+
+def _forecast_check(fc) -> None:
+    """The draws and the event file, checked before Hydra makes the output folder."""
+    from .calibrate import resolve_events_file
+    from .draws import load_draws
+    from .events import EventDataError
+
+    load_draws(fc.draws, "draws")
+    try:
+        resolve_events_file(fc.events_file, config_dir())
+    except EventDataError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _forecast_task(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from .events import EventDataError
+    from .forecast import ForecastConfig, run_forecast
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    try:
+        fc = to_run_config(cfg, ForecastConfig)
+        run_forecast(fc, Path(HydraConfig.get().runtime.output_dir), config_dir())
+    except (ConfigError, EventDataError) as exc:
+        _fail("dsim-forecast", str(exc), 2)
+    except OSError as exc:
+        _fail("dsim-forecast", f"cannot write the forecast's files: {exc.strerror or exc}", 1)
+
+
 def _calibration_check(cc) -> None:
     """The event file and the install target, checked before Hydra makes the output folder."""
     from .calibrate import check_calibration_inputs
@@ -747,11 +793,13 @@ def _calibrate_task(cfg: DictConfig) -> None:
     from .calibrate import CalibrationConfig
     from .calibration_report import run_calibration
     from .events import EventDataError
+    from .posterior_report import run_posterior_calibration
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     try:
         cc = to_run_config(cfg, CalibrationConfig)
-        run_calibration(cc, Path(HydraConfig.get().runtime.output_dir), config_dir())
+        run = run_posterior_calibration if cc.method == "posterior" else run_calibration
+        run(cc, Path(HydraConfig.get().runtime.output_dir), config_dir())
     except (ConfigError, EventDataError) as exc:
         _fail("dsim-calibrate", str(exc), 2)
     except OSError as exc:

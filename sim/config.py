@@ -97,6 +97,11 @@ def register_schemas(calibrate: bool = False) -> None:
 
         ConfigStore.instance().store(name="calibrate_schema", node=_schema_node(CalibrationConfig))
         _REGISTERED.add("calibrate_schema")
+    if calibrate and "forecast_schema" not in _REGISTERED:  # dsim-forecast's (same needs)
+        from .forecast import ForecastConfig
+
+        ConfigStore.instance().store(name="forecast_schema", node=_schema_node(ForecastConfig))
+        _REGISTERED.add("forecast_schema")
 
 
 def to_run_config(cfg: DictConfig, cls: type = RunConfig):
@@ -379,5 +384,7 @@ def load_config(overrides: Sequence[str] = (), *, config_name: str = "config",
     cls = RunConfig
     if config_name == "calibrate":
         from .calibrate import CalibrationConfig as cls
-    with _hydra_compose(config_dirs, calibrate=config_name == "calibrate") as compose:
+    elif config_name == "forecast":
+        from .forecast import ForecastConfig as cls
+    with _hydra_compose(config_dirs, calibrate=config_name in ("calibrate", "forecast")) as compose:
         return to_run_config(compose(config_name, overrides), cls)

@@ -25,7 +25,7 @@ META_COLUMNS = ("chain", "step", "walker", "weight", "log_posterior")
 __all__ = ["META_COLUMNS", "load_draws", "posterior_batch", "resolve_draws_path"]
 
 
-def resolve_draws_path(name: str) -> Path:
+def resolve_draws_path(name: str, key: str = "posterior.draws") -> Path:
     """``name`` as given if absolute or found from the working folder, else inside dsim's configs/
     folder; a missing file is one ConfigError line."""
     from .config import config_dir
@@ -38,7 +38,7 @@ def resolve_draws_path(name: str) -> Path:
         candidate = config_dir() / name
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"posterior.draws={name}: no such file: run `dsim-calibrate method=posterior "
+    raise ConfigError(f"{key}={name}: no such file: run `dsim-calibrate method=posterior "
                       "install=true` (it installs params/posterior_draws.parquet), or give the path of "
                       "a run's posterior_draws.parquet")
 
@@ -54,26 +54,26 @@ def _read(path: str, mtime: float) -> pd.DataFrame:
     return pd.DataFrame({c: np.array(table[c].to_numpy(), copy=True) for c in table.columns})
 
 
-def load_draws(name: str) -> pd.DataFrame:
+def load_draws(name: str, key: str = "posterior.draws") -> pd.DataFrame:
     """The draws table, checked: a ``weight`` column of finite weights >= 0 with a positive sum,
     and parameter columns that are numeric ModelParams fields or era drives, all finite."""
     from .history import ERA_OF_PARAM
     from .model import NOT_BATCHABLE
 
-    path = resolve_draws_path(name)
+    path = resolve_draws_path(name, key)
     table = _read(str(path), path.stat().st_mtime)
     fields = {f.name for f in ModelParams.__dataclass_fields__.values()} - set(NOT_BATCHABLE)
     if "weight" not in table.columns or len(table) == 0:
-        raise ConfigError(f"posterior.draws={name} has no rows or no `weight` column: give a "
+        raise ConfigError(f"{key}={name} has no rows or no `weight` column: give a "
                           "posterior_draws.parquet written by dsim-calibrate method=posterior")
     params = [c for c in table.columns if c not in META_COLUMNS]
     unknown = [c for c in params if c not in fields and c not in ERA_OF_PARAM]
     if unknown or not params:
-        raise ConfigError(f"posterior.draws={name}: column(s) {', '.join(unknown) or '(none)'} are not "
+        raise ConfigError(f"{key}={name}: column(s) {', '.join(unknown) or '(none)'} are not "
                           "behavioural parameters or era drives: the file is not a posterior of this model")
     values = table[["weight", *params]].to_numpy(dtype=float)
     if not np.all(np.isfinite(values)) or (table["weight"] < 0).any() or table["weight"].sum() <= 0:
-        raise ConfigError(f"posterior.draws={name} holds non-finite values or weights that are negative "
+        raise ConfigError(f"{key}={name} holds non-finite values or weights that are negative "
                           "or sum to 0: regenerate it with dsim-calibrate method=posterior")
     return table
 

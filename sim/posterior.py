@@ -189,11 +189,41 @@ def make_run(cc: CalibrationConfig, events: pd.DataFrame | None = None) -> BSLRu
     return BSLRun(problem, names, lower, upper, keys, np.array([obs[k] for k in keys]), pc.replications)
 
 
-def initial_positions(run: BSLRun, cc: CalibrationConfig, chain: int) -> np.ndarray:
-    """Starting walkers of chain ``chain``: the ``walkers`` best of ``pilot`` prior draws by their
-    synthetic likelihood (a data-driven start that uses only the fitted years; emcee then evaluates
-    the starts afresh, so the selection's luck does not stick to them)."""
+def calibrated_point(names: Sequence[str]) -> dict[str, float]:
+    """The installed point estimate (configs/params/calibrated.yaml, and the era drives of
+    configs/scenario/historical.yaml) of ``names``; defaults where a name is not there."""
+    import yaml
+
+    from .config import config_dir
+    from .history import ERAS, PARAM_OF_ERA
+    from .params import ModelParams
+
+    folder = config_dir()
+    values = yaml.safe_load((folder / "params" / "calibrated.yaml").read_text()) or {}
+    scenario = yaml.safe_load((folder / "scenario" / "historical.yaml").read_text()) or {}
+    drives = {PARAM_OF_ERA[e["name"]]: float(e["weapons_drive"]) for e in scenario.get("eras", [])
+              if e["name"] in PARAM_OF_ERA}
+    defaults = {PARAM_OF_ERA[e.name]: e.weapons_drive for e in ERAS if e.name in PARAM_OF_ERA}
+    out = {}
+    for n in names:
+        out[n] = float(values.get(n, drives.get(n, defaults.get(n, getattr(ModelParams(), n, np.nan)))))
+    return out
+
+
+def initial_positions(run: BSLRun, cc: CalibrationConfig, chain: int,
+                      start_at: dict[str, float] | None = None) -> np.ndarray:
+    """Starting walkers of chain ``chain``. ``posterior.start=calibrated``: a normal ball (sd
+    ``start_spread`` of each prior range, clipped to the bounds) around ``start_at`` or the
+    installed point estimate (:func:`calibrated_point`). ``prior``: the ``walkers`` best of
+    ``pilot`` prior draws by their synthetic likelihood. Either way emcee evaluates the starts afresh
+    and ``burn`` steps are discarded."""
     pc = cc.posterior
+    if pc.start == "calibrated":
+        centre_of = start_at if start_at is not None else calibrated_point(run.names)
+        centre = np.array([centre_of[n] for n in run.names])
+        noise = np.random.default_rng([cc.seed, 4, chain]).standard_normal((pc.walkers, len(run.names)))
+        span = run.upper - run.lower
+        return np.clip(centre + pc.start_spread * span * noise, run.lower, run.upper)
     rng = np.random.default_rng([cc.seed, 2, chain])
     draws = run.lower + (run.upper - run.lower) * rng.random((pc.pilot, len(run.names)))
     lp = np.concatenate([run.log_prob(part, seed_of_call(cc.seed, chain, 10**6 + i))
@@ -228,7 +258,7 @@ def _run_chain(args) -> dict:
     """Run (or resume) chain ``k`` to ``steps`` steps, storing every step in its HDF5 file."""
     import emcee
 
-    cc, k, path, events = args
+    cc, k, path, events, start_at = args
     pc = cc.posterior
     run = make_run(cc, events)
     backend = emcee.backends.HDFBackend(str(path))
@@ -242,11 +272,12 @@ def _run_chain(args) -> dict:
         return run.log_prob(thetas, seed)
 
     if done == 0:
-        start = initial_positions(run, cc, k)
+        start = initial_positions(run, cc, k, start_at)
         backend.reset(pc.walkers, len(run.names))
         np.random.seed(np.random.SeedSequence([pc.seed, k]).generate_state(1)[0])  # noqa: NPY002
         calls["n"] = 0
-    moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
+    moves = ([(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)] if pc.move == "de"
+             else emcee.moves.StretchMove())
     sampler = emcee.EnsembleSampler(pc.walkers, len(run.names), log_prob, vectorize=True, backend=backend,
                                     moves=moves)
     state = start if done == 0 else backend.get_last_sample()
@@ -259,7 +290,8 @@ def _run_chain(args) -> dict:
             "keys": run.keys}
 
 
-def run_chains(cc: CalibrationConfig, folder: Path, events: pd.DataFrame | None = None) -> list[dict]:
+def run_chains(cc: CalibrationConfig, folder: Path, events: pd.DataFrame | None = None,
+               start_at: dict[str, float] | None = None) -> list[dict]:
     """Run or resume ``posterior.chains`` chains in ``posterior.workers`` processes; each chain's
     steps go to ``folder/chains/chain_<k>.h5``. A store written with other settings is refused."""
     pc = cc.posterior
@@ -284,7 +316,7 @@ def run_chains(cc: CalibrationConfig, folder: Path, events: pd.DataFrame | None 
 
     bar = _progress(cc.progress, total, "posterior (MCMC steps over all chains)")
     bar.update(already)
-    args = [(cc, k, paths[k], events) for k in range(pc.chains)]
+    args = [(cc, k, paths[k], events, start_at) for k in range(pc.chains)]
     if pc.workers == 1 or pc.chains == 1:
         _init_worker(counter)
         out = []
@@ -381,14 +413,15 @@ def predictive(cc: CalibrationConfig, draws: pd.DataFrame, names: Sequence[str],
     return pd.DataFrame(sims[:, 0, :], columns=keys), observed_summary(problem)
 
 
-def run_posterior(cc: CalibrationConfig, folder: Path, events: pd.DataFrame | None = None) -> dict:
+def run_posterior(cc: CalibrationConfig, folder: Path, events: pd.DataFrame | None = None,
+                  start_at: dict[str, float] | None = None) -> dict:
     """Run (or resume) the chains in ``folder`` and summarise them: returns the result dict with
     ``_draws`` (DataFrame) and ``_predictive`` (DataFrame, observed dict) for the report."""
     pc = cc.posterior
     if pc.burn >= pc.steps:
         raise ConfigError(f"posterior.burn={pc.burn} must be below posterior.steps={pc.steps}")
     started = time.perf_counter()
-    infos = run_chains(cc, folder, events)
+    infos = run_chains(cc, folder, events, start_at)
     seconds = time.perf_counter() - started
     names = [p.name for p in cc.parameters]
     samples, lps, acceptance = load_chains(cc, folder)

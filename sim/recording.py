@@ -38,7 +38,7 @@ EXTRA_COUNTS = ("dprk_launch_days", "dprk_launch_weeks", "dprk_missiles", "us_de
 COUNT_COLUMNS = tuple(ACTION_COLUMNS) + EXTRA_COUNTS
 MAX_LAG_WEEKS = 8
 # Per replication-week arrays kept with DeterrenceModel(detail=True), for sim.event_study.
-DETAIL_ARRAYS = {"launch_days": np.int8, "arrival": np.bool_, "major": np.bool_}
+DETAIL_ARRAYS = {"launch_days": np.int8, "missiles": np.int16, "arrival": np.bool_, "major": np.bool_}
 
 
 def _weekly_columns() -> list[str]:
@@ -96,7 +96,7 @@ class Recorder:
         self.monthly_launch_days = np.zeros((len(self.month_starts), n), dtype=np.uint8)
         self._extra_index = np.array([self._extra[c] for c in EXTRA_COUNTS])
         # Per replication and week, for the event study (sim.event_study): launch days, a US arrival,
-        # a major provocation. (weeks, R) each, 3 bytes per replication-week: only when asked.
+        # a major provocation, and the missiles. (weeks, R) each, 5 bytes per replication-week: only when asked.
         self.detail = ({name: np.zeros((weeks, n), dtype=dtype) for name, dtype in DETAIL_ARRAYS.items()}
                        if detail else None)
         # Ranks of the order statistics that the weekly quantiles (over one block's R replications)
@@ -127,6 +127,9 @@ class Recorder:
         if self.detail is not None:
             d = self.detail
             np.multiply(m.dprk.launch_days, alive, out=d["launch_days"][week], casting="unsafe")
+            # missiles count in a week with a launch day, as the yearly counts take them
+            np.multiply(m.dprk.missiles, (m.dprk.launch_days > 0) & alive, out=d["missiles"][week],
+                        casting="unsafe")
             np.logical_and(m.us.scheduled_arrival | m.us.surge_arrival, alive, out=d["arrival"][week])
             np.logical_and((m.dprk.choice == LRBM) | (m.dprk.choice == NUCLEAR), alive, out=d["major"][week])
         if self.weekly_on:
