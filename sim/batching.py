@@ -112,7 +112,9 @@ def group_points(configs: Sequence[RunConfig], max_blocks: int | None = None,
     batchable = batchable_settings()
     by_key: dict[str, list[int]] = {}
     for i, config in enumerate(configs):
-        by_key.setdefault(_group_key(config, batchable), []).append(i)
+        # a point with posterior draws is itself a batch (one block per draw): it runs alone
+        key = f"posterior point {i}" if config.posterior.draws is not None else _group_key(config, batchable)
+        by_key.setdefault(key, []).append(i)
     groups = []
     for members in by_key.values():
         parts = math.ceil(len(members) / max_blocks) if max_blocks else 1
@@ -144,6 +146,8 @@ def batch_for(configs: Sequence[RunConfig]) -> tuple[RunConfig, dict[str, list[f
     without one (``scenario.dprk_prior: null``) is its credibility, as in a plain run.
     """
     base = configs[0]
+    if len(configs) > 1 and any(c.posterior.draws is not None for c in configs):
+        raise ValueError("points with posterior draws (params=posterior) run one per model")
     batchable = batchable_settings()
     flat = [_flatten(c.identity()) for c in configs]
     varied = {path for f in flat[1:] for path, value in f.items() if flat[0].get(path) != value}

@@ -135,13 +135,17 @@ class DeterrenceModel(mesa.Model):
         # Parameter uncertainty (params=posterior, sim.draws): one posterior draw per block of
         # replications, each block its own random numbers; the blocks are pooled into one ensemble
         # for every statistic and output (``stat_blocks`` 1).
+        if batch and config.posterior.draws is not None:
+            raise ConfigError("a batch of points cannot also draw from the posterior (params=posterior): "
+                              "run each point alone")
         self.pooled = batch is None and config.posterior.draws is not None
         self.posterior_rows = None
         if self.pooled:
             from .draws import posterior_batch
 
             batch, self.posterior_rows = posterior_batch(config)
-            config = config.replace(replications=config.replications // config.posterior.blocks)
+            config = config.replace(replications=config.replications // config.posterior.blocks,
+                                    posterior={"draws": None})
             independent = True
         self.base_replications = r = config.replications
         self.blocks, self._era_drives, by_block = _unpack_batch(config, batch)
