@@ -384,8 +384,9 @@ def posterior_summary(cc: CalibrationConfig, names: Sequence[str], samples: np.n
     rows = []
     for i, name in enumerate(names):
         x = draws[name].to_numpy()
-        taus = [float(emcee.autocorr.integrated_time(samples[c, burn:, :, i], quiet=True)[0])
-                for c in range(samples.shape[0])]
+        with np.errstate(invalid="ignore", divide="ignore"):  # a chain that never moved: tau nan
+            taus = [float(emcee.autocorr.integrated_time(samples[c, burn:, :, i], quiet=True)[0])
+                    for c in range(samples.shape[0])]
         tau = float(np.mean(taus))
         chain_means = draws.groupby("chain")[name].mean().to_numpy()
         sd = float(x.std())
