@@ -187,7 +187,8 @@ def test_the_wheel_carries_configs_and_data_and_its_dsim_runs(tmp_path):
     Path(site, "_borrowed_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     work = tmp_path / "elsewhere"
     work.mkdir()
-    for program, expected in (("dsim", "credibility: 0.7"), ("dsim-calibrate", "events_file:")):
+    for program, expected in (("dsim", "credibility: 0.7"), ("dsim-calibrate", "events_file:"),
+                              ("dsim-forecast", "draws:")):
         res = subprocess.run([str(env_dir / "bin" / program), "--cfg", "job"], cwd=work,
                              capture_output=True, text=True, timeout=300)
         assert res.returncode == 0, res.stderr[-2000:]

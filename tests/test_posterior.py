@@ -244,3 +244,38 @@ def test_sbc_ranks_lie_in_range_and_the_truth_is_not_used_to_start():
     assert len(table) == 6
     assert table["rank"].between(0, 9).all()
     assert (table["q05"] <= table["q50"]).all() and (table["q50"] <= table["q95"]).all()
+
+
+def _program(name: str) -> str:
+    import sys
+    from pathlib import Path
+
+    return str(Path(sys.executable).parent / name)
+
+
+def test_dsim_forecast_writes_its_table_and_refuses_the_record_years(tmp_path):
+    """`dsim-forecast` on a small draws file: forecast.csv holds year, metric, mean, q05, q50, q95
+    for launch days and missiles in each forecast year; asking for 2023 is one line, exit 2, and no
+    folder."""
+    import subprocess
+
+    path, _ = _draws_file(tmp_path)
+    out = tmp_path / "fc"
+    res = subprocess.run([_program("dsim-forecast"), f"draws={path}", "replications=40", "blocks=4",
+                          "years=[2024,2025]", f"hydra.run.dir={out}"], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    table = pd.read_csv(out / "forecast.csv")
+    assert list(table.columns) == ["year", "metric", "mean", "q05", "q50", "q95"]
+    assert sorted(zip(table["year"], table["metric"], strict=True)) == [
+        (2024, "launch_days"), (2024, "missiles"), (2025, "launch_days"), (2025, "missiles")]
+    assert (table["q05"] <= table["q95"]).all()
+    samples = pd.read_parquet(out / "forecast_samples.parquet")
+    assert samples["draw"].nunique() == 40
+    for name in ("forecast.png", "forecast.pdf", "forecast.json"):
+        assert (out / name).is_file()
+    bad = subprocess.run([_program("dsim-forecast"), "years=[2023]", f"hydra.run.dir={tmp_path / 'bad'}"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1 and "2023" in bad.stderr
+    assert not (tmp_path / "bad").exists()
