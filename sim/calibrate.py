@@ -256,7 +256,9 @@ METHODS = ("posterior", "point")
 # The fitted configs, at these places inside configs/ (and inside the run's output folder).
 FITTED_PARAMS = "params/calibrated.yaml"
 FITTED_SCENARIO = "scenario/historical.yaml"
-INSTALL_TARGETS = (FITTED_PARAMS, FITTED_SCENARIO, "params/posterior.yaml", "params/posterior_draws.parquet")
+INSTALL_TARGETS = (FITTED_PARAMS, FITTED_SCENARIO)
+# ... and those of method=posterior (sim.posterior_report)
+POSTERIOR_INSTALL_TARGETS = ("params/posterior.yaml", "params/posterior_draws.parquet")
 
 
 @dataclass(frozen=True)
@@ -387,9 +389,9 @@ def check_calibration_inputs(cc: CalibrationConfig, config_dir: Path) -> None:
 def install_path(config_dir: Path, relative: str) -> Path:
     """Where a fitted config is installed: only at the fixed places :data:`INSTALL_TARGETS` inside
     ``config_dir`` (a folder that resolves elsewhere, e.g. by a link, is refused)."""
-    if relative not in INSTALL_TARGETS:
+    if relative not in INSTALL_TARGETS + POSTERIOR_INSTALL_TARGETS:
         raise ConfigError(f"cannot install {relative!r}: fitted configs go only to "
-                          f"{' and '.join(INSTALL_TARGETS)} inside configs/")
+                          f"{', '.join(INSTALL_TARGETS + POSTERIOR_INSTALL_TARGETS)} inside configs/")
     root = Path(config_dir).resolve()
     target = root / relative
     if target.parent.resolve() != root / Path(relative).parent:
