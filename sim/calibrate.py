@@ -235,6 +235,9 @@ class PosteriorConfig:
         if self.replications < 5:
             raise ConfigError(f"posterior.replications={self.replications} is too few to estimate a "
                               "covariance: give at least 5 (50 is the default)")
+        if self.burn >= self.steps:
+            raise ConfigError(f"posterior.burn={self.burn} must be below posterior.steps={self.steps}: "
+                              "some steps must remain after the burn-in")
         if self.pilot < self.walkers:
             raise ConfigError(f"posterior.pilot={self.pilot} must be at least posterior.walkers="
                               f"{self.walkers}: the walkers start at the best pilot draws")

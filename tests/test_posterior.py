@@ -279,3 +279,17 @@ def test_dsim_forecast_writes_its_table_and_refuses_the_record_years(tmp_path):
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "2023" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("posterior.burn=800", "must be below posterior.steps"),
+    ("posterior.walkers=10", "too few for 15 free parameters"),
+    ("posterior.move=gibbs", "is unknown"),
+    ("posterior.replications=3", "too few to estimate a covariance"),
+    ("method=bayes", "choose posterior or point"),
+])
+def test_bad_posterior_settings_are_one_line(override, message):
+    from sim.config import load_config
+
+    with pytest.raises(ConfigError, match=message):
+        load_config([override], config_name="calibrate")
