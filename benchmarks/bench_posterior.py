@@ -35,7 +35,8 @@ def main() -> None:
     centre = calibrated_point(run.names)
     rng = np.random.default_rng(0)
     span = run.upper - run.lower
-    points = np.clip(np.array([centre[n] for n in run.names]) + 0.05 * span * rng.standard_normal((half, len(span))),
+    points = np.clip(np.array([centre[n] for n in run.names])
+                     + 0.05 * span * rng.standard_normal((half, len(span))),
                      run.lower, run.upper)
     run.log_prob(points, 1)  # compile and warm up
     totals, sims, likes = [], [], []

@@ -300,7 +300,8 @@ def install_fitted_configs(files: dict[str, str | bytes], config_dir: Path) -> l
             # mkstemp makes the file private (0600): keep the installed file's mode, or rw-r--r--
             os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644)
             data = files[rel]
-            with (os.fdopen(fd, "wb") if isinstance(data, bytes) else os.fdopen(fd, "w", encoding="utf-8")) as fh:
+            with (os.fdopen(fd, "wb") if isinstance(data, bytes)
+                  else os.fdopen(fd, "w", encoding="utf-8")) as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -740,7 +740,8 @@ def forecast_main() -> None:
 
 def forecast_help() -> str:
     """``dsim-forecast --help``: every setting with its comment (configs/forecast.yaml)."""
-    rows = [(f"{key}={value}", comment) for key, value, comment in _documented_keys(config_dir() / "forecast.yaml")]
+    rows = [(f"{key}={value}", comment)
+            for key, value, comment in _documented_keys(config_dir() / "forecast.yaml")]
     lines = ["dsim-forecast: DPRK launch days and missiles per year after the record, from the posterior.",
              "", "usage: uv run dsim-forecast [key=value ...]", "", "settings (configs/forecast.yaml):"]
     return "\n".join(lines + _columns(rows) + ["", "policy=NAME: the replay's posture cadence and costs "

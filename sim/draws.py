@@ -49,7 +49,8 @@ def _read(path: str, mtime: float) -> pd.DataFrame:
         table = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
         raise ConfigError(f"posterior.draws={path} cannot be read as Parquet ({type(exc).__name__}): "
-                          "give a posterior_draws.parquet written by dsim-calibrate method=posterior") from None
+                          "give a posterior_draws.parquet written by dsim-calibrate "
+                          "method=posterior") from None
     # plain numpy columns, owned by the cache (not views of Arrow's buffers)
     return pd.DataFrame({c: np.array(table[c].to_numpy(), copy=True) for c in table.columns})
 

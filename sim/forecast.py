@@ -101,7 +101,8 @@ def simulate_counts(draws: pd.DataFrame, scenario: ScenarioConfig, years: list[i
     out = []
     keep = reps["year"].isin(years).to_numpy()
     for metric, column in METRICS.items():
-        out.append(pd.DataFrame({"metric": metric, "resolution": "year", "year": reps["year"].to_numpy()[keep],
+        out.append(pd.DataFrame({"metric": metric, "resolution": "year",
+                                 "year": reps["year"].to_numpy()[keep],
                                  "month": 0, "draw": draw_id[keep],
                                  "value": reps[column].to_numpy()[keep].astype(float),
                                  "posterior_row": rows[block[keep]]}))
@@ -164,10 +165,11 @@ class ForecastConfig:
         years = list(self.years)
         if not years or any(not isinstance(y, int) or isinstance(y, bool) for y in years):
             raise ConfigError(f"years={years} must list whole years after {LAST_RECORD_YEAR}")
-        if min(years) <= LAST_RECORD_YEAR or max(years) > LAST_RECORD_YEAR + 10 or sorted(set(years)) != years:
+        if (min(years) <= LAST_RECORD_YEAR or max(years) > LAST_RECORD_YEAR + 10
+                or sorted(set(years)) != years):
             raise ConfigError(f"years={years} must be increasing years from {LAST_RECORD_YEAR + 1} to "
-                              f"{LAST_RECORD_YEAR + 10}: the record (2016-{LAST_RECORD_YEAR}) stays out of the "
-                              "forecast so it can be checked independently")
+                              f"{LAST_RECORD_YEAR + 10}: the record (2016-{LAST_RECORD_YEAR}) stays out "
+                              "of the forecast so it can be checked independently")
         for name in ("replications", "blocks", "seed"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "seed" else 1):
@@ -232,8 +234,9 @@ def run_forecast(fc: ForecastConfig, out_dir: Path, config_dir: Path) -> pd.Data
         table.to_csv(staging / "forecast.csv", index=False, float_format="%.4g")
         samples.to_parquet(staging / "forecast_samples.parquet", index=False)
         plot_fan(record, samples, staging / "forecast.png",
-                 f"Forecast {fc.years[0]}-{fc.years[-1]} from the posterior ({fc.blocks} draws, {fc.replications} "
-                 "histories); regime rule: the 2023 era and posture continue, the 2023 allied calendar repeats")
+                 f"Forecast {fc.years[0]}-{fc.years[-1]} from the posterior ({fc.blocks} draws, "
+                 f"{fc.replications} histories); regime rule: the 2023 era and posture continue, "
+                 "the 2023 allied calendar repeats")
         meta = {"config": {k: (v.name.value if isinstance(v, PolicyConfig) else v)
                            for k, v in dataclasses.asdict(fc).items() if k != "policy"},
                 "policy": fc.policy.name.value, "draws_file": fc.draws,
@@ -245,6 +248,7 @@ def run_forecast(fc: ForecastConfig, out_dir: Path, config_dir: Path) -> pd.Data
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for row in table.itertuples(index=False):
-        print(f"{row.year} {row.metric}: mean {row.mean:.1f}, median {row.q50:.0f}, 90 % [{row.q05:.0f}, {row.q95:.0f}]")
+        print(f"{row.year} {row.metric}: mean {row.mean:.1f}, median {row.q50:.0f}, "
+              f"90 % [{row.q05:.0f}, {row.q95:.0f}]")
     print(f"wrote {', '.join(files)} -> {out_dir}")
     return table

@@ -351,7 +351,8 @@ class DeterrenceModel(mesa.Model):
         results = self.recorder.results()
         if self.pooled:  # which posterior draw each replication ran at
             reps = results.replications
-            reps["posterior_draw"] = self.posterior_rows[reps["replication"].to_numpy() // self.base_replications]
+            reps["posterior_draw"] = self.posterior_rows[
+                reps["replication"].to_numpy() // self.base_replications]
             results.meta["posterior"] = {"draws": self.config.posterior.draws,
                                          "blocks": self.config.posterior.blocks,
                                          "rows": self.posterior_rows.tolist()}

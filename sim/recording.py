@@ -96,7 +96,8 @@ class Recorder:
         self.monthly_launch_days = np.zeros((len(self.month_starts), n), dtype=np.uint8)
         self._extra_index = np.array([self._extra[c] for c in EXTRA_COUNTS])
         # Per replication and week, for the event study (sim.event_study): launch days, a US arrival,
-        # a major provocation, and the missiles. (weeks, R) each, 5 bytes per replication-week: only when asked.
+        # a major provocation, and the missiles. (weeks, R) each, 5 bytes per replication-week:
+        # only when asked.
         self.detail = ({name: np.zeros((weeks, n), dtype=dtype) for name, dtype in DETAIL_ARRAYS.items()}
                        if detail else None)
         # Ranks of the order statistics that the weekly quantiles (over one block's R replications)

@@ -112,7 +112,8 @@ def run_sbc(cc: CalibrationConfig, free: Sequence[str], datasets: int, seed: int
             sims = replication_summaries(problem, stacked[inside], pc.replications, seed * 1000 + calls["n"],
                                          keys, independent=True)
             owner = np.repeat(np.arange(len(order)), [len(t) for t in thetas])[inside]
-            out[inside] = [synthetic_log_likelihood(x, synthetic[order[o]]) for x, o in zip(sims, owner, strict=True)]
+            out[inside] = [synthetic_log_likelihood(x, synthetic[order[o]])
+                           for x, o in zip(sims, owner, strict=True)]
         result, start = {}, 0
         for d, t in zip(order, thetas, strict=True):
             result[d] = out[start:start + len(t)]
@@ -130,7 +131,8 @@ def run_sbc(cc: CalibrationConfig, free: Sequence[str], datasets: int, seed: int
         moves = ([(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)] if pc.move == "de"
                  else emcee.moves.StretchMove())
         samplers.append(emcee.EnsembleSampler(pc.walkers, len(names),
-                                              lambda th, d=d: lockstep.call(d, th), vectorize=True, moves=moves))
+                                              lambda th, d=d: lockstep.call(d, th), vectorize=True,
+                                              moves=moves))
     errors: list[BaseException] = []
 
     def work(d: int) -> None:

@@ -50,13 +50,15 @@ def test_summaries_of_all_blocks_equal_each_blocks_own_moments():
     points = np.column_stack([rng.uniform(p.lower, p.upper, 4) for p in cc.parameters])
     fast = replication_summaries(problem, points, 3, 3, keys, independent=True)
     base = problem.base.replace(replications=3, seed=3)
-    res = DeterrenceModel(base, batch=problem.batch(points), weekly=False, detail=True, independent=True).run()
+    res = DeterrenceModel(base, batch=problem.batch(points), weekly=False, detail=True,
+                          independent=True).run()
     reps = res.replications
     for j in range(4):
         for i in range(3):
             one = reps[(reps["block"] == j) & (reps["replication"] == i)]
             col = j * 3 + i
-            m = _moments(one, [0] * 10, {k: v[:, col:col + 1] for k, v in res.detail.items()}, problem.calendar)
+            m = _moments(one, [0] * 10, {k: v[:, col:col + 1] for k, v in res.detail.items()},
+                         problem.calendar)
             for c, key in enumerate(keys):
                 if key == "war":
                     ref = m.p_war
@@ -143,10 +145,11 @@ def test_a_posterior_run_is_its_blocks_pooled(tmp_path):
     pooled = model.run()
     rows = np.array(pooled.meta["posterior"]["rows"])
     batch = {c: frame[c].to_numpy()[rows] for c in ("spiral_weight", "dprk_cost_srbm")}
-    plain = DeterrenceModel(cfg.replace(replications=20, posterior={"draws": None}), batch=batch, weekly=False,
-                            independent=True).run()
+    plain = DeterrenceModel(cfg.replace(replications=20, posterior={"draws": None}), batch=batch,
+                            weekly=False, independent=True).run()
     a = pooled.replications
-    b = plain.replications.assign(replication=plain.replications["block"] * 20 + plain.replications["replication"])
+    b = plain.replications.assign(
+        replication=plain.replications["block"] * 20 + plain.replications["replication"])
     for column in ("dprk_launch_days", "dprk_missiles", "clashes", "us_deployments"):
         np.testing.assert_array_equal(a[column].to_numpy(), b[column].to_numpy())
     assert pooled.meta["response_lag_histogram"] == np.sum(plain.meta["response_lag_histogram_by_block"],

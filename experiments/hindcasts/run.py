@@ -30,8 +30,8 @@ from sim.hindcast import run_fold
 from sim.validation import observed_counts, plot_validation, run_baselines, score_table, score_targets, skill_vs
 
 HERE = Path(__file__).resolve().parent
-FULL = {"posterior": PosteriorConfig(chains=2, walkers=32, steps=300, burn=150, replications=50, predictive=50,
-                                     workers=2, start="calibrated", start_spread=0.1),
+FULL = {"posterior": PosteriorConfig(chains=2, walkers=32, steps=300, burn=150, replications=50,
+                                     predictive=50, workers=2, start="calibrated", start_spread=0.1),
         "optimiser": OptimiserConfig(popsize=4, maxiter=10, polish_maxiter=4, bootstrap=0, profile_points=0,
                                      workers=1),
         "replications": 4000, "blocks": 200, "smm_replications": 100, "folds": (2019, 2020, 2021, 2022),

@@ -35,8 +35,8 @@ from sim.sbc import run_sbc  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FREE = ["spiral_weight", "spiral_gain", "dprk_cost_srbm", "launch_day_intercept"]
-FULL = {"datasets": 30, "posterior": PosteriorConfig(walkers=12, steps=200, burn=100, replications=30, pilot=96,
-                                                     start="prior", move="de")}
+FULL = {"datasets": 30, "posterior": PosteriorConfig(walkers=12, steps=200, burn=100, replications=30,
+                                                     pilot=96, start="prior", move="de")}
 QUICK = {"datasets": 3, "posterior": PosteriorConfig(walkers=8, steps=6, burn=2, replications=6, pilot=8,
                                                      start="prior", move="de")}
 
@@ -81,7 +81,8 @@ def main() -> None:
         ax.set_title(f"{name}\n50 %: {cov['in50']['rate']:.2f}, 90 %: {cov['in90']['rate']:.2f}", fontsize=8)
         ax.set_xlabel("rank of the truth", fontsize=7)
         ax.tick_params(labelsize=7)
-    fig.suptitle(f"Simulation-based calibration: {s['datasets']} synthetic records (dashed: uniform)", fontsize=9)
+    fig.suptitle(f"Simulation-based calibration: {s['datasets']} synthetic records (dashed: uniform)",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "ranks.png", dpi=120)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
