@@ -25,8 +25,13 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=5)
     args = ap.parse_args()
     from sim.config import load_config
-    from sim.posterior import calibrated_point, make_run, seed_of_call, synthetic_log_likelihood
-    from sim.posterior import replication_summaries
+    from sim.posterior import (
+        calibrated_point,
+        make_run,
+        replication_summaries,
+        seed_of_call,
+        synthetic_log_likelihood,
+    )
 
     cc = load_config([], config_name="calibrate")
     pc = cc.posterior

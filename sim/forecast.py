@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .history import END, ERA_OF_PARAM, START, historical_scenario
-from .params import ConfigError, DatedEvent, ModelParams, PolicyConfig, Posture, RunConfig, ScenarioConfig
+from .params import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig, ScenarioConfig
 
 __all__ = ["ForecastConfig", "forecast_scenario", "run_forecast", "simulate_counts", "summarise"]
 METRICS = {"launch_days": "dprk_launch_days", "missiles": "dprk_missiles"}

@@ -49,8 +49,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .calibrate import SIM_COLUMNS, TIMING_TARGETS, CalibrationConfig, Problem, build_problem
-from .calibrate import simulated_on_calendar
+from .calibrate import (
+    SIM_COLUMNS,
+    TIMING_TARGETS,
+    CalibrationConfig,
+    Problem,
+    build_problem,
+    simulated_on_calendar,
+)
 from .event_study import _tallies, _values
 from .model import DeterrenceModel
 from .params import ConfigError

@@ -27,7 +27,14 @@ from sim.calibrate import OptimiserConfig, PosteriorConfig
 from sim.config import load_config
 from sim.events import load_events
 from sim.hindcast import run_fold
-from sim.validation import observed_counts, plot_validation, run_baselines, score_table, score_targets, skill_vs
+from sim.validation import (
+    observed_counts,
+    plot_validation,
+    run_baselines,
+    score_table,
+    score_targets,
+    skill_vs,
+)
 
 HERE = Path(__file__).resolve().parent
 FULL = {"posterior": PosteriorConfig(chains=2, walkers=32, steps=300, burn=150, replications=50,
