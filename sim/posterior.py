@@ -380,9 +380,11 @@ def posterior_draws(cc: CalibrationConfig, names: Sequence[str], samples: np.nda
 def posterior_summary(cc: CalibrationConfig, names: Sequence[str], samples: np.ndarray,
                       draws: pd.DataFrame) -> list[dict]:
     """Per parameter: prior bounds, posterior mean, sd, 5/50/95 % quantiles, the integrated
-    autocorrelation time (emcee, per chain, averaged), the effective sample size (draws / time) and
-    the largest difference between the chains' means in posterior sds (a convergence check: near 0
-    when the chains agree)."""
+    autocorrelation time (emcee's estimator, per chain over the walkers that moved after burn-in,
+    averaged over chains), the effective sample size (draws / time), the number of walkers that
+    never moved after burn-in (``stuck_walkers``: their autocorrelation is undefined; a sign of a
+    sticky chain) and the largest difference between the chains' means in posterior sds (a
+    convergence check: near 0 when the chains agree)."""
     import emcee
 
     burn = cc.posterior.burn
@@ -390,16 +392,21 @@ def posterior_summary(cc: CalibrationConfig, names: Sequence[str], samples: np.n
     rows = []
     for i, name in enumerate(names):
         x = draws[name].to_numpy()
-        with np.errstate(invalid="ignore", divide="ignore"):  # a chain that never moved: tau nan
-            taus = [float(emcee.autocorr.integrated_time(samples[c, burn:, :, i], quiet=True)[0])
-                    for c in range(samples.shape[0])]
-        tau = float(np.mean(taus))
+        taus, stuck = [], 0
+        for c in range(samples.shape[0]):
+            series = samples[c, burn:, :, i]
+            moved = np.ptp(series, axis=0) > 0  # exactly equal values: never moved
+            stuck += int((~moved).sum())
+            if moved.any():
+                taus.append(float(emcee.autocorr.integrated_time(series[:, moved], quiet=True)[0]))
+        tau = float(np.mean(taus)) if taus else float("nan")
         chain_means = draws.groupby("chain")[name].mean().to_numpy()
         sd = float(x.std())
         rows.append({"parameter": name, "prior_lower": bounds[name][0], "prior_upper": bounds[name][1],
                      "mean": float(x.mean()), "sd": sd, "q05": float(np.quantile(x, 0.05)),
                      "q50": float(np.quantile(x, 0.5)), "q95": float(np.quantile(x, 0.95)),
                      "autocorr_steps": tau, "ess": float(len(x) / tau) if tau > 0 else float("nan"),
+                     "stuck_walkers": stuck,
                      "chain_mean_spread_sd": float((chain_means.max() - chain_means.min()) / sd) if sd > 0
                      else 0.0})
     return rows
