@@ -100,7 +100,7 @@ CAL_JSON = REPO / "docs" / "figures" / "calibration.json"
 
 def read_calibration(path):
     if not path.is_file():
-        print(f"{path.relative_to(REPO)} is missing: run `uv run dsim-calibrate` and copy its "
+        print(f"{path.relative_to(REPO)} is missing: run `uv run dsim-calibrate method=point` and copy its "
               "calibration.json there (docs/calibration.md, Outputs). The sections that read it "
               "are skipped.")
         return {}
@@ -115,7 +115,7 @@ def has(result, *keys):
     missing = [k for k in keys if k not in result]
     if missing:
         print(f"{CAL_JSON.relative_to(REPO)} has no {', '.join(missing)}: it was written by an older "
-              "dsim-calibrate. Re-run `uv run dsim-calibrate` and copy its calibration.json to "
+              "dsim-calibrate. Re-run `uv run dsim-calibrate method=point` and copy its calibration.json to "
               "docs/figures/ to see this section.")
     return not missing
 
