@@ -296,3 +296,23 @@ def test_bad_posterior_settings_are_one_line(override, message):
 
     with pytest.raises(ConfigError, match=message):
         load_config([override], config_name="calibrate")
+
+
+def test_the_hindcast_script_scores_the_model_and_the_four_baselines(tmp_path):
+    """`experiments/hindcasts/run.py --quick` (one fold, tiny settings): scores.csv has a row for
+    the model and each baseline at every resolution and metric, and the model's samples are
+    forecasts of 2023 only (fold 2022, within the record)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "hindcasts" / "run.py"
+    res = subprocess.run([sys.executable, str(script), "--quick", "--out", str(tmp_path / "out"),
+                          "--chains", str(tmp_path / "chains")], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+    assert set(scores["source"]) == {"model", "constant_negbin", "persistence", "era_mean",
+                                     "month_climatology"}
+    assert len(scores) == 5 * 2 * 2
+    samples = pd.read_parquet(tmp_path / "out" / "model_samples.parquet")
+    assert set(samples["year"]) == {2023} and set(samples["fold"]) == {2022}
