@@ -211,11 +211,9 @@ def params_yaml(fitted: dict, result: dict, cc: CalibrationConfig) -> str:
     return head + yaml.safe_dump(params, sort_keys=True)
 
 
-def run_calibration(cc: CalibrationConfig, out_dir: Path, config_dir: Path) -> dict:
-    """Run the calibration and write its files atomically into ``out_dir``; with ``install=true``
-    also install the fitted configs into ``config_dir``. Every input and the folders to be written
-    are checked before the fit starts (one ConfigError / EventDataError line)."""
-    out_dir = Path(out_dir)
+def prepare_run(cc: CalibrationConfig, out_dir: Path, config_dir: Path) -> tuple[Path, pd.DataFrame]:
+    """The event record (path, table) of ``cc``, checked, and ``out_dir`` made and writable: one
+    ConfigError / EventDataError line before any work."""
     events_path, events = load_calibration_inputs(cc, config_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -223,6 +221,15 @@ def run_calibration(cc: CalibrationConfig, out_dir: Path, config_dir: Path) -> d
         raise ConfigError(f"cannot make the output folder {out_dir} ({exc.strerror or exc}): choose "
                           "another hydra.run.dir") from None
     check_writable(out_dir, "the output folder")
+    return events_path, events
+
+
+def run_calibration(cc: CalibrationConfig, out_dir: Path, config_dir: Path) -> dict:
+    """Run the calibration and write its files atomically into ``out_dir``; with ``install=true``
+    also install the fitted configs into ``config_dir``. Every input and the folders to be written
+    are checked before the fit starts (one ConfigError / EventDataError line)."""
+    out_dir = Path(out_dir)
+    events_path, events = prepare_run(cc, out_dir, config_dir)
     result = calibrate(cc, events)
     timeseries = result.pop("_timeseries")
     fitted = result.pop("_fitted")
@@ -231,26 +238,9 @@ def run_calibration(cc: CalibrationConfig, out_dir: Path, config_dir: Path) -> d
     result["seasonality"] = seasonality_check(observed_month_counts(events), sim_m)
     result.update({"config": _plain(_asdict(cc)), "events_file": str(events_path), **code_version()})
 
-    # A disk that fills up now raises OSError (the command line's one line, exit code 1); the
-    # staging folder goes, so the output folder holds all five files or none of them.
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
-    try:
-        _write_outputs(staging, result, fitted, cc, events_path, obs_m, sim_m)
-        for name in CALIBRATION_FILES:
-            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    print(f"wrote {', '.join(CALIBRATION_FILES)} -> {out_dir}")
-    if cc.install:
-        files = {rel: (out_dir / rel).read_text(encoding="utf-8") for rel in (FITTED_PARAMS, FITTED_SCENARIO)}
-        try:
-            installed = install_fitted_configs(files, config_dir)
-        except OSError as exc:
-            raise OSError(exc.errno, f"{exc.strerror or exc} while installing into {config_dir} "
-                                     f"(nothing there was changed; the fit is in {out_dir})") from None
-        for target in installed:
-            print(f"installed {target}")
+    publish(out_dir, lambda staging: _write_outputs(staging, result, fitted, cc, events_path, obs_m, sim_m),
+            CALIBRATION_FILES, {rel: rel for rel in (FITTED_PARAMS, FITTED_SCENARIO)} if cc.install else {},
+            config_dir, "the fit")
     print(f"calibration: loss {result['loss']:.4f} (defaults {result['loss_at_defaults']:.4f}), "
           f"{result['run_time_seconds']:.0f} s -> {out_dir}")
     return result
@@ -281,6 +271,35 @@ def _write_outputs(folder: Path, result: dict, fitted: dict, cc: CalibrationConf
     write_historical_scenario(
         scenario_file, events_path, drives,
         note=f"Era drives fitted by dsim-calibrate on {dt.date.today().isoformat()}." if drives else "")
+
+
+def publish(out_dir: Path, write, names: tuple[str, ...], install: dict[str, str], config_dir: Path,
+            what: str) -> None:
+    """Write a run's files atomically: ``write(staging)`` fills a staging folder inside
+    ``out_dir``, then each of ``names`` is moved into place (a disk that fills up raises OSError,
+    the command line's one line with exit code 1, and the staging folder goes, so the output folder
+    holds all the files or none of them). Then ``install`` (``{configs path: output file}``) is
+    installed into ``config_dir`` (:func:`install_fitted_configs`)."""
+    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
+    try:
+        write(staging)
+        for name in names:
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"wrote {', '.join(names)} -> {out_dir}")
+    if not install:
+        return
+    files = {rel: ((out_dir / src).read_bytes() if src.endswith(".parquet")
+                   else (out_dir / src).read_text(encoding="utf-8")) for rel, src in install.items()}
+    try:
+        installed = install_fitted_configs(files, config_dir)
+    except OSError as exc:
+        raise OSError(exc.errno, f"{exc.strerror or exc} while installing into {config_dir} "
+                                 f"(nothing there was changed; {what} is in {out_dir})") from None
+    for target in installed:
+        print(f"installed {target}")
 
 
 def install_fitted_configs(files: dict[str, str | bytes], config_dir: Path) -> list[Path]:

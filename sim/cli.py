@@ -762,19 +762,27 @@ def _forecast_check(fc) -> None:
 
 
 def _forecast_task(cfg: DictConfig) -> None:
+    from .forecast import ForecastConfig, run_forecast
+
+    _file_task(cfg, "dsim-forecast", ForecastConfig, lambda fc: run_forecast, "the forecast's files")
+
+
+def _file_task(cfg: DictConfig, program: str, cls: type, choose: Callable, what: str) -> None:
+    """Run the job of ``program``: its config as ``cls``, then ``choose(config)(config, output
+    folder, configs folder)``; a user's mistake is one line and exit code 2, a folder that cannot
+    be written one line and exit code 1."""
     from hydra.core.hydra_config import HydraConfig
 
     from .events import EventDataError
-    from .forecast import ForecastConfig, run_forecast
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     try:
-        fc = to_run_config(cfg, ForecastConfig)
-        run_forecast(fc, Path(HydraConfig.get().runtime.output_dir), config_dir())
+        config = to_run_config(cfg, cls)
+        choose(config)(config, Path(HydraConfig.get().runtime.output_dir), config_dir())
     except (ConfigError, EventDataError) as exc:
-        _fail("dsim-forecast", str(exc), 2)
+        _fail(program, str(exc), 2)
     except OSError as exc:
-        _fail("dsim-forecast", f"cannot write the forecast's files: {exc.strerror or exc}", 1)
+        _fail(program, f"cannot write {what}: {exc.strerror or exc}", 1)
 
 
 def _calibration_check(cc) -> None:
@@ -789,22 +797,13 @@ def _calibration_check(cc) -> None:
 
 
 def _calibrate_task(cfg: DictConfig) -> None:
-    from hydra.core.hydra_config import HydraConfig
-
     from .calibrate import CalibrationConfig
     from .calibration_report import run_calibration
-    from .events import EventDataError
     from .posterior_report import run_posterior_calibration
 
-    logging.getLogger("MESA").setLevel(logging.WARNING)
-    try:
-        cc = to_run_config(cfg, CalibrationConfig)
-        run = run_posterior_calibration if cc.method == "posterior" else run_calibration
-        run(cc, Path(HydraConfig.get().runtime.output_dir), config_dir())
-    except (ConfigError, EventDataError) as exc:
-        _fail("dsim-calibrate", str(exc), 2)
-    except OSError as exc:
-        _fail("dsim-calibrate", f"cannot write the calibration's files: {exc.strerror or exc}", 1)
+    _file_task(cfg, "dsim-calibrate", CalibrationConfig,
+               lambda cc: run_posterior_calibration if cc.method == "posterior" else run_calibration,
+               "the calibration's files")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import pandas as pd
 from .params import ConfigError, ModelParams, RunConfig
 
 META_COLUMNS = ("chain", "step", "walker", "weight", "log_posterior")
-__all__ = ["META_COLUMNS", "load_draws", "posterior_batch", "resolve_draws_path"]
+__all__ = ["META_COLUMNS", "batch_of", "draw_rows", "load_draws", "posterior_batch", "resolve_draws_path"]
 
 
 def resolve_draws_path(name: str, key: str = "posterior.draws") -> Path:
@@ -79,16 +79,19 @@ def load_draws(name: str, key: str = "posterior.draws") -> pd.DataFrame:
     return table
 
 
-def posterior_batch(config: RunConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The model batch (``{name: one value per block}``, era drives as ``era:<era>``) of
-    ``config.posterior.blocks`` draws, and the rows drawn (indices into the table)."""
+def draw_rows(table: pd.DataFrame, blocks: int, seed: int) -> np.ndarray:
+    """``blocks`` row indices of ``table`` drawn by the weights, with a generator seeded by ``seed``
+    alone (the same rows for every posture and credibility of a study)."""
+    weights = table["weight"].to_numpy(dtype=float)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x706F7374]))
+    return rng.choice(len(table), size=int(blocks), replace=True, p=weights / weights.sum())
+
+
+def batch_of(table: pd.DataFrame, rows: np.ndarray, eras: set[str]) -> dict[str, np.ndarray]:
+    """The model batch of ``rows`` of ``table``: ModelParams columns by name, era drives as
+    ``era:<era>`` where the scenario has that era (``eras``), other era drives left out."""
     from .history import ERA_OF_PARAM
 
-    table = load_draws(config.posterior.draws)
-    weights = table["weight"].to_numpy(dtype=float)
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x706F7374]))
-    rows = rng.choice(len(table), size=config.posterior.blocks, replace=True, p=weights / weights.sum())
-    eras = {e.name for e in config.scenario.eras}
     batch: dict[str, np.ndarray] = {}
     for column in table.columns:
         if column in META_COLUMNS:
@@ -99,4 +102,12 @@ def posterior_batch(config: RunConfig) -> tuple[dict[str, np.ndarray], np.ndarra
                 batch[f"era:{ERA_OF_PARAM[column]}"] = values
         else:
             batch[column] = values
-    return batch, rows
+    return batch
+
+
+def posterior_batch(config: RunConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The model batch (``{name: one value per block}``, era drives as ``era:<era>``) of
+    ``config.posterior.blocks`` draws, and the rows drawn (indices into the table)."""
+    table = load_draws(config.posterior.draws)
+    rows = draw_rows(table, config.posterior.blocks, config.seed)
+    return batch_of(table, rows, {e.name for e in config.scenario.eras}), rows

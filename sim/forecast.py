@@ -35,7 +35,7 @@ from typing import List
 import numpy as np
 import pandas as pd
 
-from .history import END, ERA_OF_PARAM, START, historical_scenario
+from .history import END, START, historical_scenario
 from .params import ConfigError, ModelParams, PolicyConfig, Posture, RunConfig, ScenarioConfig
 
 __all__ = ["ForecastConfig", "forecast_scenario", "run_forecast", "simulate_counts", "summarise"]
@@ -73,20 +73,10 @@ def simulate_counts(draws: pd.DataFrame, scenario: ScenarioConfig, years: list[i
     ``draw`` numbers the histories, shared by all targets. With ``monthly``, also per month."""
     if replications % blocks:
         raise ConfigError(f"replications={replications} must be a multiple of blocks={blocks}")
-    weights = draws["weight"].to_numpy(dtype=float)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x706F7374]))
-    rows = rng.choice(len(draws), size=blocks, replace=True, p=weights / weights.sum())
-    eras = {e.name for e in scenario.eras}
-    batch = {}
-    for column in draws.columns:
-        if column in ("chain", "step", "walker", "weight", "log_posterior"):
-            continue
-        values = draws[column].to_numpy(dtype=float)[rows]
-        if column in ERA_OF_PARAM:
-            if ERA_OF_PARAM[column] in eras:
-                batch[f"era:{ERA_OF_PARAM[column]}"] = values
-        else:
-            batch[column] = values
+    from .draws import batch_of, draw_rows
+
+    rows = draw_rows(draws, blocks, seed)
+    batch = batch_of(draws, rows, {e.name for e in scenario.eras})
     r = replications // blocks
     config = RunConfig(credibility=credibility, replications=r, seed=int(seed), progress=False,
                        policy=policy or PolicyConfig(name=Posture.reactive), scenario=scenario,

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .calibrate import SIM_COLUMNS, CalibrationConfig, check_writable, load_calibration_inputs
-from .calibration_report import _asdict, _strict, install_fitted_configs
+from .calibrate import SIM_COLUMNS, CalibrationConfig
+from .calibration_report import _asdict, _strict, prepare_run, publish
 from .history import ERA_DRIVE_PARAMS
 from .outputs import code_version
-from .params import ConfigError, _plain
+from .params import _plain
 from .posterior import run_posterior, spiral_share
 
 POSTERIOR_PARAMS = "params/posterior.yaml"
@@ -178,13 +175,7 @@ def run_posterior_calibration(cc: CalibrationConfig, out_dir: Path, config_dir: 
     into ``out_dir``; with ``install=true`` also install ``params/posterior.yaml`` and
     ``params/posterior_draws.parquet`` into ``config_dir``."""
     out_dir = Path(out_dir)
-    events_path, events = load_calibration_inputs(cc, config_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot make the output folder {out_dir} ({exc.strerror or exc}): choose "
-                          "another hydra.run.dir") from None
-    check_writable(out_dir, "the output folder")
+    events_path, events = prepare_run(cc, out_dir, config_dir)
     result = run_posterior(cc, out_dir, events)
     draws = result.pop("_draws")
     result.pop("_predictive")
@@ -193,8 +184,7 @@ def run_posterior_calibration(cc: CalibrationConfig, out_dir: Path, config_dir: 
     result.update({"config": _plain(_asdict(cc)), "events_file": str(events_path), **code_version()})
     ppc = pd.DataFrame(result["posterior_predictive"])
     span = f"{cc.years[0]}-{cc.years[-1]}"
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
-    try:
+    def write(staging: Path) -> None:
         (staging / "posterior.json").write_text(
             json.dumps(_strict(result), indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8")
         draws.to_parquet(staging / "posterior_draws.parquet", index=False)
@@ -208,22 +198,9 @@ def run_posterior_calibration(cc: CalibrationConfig, out_dir: Path, config_dir: 
                    f"MCMC traces ({cc.posterior.chains} chains x {cc.posterior.walkers} walkers)")
         (staging / "params").mkdir()
         (staging / POSTERIOR_PARAMS).write_text(posterior_yaml(result, cc), encoding="utf-8")
-        for name in POSTERIOR_FILES:
-            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    print(f"wrote {', '.join(POSTERIOR_FILES)} -> {out_dir}")
-    if cc.install:
-        files = {POSTERIOR_PARAMS: (out_dir / POSTERIOR_PARAMS).read_text(encoding="utf-8"),
-                 POSTERIOR_DRAWS: (out_dir / "posterior_draws.parquet").read_bytes()}
-        try:
-            installed = install_fitted_configs(files, config_dir)
-        except OSError as exc:
-            raise OSError(exc.errno, f"{exc.strerror or exc} while installing into {config_dir} "
-                                     f"(nothing there was changed; the posterior is in {out_dir})") from None
-        for target in installed:
-            print(f"installed {target}")
+
+    install = {POSTERIOR_PARAMS: POSTERIOR_PARAMS, POSTERIOR_DRAWS: "posterior_draws.parquet"}
+    publish(out_dir, write, POSTERIOR_FILES, install if cc.install else {}, config_dir, "the posterior")
     spiral = next((r for r in result["parameters"] if r["parameter"] == "spiral_weight"), None)
     print(f"posterior: {result['draws']} draws, smallest ESS {result['min_ess']:.0f}, acceptance "
           f"{', '.join(f'{a:.2f}' for a in result['acceptance'])}"
