@@ -234,6 +234,8 @@ class Recorder:
             "war_week": m.war_week,
             "us_cost": m.us.cost,
             "final_dprk_belief": m.dprk.belief,
+            "final_rok_assurance": m.rok.assurance,
+            "final_japan_assurance": m.japan.assurance,
         }
         for name, values in per_rep.items():
             reps[name] = np.repeat(values[rows], n_years)
