@@ -655,6 +655,31 @@ class ParameterDraws:
                f"posterior.draws={self.draws!r} must be a file path or null")
 
 
+STUDIES = ("posture_robustness",)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A named analysis that a sweep runs after its points (``experiment=posture_robustness``:
+    :mod:`sim.robustness`). It changes no point's results."""
+
+    name: Optional[str] = None  # null: none; posture_robustness: sim.robustness
+    sobol_base: int = 256  # Sobol base sample size N (N x (d + 2) parameter points)
+    sobol_replications: int = 32  # histories per parameter point and posture, Sobol and PRIM
+    sobol_resamples: int = 500  # bootstrap resamples of the Sobol indices
+    prim_threshold: float = 0.8  # PRIM's density threshold for its peeling
+
+    def __post_init__(self) -> None:
+        _check(self.name is None or self.name in STUDIES,
+               f"study.name={self.name!r} is unknown: give {' or '.join(STUDIES)} or null")
+        for f in ("sobol_base", "sobol_replications", "sobol_resamples"):
+            v = getattr(self, f)
+            _check(isinstance(v, int) and not isinstance(v, bool) and v >= 2,
+                   f"study.{f}={v} must be a whole number >= 2")
+        _check(isinstance(self.prim_threshold, (int, float)) and 0 < self.prim_threshold <= 1,
+               f"study.prim_threshold={self.prim_threshold} must be in (0, 1]")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One run: the sweepable top-level levers plus the three config groups."""
@@ -674,6 +699,8 @@ class RunConfig:
     params: ModelParams = field(default_factory=ModelParams)
     # parameter uncertainty: draws from the calibration's posterior, one per block of replications
     posterior: ParameterDraws = field(default_factory=ParameterDraws)
+    # a named analysis a sweep runs after its points (sim.robustness); no effect on a point's results
+    study: StudyConfig = field(default_factory=StudyConfig)
 
     def __post_init__(self) -> None:
         _coerce_posture(self, "reference_policy")
@@ -695,6 +722,8 @@ class RunConfig:
         )
         if isinstance(self.posterior, dict):
             object.__setattr__(self, "posterior", ParameterDraws(**self.posterior))
+        if isinstance(self.study, dict):
+            object.__setattr__(self, "study", StudyConfig(**self.study))
         if self.posterior.draws is not None:
             b = self.posterior.blocks
             _check(b <= self.replications and self.replications % b == 0,
@@ -723,7 +752,7 @@ class RunConfig:
 
 
 # RunConfig fields that change how a run reports, never what it computes.
-NON_RESULT_FIELDS = ("progress", "reference_policy", "run_figure")
+NON_RESULT_FIELDS = ("progress", "reference_policy", "run_figure", "study")
 
 
 def _plain(obj: Any) -> Any:
@@ -754,6 +783,7 @@ def run_config_from_dict(data: dict) -> RunConfig:
     if "perception" in par:
         par["perception"] = Perception(par["perception"])
     post = ParameterDraws(**data.pop("posterior", {}))
+    data["study"] = StudyConfig(**data.pop("study", {}))
     return RunConfig(
         policy=PolicyConfig(**pol), scenario=ScenarioConfig(**scen), params=ModelParams(**par),
         posterior=post, **data

@@ -718,6 +718,13 @@ class SweepCallback(Callback):
         sweep_dir = config.hydra.sweep.dir
         try:
             written = aggregate(Path(sweep_dir), reference=OmegaConf.select(config, "reference_policy"))
+            if OmegaConf.select(config, "study.name"):  # a named study (sim.robustness) after the points
+                from .params import run_config_from_dict
+                from .robustness import run_study
+
+                first = load_points(Path(sweep_dir))[0]  # the points' settings (the study's too)
+                base = run_config_from_dict(first.summary["config"])
+                written.update(run_study(Path(sweep_dir), base, reference=base.reference_policy.value))
             # the console shows warnings only in a sweep (configs/config.yaml): say where it went
             print(f"dsim: sweep written to {sweep_dir} ({', '.join(sorted(written))})", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - every failure is one line and an exit code
