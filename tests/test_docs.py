@@ -73,7 +73,8 @@ def test_each_press_report_is_described_under_the_citation_the_code_uses(documen
 
 TABLE_CLASSES = {"8.1": "RunConfig", "8.2": "ScenarioConfig", "8.3": "PolicyConfig", "8.4": "ModelParams"}
 DOCUMENTED_CLASSES = ("RunConfig", "ScenarioConfig", "PolicyConfig", "ModelParams", "CalendarEvent",
-                      "DatedEvent", "Era", "PosturePeriod", "ParameterDraws")
+                      "DatedEvent", "Era", "PosturePeriod", "ParameterDraws",
+                      "StudyConfig")
 
 
 def _section_8() -> str:
