@@ -195,8 +195,9 @@ def plot_fan(record: pd.DataFrame, samples: pd.DataFrame, path: Path, title: str
     axes[0].legend(fontsize=7, loc="upper left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(path.with_suffix(suffix), dpi=120)
+    from .gsa import save_png_pdf
+
+    save_png_pdf(fig, path, dpi=120)
     plt.close(fig)
 
 

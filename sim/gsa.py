@@ -284,14 +284,14 @@ def prim_study(X: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: fl
 
 # ---------------------------------------------------------------------------------------- figures
 
-def _save(fig, path: str | Path) -> list[Path]:
+def save_png_pdf(fig, path: str | Path, dpi: int = 130) -> list[Path]:
     """Write ``fig`` as PNG and PDF at ``path`` with its suffix replaced; return both paths."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix in (".png", ".pdf"):
         target = path.with_suffix(suffix)
-        fig.savefig(target, dpi=130)
+        fig.savefig(target, dpi=dpi)
         written.append(target)
     return written
 
@@ -307,7 +307,7 @@ def _empty_figure(path: str | Path, message: str) -> list[Path]:
     ax = fig.subplots()
     ax.set_axis_off()
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
-    return _save(fig, path)
+    return save_png_pdf(fig, path)
 
 
 def plot_sobol(table: pd.DataFrame, path: str | Path,
@@ -345,7 +345,7 @@ def plot_sobol(table: pd.DataFrame, path: str | Path,
         ax.grid(axis="x", color="0.9")
     axes[0].legend(loc="lower right", fontsize="small")
     fig.suptitle(f"Sobol' indices, n_base = {n_max}")
-    return _save(fig, path)
+    return save_png_pdf(fig, path)
 
 
 def plot_prim_trajectory(trajectory: pd.DataFrame, chosen_step: int, path: str | Path) -> list[Path]:
@@ -379,7 +379,7 @@ def plot_prim_trajectory(trajectory: pd.DataFrame, chosen_step: int, path: str |
     ax.set_ylim(-0.02, 1.02)
     ax.grid(color="0.92")
     ax.set_title("PRIM peeling trajectory")
-    return _save(fig, path)
+    return save_png_pdf(fig, path)
 
 
 def plot_prim_box(boxes: pd.DataFrame, bounds_by_name: Mapping[str, Sequence[float]],
@@ -408,7 +408,7 @@ def plot_prim_box(boxes: pd.DataFrame, bounds_by_name: Mapping[str, Sequence[flo
     ax.set_xlabel("position in the parameter's range (0 = lower bound, 1 = upper bound)")
     first = boxes.iloc[0]
     ax.set_title(f"PRIM box: coverage {first['coverage']:.2f}, density {first['density']:.2f}")
-    return _save(fig, path)
+    return save_png_pdf(fig, path)
 
 
 def plot_decision_map(X: np.ndarray, values: np.ndarray, names: Sequence[str], i: int | str, j: int | str,
@@ -443,4 +443,4 @@ def plot_decision_map(X: np.ndarray, values: np.ndarray, names: Sequence[str], i
     ax.set_xlabel(names[i])
     ax.set_ylabel(names[j])
     ax.set_title(label)
-    return _save(fig, path)
+    return save_png_pdf(fig, path)

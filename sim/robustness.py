@@ -87,11 +87,12 @@ def decision_table(points, reference: str = "rotational") -> pd.DataFrame:
         ref = by_key.get((alt, cred, reference))
         if posture == reference or ref is None:
             continue
-        if pt.summary["seed"] != ref.summary["seed"] or pt.summary["replications"] != ref.summary["replications"]:
+        if (pt.summary["seed"], pt.summary["replications"]) != (ref.summary["seed"],
+                                                                 ref.summary["replications"]):
             raise ConfigError(f"{pt.folder.name} and {ref.folder.name} differ in seed or replications: "
                               "the study compares paired replications")
-        blocks = int(pt.summary["config"]["posterior"]["blocks"]) if pt.summary["config"]["posterior"]["draws"] \
-            else int(pt.summary["replications"])
+        post = pt.summary["config"]["posterior"]
+        blocks = int(post["blocks"]) if post["draws"] else int(pt.summary["replications"])
         a, b = _per_replication(pt.folder), _per_replication(ref.folder)
         per_block = len(a) // blocks
         for metric, (column, sign, _label) in METRICS.items():
@@ -200,7 +201,8 @@ def run_study(sweep_dir: Path, base: RunConfig, reference: str = "rotational") -
     gsa.plot_decision_map(X, evaluated["launch_days"], names, i, j, sweep_dir / "decision_map.png",
                           "permanent - rotational, DPRK launch days per year")
     meta = {"study": STUDY, "points": len(points), "reference": reference,
-            "uncertain_ranges": ranges, "sobol_points": int(len(X)), "sobol_replications": sc.sobol_replications,
+            "uncertain_ranges": ranges, "sobol_points": int(len(X)),
+            "sobol_replications": sc.sobol_replications,
             "base_rate_permanent_better_both": float(y.mean()), "prim_chosen_step": prim["chosen_step"],
             "prim_note": prim.get("note"), "decision_map_axes": top,
             "seconds": {"decision": t_decision, "sobol_and_prim_simulation": t_sobol,
@@ -234,6 +236,7 @@ def plot_claims(decision: pd.DataFrame, path: Path) -> None:
     fig.suptitle("Permanent minus rotational, integrated over the posterior (95 % intervals over "
                  "posterior blocks)", fontsize=9)
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(path.with_suffix(suffix), dpi=130)
+    from .gsa import save_png_pdf
+
+    save_png_pdf(fig, path)
     plt.close(fig)

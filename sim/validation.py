@@ -606,11 +606,6 @@ def plot_validation(forecasts: pd.DataFrame, observed_yearly: pd.DataFrame, path
     axes[0].legend(frameon=False, fontsize=8, loc="upper left")
     fig.suptitle("1-year-ahead forecasts of each fold (median, 90 % interval) and the record",
                  fontsize=10)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for suffix in (".png", ".pdf"):
-        out = path.with_suffix(suffix)
-        fig.savefig(out, dpi=150)
-        written.append(out)
-    return written
+    from .gsa import save_png_pdf
+
+    return save_png_pdf(fig, path, dpi=150)

@@ -43,7 +43,8 @@ def test_the_small_study_writes_every_file(small_study):
     assert set(decision["metric"]) == {"launch_days", "p_clash", "p_nuclear_test", "allied_assurance", "cost"}
     assert set(decision["posture"]) == {"permanent"} and set(decision["alternative"]) == {"consistent+bayes"}
     assert decision["p_better"].between(0, 1).all()
-    assert ((decision["ci_low"] <= decision["difference"]) & (decision["difference"] <= decision["ci_high"])).all()
+    inside = (decision["ci_low"] <= decision["difference"]) & (decision["difference"] <= decision["ci_high"])
+    assert inside.all()
     sobol = pd.read_csv(small_study / "sobol.csv")
     assert set(sobol["metric"]) == {"launch_days", "p_clash"}
     assert len(sobol[sobol["n_base"] == 8]) == 2 * 13  # 11 behavioural parameters, credibility, prior
