@@ -273,7 +273,13 @@ class Results:
 
 
 PER_REPLICATION_FIELDS = ("us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost",
-                          "final_dprk_belief")
+                          "final_dprk_belief", "final_rok_assurance", "final_japan_assurance")
+
+
+def _fields_in(replications: pd.DataFrame) -> list[str]:
+    """The per-replication fields a table holds (tables written before the final assurance was
+    recorded lack those two)."""
+    return [c for c in PER_REPLICATION_FIELDS if c in replications.columns]
 
 
 def per_replication(replications: pd.DataFrame) -> pd.DataFrame:
@@ -292,7 +298,7 @@ def per_replication(replications: pd.DataFrame) -> pd.DataFrame:
 
 def _per_replication_grouped(replications: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     g = replications.groupby(keys if len(keys) > 1 else keys[0], sort=True)
-    return g[list(COUNT_COLUMNS)].sum().join(g[list(PER_REPLICATION_FIELDS)].first())
+    return g[list(COUNT_COLUMNS)].sum().join(g[_fields_in(replications)].first())
 
 
 def _per_replication_in_runs(replications: pd.DataFrame, keys: list[str]) -> pd.DataFrame | None:
@@ -326,7 +332,7 @@ def _per_replication_in_runs(replications: pd.DataFrame, keys: list[str]) -> pd.
         return None
     totals = counts.to_numpy().reshape(starts.size, size, len(COUNT_COLUMNS)).sum(axis=1, dtype=dtypes[0])
     columns = dict(zip(COUNT_COLUMNS, totals.T, strict=True))
-    columns.update({c: replications[c].array[starts] for c in PER_REPLICATION_FIELDS})
+    columns.update({c: replications[c].array[starts] for c in _fields_in(replications)})
     return pd.DataFrame(columns, index=index)
 
 

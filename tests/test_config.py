@@ -82,7 +82,7 @@ def write_user_configs(folder: Path) -> Path:
     return folder
 
 PER_REPLICATION_FIELDS = ["us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost",
-                          "final_dprk_belief"]
+                          "final_dprk_belief", "final_rok_assurance", "final_japan_assurance"]
 
 
 def _compose(overrides: list[str]) -> RunConfig:

@@ -75,7 +75,8 @@ def _grouped(replications: pd.DataFrame) -> pd.DataFrame:
     """per_replication's definition: a pandas groupby (sorted keys, sums, first values)."""
     keys = ["block", "replication"] if "block" in replications.columns else "replication"
     g = replications.groupby(keys, sort=True)
-    fields = ["us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost", "final_dprk_belief"]
+    fields = ["us_resolute", "max_rung", "first_clash_week", "war_week", "us_cost", "final_dprk_belief",
+              "final_rok_assurance", "final_japan_assurance"]
     return g[list(COUNT_COLUMNS)].sum().join(g[fields].first())
 
 
