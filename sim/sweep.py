@@ -650,6 +650,20 @@ class _Format(logging.Formatter):
         return f"dsim-report: {record.levelname.lower()}: {record.getMessage()}"
 
 
+def run_named_study(sweep_dir: Path, reference: str | None = None) -> dict[str, Path]:
+    """The named study of the sweep's points (``study.name``, e.g. posture_robustness:
+    :func:`sim.robustness.run_study`) into ``sweep_dir``; nothing when they name none."""
+    from .params import run_config_from_dict
+
+    first = load_points(sweep_dir)[0]  # the points' settings, the study's among them
+    base = run_config_from_dict(first.summary["config"])
+    if base.study.name is None:
+        return {}
+    from .robustness import run_study
+
+    return run_study(sweep_dir, base, reference=reference or base.reference_policy.value)
+
+
 def report_main(argv: list[str] | None = None) -> None:
     """``dsim-report SWEEP_DIR [--reference POSTURE]``: redo an existing sweep folder's files."""
     from .cli import use_file_backend
@@ -659,8 +673,10 @@ def report_main(argv: list[str] | None = None) -> None:
         description="Redo the aggregation and figures of a finished (or partly finished) `dsim -m` "
                     "sweep folder: sweep.parquet, comparison.csv (every posture minus the reference "
                     "posture, 95 % intervals from paired replications), escalation_curves.png, "
-                    "policy_comparison.png and sweep_heatmap.png. Points that are incomplete or fail "
-                    "their manifest.json checksums are skipped with a warning.",
+                    "policy_comparison.png and sweep_heatmap.png, and the named study of its points "
+                    "(study.name, e.g. posture_robustness: decision.csv, sobol.csv, prim_boxes.csv). "
+                    "Points that are incomplete or fail their manifest.json checksums are skipped "
+                    "with a warning.",
         epilog="example: dsim-report multirun/rotational_vs_permanent/2026-01-05/10-00-00 "
                "--reference permanent")
     parser.add_argument("sweep_dir", metavar="SWEEP_DIR",
@@ -678,6 +694,7 @@ def report_main(argv: list[str] | None = None) -> None:
     log.propagate = False
     try:
         paths = aggregate(args.sweep_dir, reference=args.reference)
+        paths.update(run_named_study(Path(args.sweep_dir), reference=args.reference))
     except Exception as exc:  # noqa: BLE001 - every failure is one line and an exit code
         code, line = _failure(exc, args.sweep_dir)
         print(f"dsim-report: error: {line}", file=sys.stderr)
@@ -718,13 +735,7 @@ class SweepCallback(Callback):
         sweep_dir = config.hydra.sweep.dir
         try:
             written = aggregate(Path(sweep_dir), reference=OmegaConf.select(config, "reference_policy"))
-            if OmegaConf.select(config, "study.name"):  # a named study (sim.robustness) after the points
-                from .params import run_config_from_dict
-                from .robustness import run_study
-
-                first = load_points(Path(sweep_dir))[0]  # the points' settings (the study's too)
-                base = run_config_from_dict(first.summary["config"])
-                written.update(run_study(Path(sweep_dir), base, reference=base.reference_policy.value))
+            written.update(run_named_study(Path(sweep_dir)))
             # the console shows warnings only in a sweep (configs/config.yaml): say where it went
             print(f"dsim: sweep written to {sweep_dir} ({', '.join(sorted(written))})", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - every failure is one line and an exit code

@@ -73,3 +73,18 @@ def test_bad_study_settings_are_one_line():
         StudyConfig(name="robust")
     with pytest.raises(ConfigError, match="prim_threshold"):
         StudyConfig(prim_threshold=0)
+
+
+def test_dsim_report_redoes_the_study_identically(small_study, tmp_path):
+    """`dsim-report` on the study's folder (a copy) writes the same decision and Sobol tables."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_study, copy)
+    for name in ("decision.csv", "sobol.csv", "prim_boxes.csv"):
+        (copy / name).unlink()
+    res = subprocess.run([str(Path(sys.executable).parent / "dsim-report"), str(copy)], capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for name in ("decision.csv", "sobol.csv", "prim_boxes.csv"):
+        assert (copy / name).read_bytes() == (small_study / name).read_bytes(), name
