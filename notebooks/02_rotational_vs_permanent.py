@@ -318,6 +318,8 @@ for c in CREDIBILITIES:
 # and the belief rule are contested in the literature
 # ([Section 1.1](../docs/model.md#1-purpose-and-patterns)). The calibration's timing evidence admits
 # spiral weights from 0.4 to 1, and the ranking of permanent against rotational changes inside that
-# range ([the study's checks](../experiments/rotational_vs_permanent/README.md)); conclusions about
-# postures should be checked across it, e.g. `uv run dsim -m experiment=rotational_vs_permanent
-# params.spiral_weight=0.4,1.0`.
+# range ([the study's checks](../experiments/rotational_vs_permanent/README.md)). The posterior leaves
+# the spiral weight almost free (0.07 to 0.95); the comparison integrated over it, with the structural
+# alternatives side by side, is `uv run dsim -m experiment=posture_robustness`
+# ([experiments/posture_robustness](../experiments/posture_robustness/README.md)): read that for
+# conclusions about postures, not this one parameter point.
