@@ -65,12 +65,13 @@ def _alternative(summary: dict) -> str:
 
 def _per_replication(folder: Path) -> pd.DataFrame:
     from .metrics import replication_metrics
+    from .recording import per_replication
 
     reps = pd.read_parquet(folder / "replications.parquet")
     out = replication_metrics(reps)
-    final = reps.groupby("replication", sort=True)[["final_rok_assurance", "final_japan_assurance"]].first()
-    out["allied_assurance"] = 0.5 * (final["final_rok_assurance"].to_numpy(dtype=float)
-                                     + final["final_japan_assurance"].to_numpy(dtype=float))
+    per = per_replication(reps)  # the final assurance is a per-replication field
+    out["allied_assurance"] = 0.5 * (per["final_rok_assurance"].to_numpy(dtype=float)
+                                     + per["final_japan_assurance"].to_numpy(dtype=float))
     return out
 
 
