@@ -12,13 +12,15 @@ import sys
 import time
 from collections import defaultdict
 
-from sim import DeterrenceModel, RunConfig, kernels
-from sim.agents import EnsembleAgent
+from sim import DeterrenceModel, RunConfig, record_kernels, rules
+from sim.model import DeterrenceModel as _Model
 
-# Kernels called from Python (not `choose` or `negative_binomial_quantile`: other kernels call
-# those, and a Python wrapper would break their compilation).
-TIMED = ("dprk_utilities", "dprk_act", "us_utilities", "us_act", "rok_utilities", "japan_utilities",
-         "beliefs_week", "escalation_week", "record_week", "weekly_statistics")
+# Kernels called from Python, by module (a kernel that other kernels call, such as
+# `rules.negative_binomial_quantile`, is timed inside its caller).
+TIMED = {rules: ("dprk_week_utilities", "dprk_act", "us_week_weights", "us_act", "rok_week_utilities",
+                 "japan_week_utilities", "quantal_draw", "beliefs_week", "escalation_week", "rotation_due",
+                 "new_administration", "week_begin", "week_end"),
+         record_kernels: ("record_week", "weekly_statistics")}
 
 
 def main() -> None:
@@ -33,9 +35,10 @@ def main() -> None:
             return out
         return wrapper
 
-    for name in TIMED:
-        setattr(kernels, name, timed(name, getattr(kernels, name)))
-    EnsembleAgent.exponentiate = timed("exp (numpy)", EnsembleAgent.exponentiate)
+    for module, names in TIMED.items():
+        for name in names:
+            setattr(module, name, timed(name, getattr(module, name)))
+    _Model.draw = timed("uniform draws", _Model.draw)
 
     cfg = RunConfig(replications=r, progress=False)
     DeterrenceModel(cfg.replace(replications=10)).run()  # load the compiled kernels

@@ -72,16 +72,13 @@ class EnsembleAgent(mesa.Agent):
         self._rng = np.random.default_rng(seed_sequence)
         self.n = model.replications
         self.choice = np.zeros(self.n, dtype=np.int64)
-        # The kernels' buffer of (scaled, then exponentiated) utilities, reused every week.
+        # The kernels' buffer of scaled utilities (exponentiated in place by rules.quantal_draw),
+        # reused every week.
         self._z = np.empty((len(self.actions), self.n))
 
     @property
     def rng(self) -> np.random.Generator:  # noqa: D102 - overrides Mesa's model-wide generator
         return self._rng
-
-    def exponentiate(self) -> np.ndarray:
-        """``exp`` of the scaled utilities, in place (numpy's vectorised exp)."""
-        return np.exp(self._z, out=self._z)
 
 
 class DPRK(EnsembleAgent):
@@ -117,7 +114,7 @@ class DPRK(EnsembleAgent):
         rules.dprk_week_utilities(m.param_table, r, self._z, self.belief, m.on_station, m.pressure,
                                   m.tension, m.rok.outreach_last, m.drive_by_block(), float(m.diplomacy),
                                   bool(m.nuclear_moratorium), float(m.exercise_intensity))
-        rules.dprk_act(m.param_table, r, self.exponentiate(), m.draw(self._rng, 0), m.alive, self.choice,
+        rules.dprk_act(m.param_table, r, self._z, m.draw(self._rng, 0), m.alive, self.choice,
                        self.launch_days, self.missiles, self.capability, m.tension,
                        m.draw(self._days_rng, 10), m.draw(self._salvo_rng, 1), m.scratch,
                        rules.MAX_QUANTILE_TERMS)
@@ -158,8 +155,11 @@ class US(EnsembleAgent):
         self.scheduled_arrival = np.zeros(n, dtype=bool)
         self.present_until = -np.inf
         self.setup_signal = False
-        # per block: what each response tells the DPRK in each of the 56 states (rules.us_tables)
+        # per block: each type's choice weights and what each response tells the DPRK in each of the 56
+        # states (rules.us_block_tables), for the surge permission they were computed under
+        self._weights = np.zeros((model.blocks, 2, 7, 2, 2, 2, 4))
         self._evidence_table = np.zeros((model.blocks, 56, 4))
+        self._tables_for: bool | None = None
 
     # --- posture events (scheduled by the model with Mesa's event scheduler) ---
     def rotation_arrival(self) -> None:
@@ -228,8 +228,11 @@ class US(EnsembleAgent):
                           else pol.station_cost_per_week)
         # The ROK moves after the US within a week, so `m.rok.choice` is still last week's request.
         # `m.on_station` is the state the US chooses in: this week's surge joins it after this step.
-        rules.us_week_weights(m.param_table, r, self._z, self.resolute, m.dprk.choice, m.rok.choice,
-                              m.on_station, bool(m.surge_allowed), self.threat_left, self._evidence_table)
+        if self._tables_for != bool(m.surge_allowed):
+            rules.us_block_tables(m.param_table, bool(m.surge_allowed), self._weights, self._evidence_table)
+            self._tables_for = bool(m.surge_allowed)
+        rules.us_week_weights(r, self._z, self.resolute, m.dprk.choice, m.rok.choice, m.on_station,
+                              self.threat_left, self._weights)
         rules.us_act(m.param_table, r, self._z, m.draw(self._rng, 2), m.alive, self.choice, m.dprk.choice,
                      m.rok.choice, m.on_station, self.threat_left, self._evidence_table, self.evidence,
                      self.surge_arrival, self.surge_left, self.cost, int(pol.surge_duration_weeks),
@@ -238,10 +241,7 @@ class US(EnsembleAgent):
 
     def end_week(self) -> None:
         """Count down surges and binding threats; clear one-week flags."""
-        np.subtract(self.surge_left, 1, out=self.surge_left)
-        np.maximum(self.surge_left, 0, out=self.surge_left)
-        np.subtract(self.threat_left, 1, out=self.threat_left)
-        np.maximum(self.threat_left, 0, out=self.threat_left)
+        rules.week_end(self.surge_left, self.threat_left)
         if self.scheduled_arrival.any():
             self.scheduled_arrival = np.zeros(self.n, dtype=bool)
         if self.schedule_evidence.any():
@@ -265,7 +265,7 @@ class ROK(EnsembleAgent):
         m = self.model
         r = m.base_replications
         rules.rok_week_utilities(m.param_table, r, self._z, self.assurance, m.dprk.choice, m.tension)
-        rules.choose(r, self.exponentiate(), m.draw(self._rng, 3), m.alive, self.choice, m.scratch)
+        rules.quantal_draw(r, self._z, m.draw(self._rng, 3), m.alive, self.choice, m.scratch)
         np.copyto(self.outreach_last, np.equal(self.choice, ROK_OUTREACH, out=self._outreach))
 
 
@@ -283,4 +283,4 @@ class Japan(EnsembleAgent):
         m = self.model
         r = m.base_replications
         rules.japan_week_utilities(m.param_table, r, self._z, self.assurance, m.dprk.choice)
-        rules.choose(r, self.exponentiate(), m.draw(self._rng, 4), m.alive, self.choice, m.scratch)
+        rules.quantal_draw(r, self._z, m.draw(self._rng, 4), m.alive, self.choice, m.scratch)

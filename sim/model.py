@@ -261,12 +261,10 @@ class DeterrenceModel(mesa.Model):
         """One week; see the module docstring for the order of moves."""
         week = self.steps - 1
         us, dprk, rok, japan = self.us, self.dprk, self.rok, self.japan
-        np.copyto(self.active, self.alive)  # replications not yet ended by war at the start of the week
-        self._update_on_station()
+        # replications not yet ended by war at the start of the week; the assets on station
+        rules.week_begin(self.alive, self.active, us.surge_left, us.scheduled_present, self.on_station)
         dprk.step()
-        us.step()
-        # A surge ordered this week is on station for the rest of it.
-        self._update_on_station()
+        us.step()  # a surge ordered this week is on station for the rest of it (rules.us_act)
         rok.step()
         japan.step()
         self._update_beliefs_and_assurance()
@@ -274,11 +272,6 @@ class DeterrenceModel(mesa.Model):
         self.recorder.record(week)
         us.end_week()
         self.consultation_now = False
-
-    def _update_on_station(self) -> None:
-        """``on_station = scheduled_present | (surge_left > 0)``, in place."""
-        np.greater(self.us.surge_left, 0, out=self.on_station)
-        np.logical_or(self.on_station, self.us.scheduled_present, out=self.on_station)
 
     def _update_beliefs_and_assurance(self) -> None:
         """Signals of the week -> DPRK belief (Bayes) and ROK/Japan assurance (two audiences):
@@ -301,7 +294,7 @@ class DeterrenceModel(mesa.Model):
             float(self.exercise_intensity), self.on_station, us.scheduled_arrival, us.surge_arrival,
             us.choice, self.rok.choice, self.japan.choice, self.dprk.choice, self.dprk.missiles,
             self.draw(self._world_rng, 5), self.draw(self._world_rng, 6), self.clash, self.alive,
-            self.max_rung, self.first_clash_week, self.war_week)
+            self.max_rung, self.first_clash_week, self.war_week, self.scratch)
 
     # ------------------------------------------------------------------ randomness
     def uniforms(self, rng: np.random.Generator) -> np.ndarray:

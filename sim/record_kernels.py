@@ -17,37 +17,47 @@ from numba import njit
 @njit(cache=True, error_model="numpy")
 def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, launch_days, missiles, active,
                 scheduled_arrival, surge_arrival, clash, dprk_lrbm, dprk_nuclear, pending, lag_histogram,
-                r, max_lag, extra):
-    """One week of per replication-year counts and response lags (sim.recording.Recorder.record).
+                r, max_lag, extra, month_days):
+    """One week of per replication-year counts, launch days per month and response lags
+    (sim.recording.Recorder.record).
 
     ``counts`` is this year's (column, R) block; ``extra`` the columns of launch days, launch weeks,
-    missiles, deployments, clashes and weeks.
+    missiles, deployments, clashes and weeks; ``month_days`` this month's launch days (uint8, one per
+    replication). The action counts are one branch-free pass per action column (vectorised), the
+    rest one pass over the replications.
     """
     n = dprk_choice.size
+    choices = (dprk_choice, us_choice, rok_choice, jp_choice)
+    for a in range(4):
+        choice = choices[a]
+        width = offsets[a + 1] - offsets[a] if a < 3 else 4
+        for k in range(width):
+            row = counts[offsets[a] + k]
+            for i in range(n):
+                row[i] += (choice[i] == k) & active[i]
+    weeks, deployments, days_col, launch_weeks, fired, clashes = (
+        counts[extra[5]], counts[extra[3]], counts[extra[0]], counts[extra[1]], counts[extra[2]],
+        counts[extra[4]])
     for i in range(n):
         arrival = scheduled_arrival[i] or surge_arrival[i]
-        if active[i]:
-            counts[offsets[0] + dprk_choice[i], i] += 1
-            counts[offsets[1] + us_choice[i], i] += 1
-            counts[offsets[2] + rok_choice[i], i] += 1
-            counts[offsets[3] + jp_choice[i], i] += 1
-            counts[extra[5], i] += 1
-            if arrival:
-                counts[extra[3], i] += 1
-        if launch_days[i] > 0:
-            counts[extra[0], i] += launch_days[i]
-            counts[extra[1], i] += 1
-            counts[extra[2], i] += missiles[i]
-        if clash[i]:
-            counts[extra[4], i] += 1
+        weeks[i] += active[i]
+        deployments[i] += arrival & active[i]
+        days = launch_days[i]
+        launched = days > 0
+        days_col[i] += days
+        launch_weeks[i] += launched
+        fired[i] += missiles[i] * launched
+        clashes[i] += clash[i]
+        # a week counts in the month of its first day: at most 5 weeks x 7 days = 35 (uint8)
+        month_days[i] += days * active[i]
+    for i in range(n):
         # Response lags: see Recorder.__init__ for the definition.
         d = dprk_choice[i]
         if (d == dprk_lrbm or d == dprk_nuclear) and active[i] and pending[i] < 0:
             pending[i] = 0
         if pending[i] >= 0:
-            answered = arrival
             pending[i] += 1
-            if answered:
+            if scheduled_arrival[i] or surge_arrival[i]:
                 lag_histogram[i // r, pending[i] - 1] += 1
                 pending[i] = -1
             elif pending[i] > max_lag:
@@ -60,9 +70,9 @@ def order_statistics(x, ranks, out, bins):
     """The ``ranks``-th smallest values of ``x`` (0-based, ascending ranks), exactly, in O(n).
 
     A histogram pass locates the bin of each rank (``bins`` is int scratch of x's length); one pass
-    then collects the values of those bins, and a selection (``np.partition``) among them gives
-    each value. The same values as sorting ``x``; ``tests/test_kernels.py`` checks them against
-    ``np.sort`` and the quantiles against ``np.quantile``. Returns the sum of ``x`` (for the mean).
+    then collects the values of those bins, and a selection among them gives each value
+    (:func:`select_kth`). The same values as sorting ``x``; ``tests/test_kernels.py`` checks them
+    against ``np.sort`` and the quantiles against ``np.quantile``. Returns the sum of ``x`` (for the mean).
     """
     n = x.size
     lo = x[0]
@@ -114,23 +124,50 @@ def order_statistics(x, ranks, out, bins):
     for k in range(ranks.size):
         t = target[k]
         start = slot[t]
-        part = np.partition(members[start:start + below[t + 1] - below[t]], ranks[k] - below[t])
-        out[k] = part[ranks[k] - below[t]]
+        out[k] = select_kth(members, start, start + below[t + 1] - below[t], start + ranks[k] - below[t])
     return total
+
+
+@njit(cache=True, error_model="numpy")
+def select_kth(a, lo, hi, k):
+    """The value that would be at index ``k`` if ``a[lo:hi]`` were sorted (``lo <= k < hi``),
+    reordering ``a[lo:hi]`` in place: Hoare's FIND (Hoare 1961, Algorithm 65) in the form of Wirth,
+    *Algorithms + Data Structures = Programs* (1976), Section 2.3.4. It is what ``np.partition``
+    does; numba's ``np.partition`` took 7 s to compile here, this takes a fraction of a second."""
+    left, right = lo, hi - 1
+    while left < right:
+        x = a[k]
+        i, j = left, right
+        while i <= j:
+            while a[i] < x:
+                i += 1
+            while x < a[j]:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if j < k:
+            left = i
+        if k < i:
+            right = j
+    return a[k]
 
 
 @njit(cache=True, error_model="numpy")
 def weekly_statistics(rows, cols, r, tension, belief, rok_assurance, jp_assurance, ranks, weights, order,
                       bins, dprk_choice, us_choice, rok_choice, jp_choice, offsets, active, missiles, clash,
-                      alive, on_station, cost, max_rung, n_rungs):
+                      alive, on_station, cost, max_rung, n_rungs, scheduled_arrival, scheduled_present,
+                      launch_days):
     """One week's row of the weekly ensemble statistics of every block (sim.recording.Recorder).
 
     ``rows`` is (blocks, columns); block b's statistics are over its replications
     ``b * r .. (b + 1) * r - 1``, computed exactly as for a run of those ``r`` alone. ``cols`` holds
     the row's columns of the four state means (each followed by its quantiles), then the first
-    action share, DPRK missiles, clash, war, asset on station, US cost and the first ladder rung
-    reached. Quantiles interpolate the order statistics at ``ranks`` with ``weights`` as numpy's
-    'linear' method does.
+    action share, DPRK missiles, clash, war, asset on station, US cost, the first ladder rung
+    reached, then the shares with a scheduled arrival and a scheduled asset on station and the mean
+    launch days (of replications not ended by war at the start of the week, ``active``). Quantiles
+    interpolate the order statistics at ``ranks`` with ``weights`` as numpy's 'linear' method does.
     """
     nq = weights.size
     width = offsets[3] + 4
@@ -162,12 +199,21 @@ def weekly_statistics(rows, cols, r, tension, belief, rok_assurance, jp_assuranc
         living = 0.0
         present = 0.0
         spent = 0.0
+        arriving = 0.0
+        scheduled = 0.0
+        days = 0.0
         for i in range(lo_i, hi_i):
             spent += cost[i]
             launched += missiles[i]
             clashes += clash[i]
             living += alive[i]
             present += on_station[i]
+            arriving += scheduled_arrival[i]
+            scheduled += scheduled_present[i]
+            days += launch_days[i] * active[i]
+        row[cols[11]] = arriving / r
+        row[cols[12]] = scheduled / r
+        row[cols[13]] = days / r
         row[cols[5]] = launched / r
         row[cols[6]] = clashes / r
         row[cols[7]] = 1.0 - living / r

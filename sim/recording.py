@@ -112,7 +112,7 @@ class Recorder:
         self._bins = np.empty(r, dtype=np.int32)
         self._cols = np.array(self._state_cols + [col[c] for c in (
             ACTION_COLUMNS[0], "dprk_missiles", "clash", "war", "asset_on_station", "us_cost_cumulative",
-            "p_rung_at_least_rhetoric")])
+            "p_rung_at_least_rhetoric", "scheduled_arrival", "scheduled_on_station", "dprk_launch_days")])
 
     def record(self, week: int) -> None:
         m = self.model
@@ -121,10 +121,7 @@ class Recorder:
             self.counts[self.year_index[week]], self._offsets, m.dprk.choice, m.us.choice, m.rok.choice,
             m.japan.choice, m.dprk.launch_days, m.dprk.missiles, alive, m.us.scheduled_arrival,
             m.us.surge_arrival, m.clash, LRBM, NUCLEAR, self._pending, self.lag_histogram,
-            self.r, MAX_LAG_WEEKS, self._extra_index)
-        # uint8 holds a month's launch days (a week counts in the month of its first day: at most
-        # 5 weeks x 7 days = 35)
-        self.monthly_launch_days[self.month_index[week]] += (m.dprk.launch_days * alive).astype(np.uint8)
+            self.r, MAX_LAG_WEEKS, self._extra_index, self.monthly_launch_days[self.month_index[week]])
         if self.detail is not None:
             d = self.detail
             np.multiply(m.dprk.launch_days, alive, out=d["launch_days"][week], casting="unsafe")
@@ -136,11 +133,6 @@ class Recorder:
         if self.weekly_on:
             self._record_weekly(week, alive)
 
-    def _block_shares(self, flag: np.ndarray) -> np.ndarray:
-        """The share of each block's replications for which ``flag`` (one per replication) holds, or
-        the mean of a count."""
-        return flag.reshape(self.blocks, -1).mean(axis=1)
-
     def _record_weekly(self, week: int, alive: np.ndarray) -> None:
         """Weekly ensemble statistics of each block: means and quantiles, action shares, ladder,
         calendar."""
@@ -149,15 +141,14 @@ class Recorder:
         w = self._wcol
         rows[:, w["exercise_intensity"]] = m.exercise_intensity
         rows[:, w["consultation"]] = float(m.consultation_now)
-        # shares of replications: a rotation deferred by an irresolute US is missing in some
-        rows[:, w["scheduled_arrival"]] = self._block_shares(m.us.scheduled_arrival)
-        rows[:, w["scheduled_on_station"]] = self._block_shares(m.us.scheduled_present)
-        rows[:, w["dprk_launch_days"]] = self._block_shares(m.dprk.launch_days * alive)
+        # the shares of scheduled arrivals and presence are shares of replications: a rotation
+        # deferred by an irresolute US is missing in some
         record_kernels.weekly_statistics(
             rows, self._cols, self.r, m.tension, m.dprk.belief, m.rok.assurance,
             m.japan.assurance, self._rank_order, self._q_weight, self._order_stats, self._bins,
             m.dprk.choice, m.us.choice, m.rok.choice, m.japan.choice, self._offsets, alive,
-            m.dprk.missiles, m.clash, m.alive, m.on_station, m.us.cost, m.max_rung, len(RUNGS))
+            m.dprk.missiles, m.clash, m.alive, m.on_station, m.us.cost, m.max_rung, len(RUNGS),
+            m.us.scheduled_arrival, m.us.scheduled_present, m.dprk.launch_days)
 
     # ------------------------------------------------------------------ results
     def results(self) -> Results:

@@ -473,9 +473,77 @@ def clash_probability(tension, intercept, slope):
 # ============================================================================= part 2: kernels
 # The kernels the model calls from Python (the rules above are compiled into them). progress.py checks
 # numba's cache for these; tests/test_progress.py checks that the list names every kernel sim/ calls.
-KERNELS = ("choose", "dprk_week_utilities", "dprk_act", "us_week_weights", "us_act", "rotation_due",
-           "new_administration", "rok_week_utilities", "japan_week_utilities", "current_calculus_belief",
-           "beliefs_week", "escalation_week")
+KERNELS = ("quantal_draw", "dprk_week_utilities", "dprk_act", "us_block_tables", "us_week_weights", "us_act",
+           "rotation_due", "new_administration", "rok_week_utilities", "japan_week_utilities",
+           "current_calculus_belief", "beliefs_week", "escalation_week", "week_begin", "week_end")
+
+
+# Constants of exp_in_place: log2(e), ln 2 split in a high part exact in 42 bits and the rest (Cody and
+# Waite 1980), and 1.5 * 2**52, whose addition rounds a double of magnitude below 2**51 to an integer.
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_ROUNDER = 6755399441055744.0
+_ROUNDER_BITS = int(np.array([_ROUNDER]).view(np.int64)[0])
+# Below this, exp underflows to a subnormal or zero: exp_in_place returns exactly 0 there; above the
+# ceiling it returns inf (np.exp overflows from 709.78 on).
+_EXP_FLOOR = -708.0
+_EXP_CEILING = 709.0
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def exp_in_place(x, bits):
+    """``x = exp(x)`` in place, for finite or infinite ``x`` (the scaled utilities of the quantal
+    response, the clash probabilities), within one unit in the last place of ``np.exp``; exactly 0
+    below -708 (where ``np.exp`` gives a subnormal below 3e-308, or 0) and for ``-inf``, ``inf`` above
+    709 (``np.exp`` from 709.78). ``bits`` is float scratch of ``x``'s size.
+
+    Why not ``np.exp``: numpy's float64 exponential is vectorised only with AVX-512; on AVX2 machines it
+    is a scalar loop (5-7 ns a value here) and was a quarter of the week at R = 10,000. This is the
+    textbook method (Cody and Waite 1980; Muller, *Elementary Functions*, 3rd ed. 2016, ch. 11):
+    ``x = k ln 2 + t`` with ``|t| <= ln 2 / 2``, ``exp(t)`` by its Taylor polynomial of degree 13
+    (truncation error below 4e-18 relative) and the factor ``2**k`` built in the exponent bits, in
+    branch-free passes that LLVM vectorises (FMA contraction only; no reassociation).
+    ``tests/test_kernels.py`` checks it against ``np.exp``.
+    """
+    n = x.size
+    for i in range(n):
+        v = x[i]
+        c = min(max(v, _EXP_FLOOR), _EXP_CEILING)
+        shifted = c * _LOG2E + _ROUNDER  # k + 1.5 * 2**52: k = round(c / ln 2) in the low bits
+        k = shifted - _ROUNDER
+        t = (c - k * _LN2_HI) - k * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * t + 1.0 / 479001600.0
+        p = p * t + 1.0 / 39916800.0
+        p = p * t + 1.0 / 3628800.0
+        p = p * t + 1.0 / 362880.0
+        p = p * t + 1.0 / 40320.0
+        p = p * t + 1.0 / 5040.0
+        p = p * t + 1.0 / 720.0
+        p = p * t + 1.0 / 120.0
+        p = p * t + 1.0 / 24.0
+        p = p * t + 1.0 / 6.0
+        p = p * t + 0.5
+        p = p * t + 1.0
+        p = p * t + 1.0
+        x[i] = 0.0 if v < _EXP_FLOOR else (np.inf if v > _EXP_CEILING else p)
+        bits[i] = shifted
+    ints = bits[:n].view(np.int64)
+    for i in range(n):  # 2**k: exponent field k + 1023
+        ints[i] = (ints[i] - _ROUNDER_BITS + 1023) << 52
+    for i in range(n):
+        x[i] *= bits[i]
+
+
+@njit(cache=True, error_model="numpy")
+def quantal_draw(r, z, u, alive, choice, scratch):
+    """The quantal-response draw from scaled utilities ``z`` (actions, R; ``lambda U - max``):
+    exponentiated in place (:func:`exp_in_place`), then :func:`choose`."""
+    bits = scratch[0]
+    for k in range(z.shape[0]):
+        exp_in_place(z[k], bits)
+    choose(r, z, u, alive, choice, scratch)
 
 
 @njit(cache=True, error_model="numpy")
@@ -501,8 +569,9 @@ def choose(r, z, u, alive, choice, scratch):
             threshold[i] += zk[i]
     for b in range(n // r):
         th = threshold[b * r:(b + 1) * r]
+        ub = u[(b * r) % u.size:]  # the block's uniforms: its own, or the shared ones
         for j in range(r):
-            th[j] = u[(b * r + j) % u.size] * th[j]
+            th[j] = ub[j] * th[j]
     for k in range(a - 1):
         zk = z[k]
         for i in range(n):
@@ -540,20 +609,22 @@ def dprk_week_utilities(pt, r, z, belief, on_station, pressure, tension, outreac
 @njit(cache=True, error_model="numpy")
 def dprk_act(pt, r, z, u_choice, alive, choice, days, missiles, capability, tension, u_days, u_salvo,
              scratch, max_terms):
-    """The DPRK's draw; in a launch week its launch days (:func:`launch_days`) and missiles
-    (:func:`salvo_size`); learning by testing (:func:`capability_step`)."""
-    choose(r, z, u_choice, alive, choice, scratch)
+    """The DPRK's draw (:func:`quantal_draw`; ``z`` its scaled utilities); in a launch week its launch
+    days (:func:`launch_days`) and missiles (:func:`salvo_size`); learning by testing
+    (:func:`capability_step`)."""
+    quantal_draw(r, z, u_choice, alive, choice, scratch)
     for b in range(pt.size):
         q = pt[b]
         lo = b * r
+        ud, us = u_days[lo % u_days.size:], u_salvo[lo % u_salvo.size:]
         for j in range(r):
             i = lo + j
             c = choice[i]
             capability[i] = capability_step(capability[i], c, q.capability_learning,
                                             q.capability_learning_nuclear)
             if c == SRBM or c == LRBM:
-                days[i] = launch_days(u_days[i % u_days.size], tension[i], q)
-                missiles[i] = salvo_size(u_salvo[i % u_salvo.size], tension[i], q, days[i], max_terms)
+                days[i] = launch_days(ud[j], tension[i], q)
+                missiles[i] = salvo_size(us[j], tension[i], q, days[i], max_terms)
             else:
                 days[i] = 0
                 missiles[i] = 0
@@ -596,7 +667,7 @@ def us_tables(q, surge_allowed):
 
     The US's utilities depend on its type, the DPRK action (7), whether the ROK asked for assets last
     week, an asset on station and a binding threat challenged: 224 states, tabulated once per block
-    and week instead of once per replication (:func:`us_state` for each). Returns
+    and run instead of once per replication and week (:func:`us_state` for each). Returns
     ``weights[type, action_d, request, on, challenged, k]`` = ``exp(lambda U_k - max)``
     (:func:`us_response_utilities`, type 1 = resolute) and ``llr[action_d, request, on, challenged,
     k]`` (:func:`us_log_likelihood_ratio`).
@@ -616,41 +687,26 @@ def us_tables(q, surge_allowed):
     return weights, llr
 
 
-# Below this many replications per block the US's weights are computed for the states that occur
-# rather than tabulated for all 112 (state, type) pairs (identical values: the same us_state).
-SMALL_BLOCK = 16
+@njit(cache=True, error_model="numpy")
+def us_block_tables(pt, surge_allowed, weights, evidence_table):
+    """Every block's :func:`us_tables`: ``weights`` (blocks, 2, 7, 2, 2, 2, 4) and what each response
+    tells the DPRK, ``evidence_table`` (blocks, 56, 4). They depend only on the block's parameters and
+    whether surges are allowed, so the US computes them once per run (and again when a posture period
+    changes that permission), not every week."""
+    for b in range(pt.size):
+        w, llr = us_tables(pt[b], surge_allowed)
+        weights[b] = w
+        evidence_table[b] = llr.reshape(56, 4)
 
 
 @njit(cache=True, error_model="numpy")
-def us_week_weights(pt, r, z, resolute, dprk_choice, rok_choice, on_station, surge_allowed, threat_left,
-                    evidence_table):
-    """The US's quantal-response weights (its own type; :func:`us_tables`) into ``z`` (4, R), and each
-    block's table of what each response would tell the DPRK into ``evidence_table`` (blocks, 56, 4)."""
-    if r < SMALL_BLOCK:  # fewer replications than states: only the states that occur
-        w = np.empty((2, 4))
-        out = np.empty(4)
-        for b in range(pt.size):
-            q = pt[b]
-            back = us_back_down(q, surge_allowed)
-            for j in range(r):
-                i = b * r + j
-                d, request = dprk_choice[i], int(rok_choice[i] == ROK_REQUEST)
-                on, challenged = int(on_station[i]), int(threat_left[i] > 0)
-                us_state(q, d, request, on, challenged, back, surge_allowed, w, out)
-                evidence_table[b, ((d * 2 + request) * 2 + on) * 2 + challenged] = out
-                t = int(resolute[i])
-                z[0, i], z[1, i], z[2, i], z[3, i] = w[t, 0], w[t, 1], w[t, 2], w[t, 3]
-        return
-    for b in range(pt.size):
-        q = pt[b]
-        lo = b * r
-        weights, llr = us_tables(q, surge_allowed)
-        evidence_table[b] = llr.reshape(56, 4)
-        for j in range(r):
-            i = lo + j
-            w = weights[int(resolute[i]), dprk_choice[i], int(rok_choice[i] == ROK_REQUEST),
-                        int(on_station[i]), int(threat_left[i] > 0)]
-            z[0, i], z[1, i], z[2, i], z[3, i] = w[0], w[1], w[2], w[3]
+def us_week_weights(r, z, resolute, dprk_choice, rok_choice, on_station, threat_left, weights):
+    """The US's quantal-response weights (its own type, in the state it chooses in) into ``z`` (4, R),
+    looked up in its block's table of :func:`us_block_tables`."""
+    for i in range(z.shape[1]):
+        w = weights[i // r, int(resolute[i]), dprk_choice[i], int(rok_choice[i] == ROK_REQUEST),
+                    int(on_station[i]), int(threat_left[i] > 0)]
+        z[0, i], z[1, i], z[2, i], z[3, i] = w[0], w[1], w[2], w[3]
 
 
 @njit(cache=True, error_model="numpy")
@@ -661,7 +717,8 @@ def us_act(pt, r, z, u, alive, choice, dprk_choice, rok_choice, on_station, thre
     ``evidence_table`` of :func:`us_week_weights`, into ``evidence``), its threats' binding window, its
     surges and its cost account.
 
-    ``on_station`` is the state the US chose in (before this week's surge); ``threat_left`` the weeks a
+    ``on_station`` is the state the US chose in (before this week's surge), and on return the state for
+    the rest of the week (a scheduled asset or a surge on station); ``threat_left`` the weeks a
     threat still binds. A challenge while a threat binds is answered this week whatever the response
     (followed through or backed down), so the binding ends; a threat made this week binds for
     ``us_threat_window_weeks`` from next week. Costs: an arrival's transit, every asset-week on station
@@ -692,6 +749,25 @@ def us_act(pt, r, z, u, alive, choice, dprk_choice, rok_choice, on_station, thre
             if alive[i]:
                 cost[i] += (surge * transit_cost + scheduled_cost * scheduled_present[i]
                             + station_cost * (surge_left[i] > 0))
+            # a surge ordered this week is on station for the rest of it
+            on_station[i] = scheduled_present[i] or surge_left[i] > 0
+
+
+@njit(cache=True, error_model="numpy")
+def week_begin(alive, active, surge_left, scheduled_present, on_station):
+    """The start of a week: ``active`` = not ended by war (this week's actions count), and the assets on
+    station as the DPRK moves (scheduled presence or a surge still there)."""
+    for i in range(alive.size):
+        active[i] = alive[i]
+        on_station[i] = scheduled_present[i] or surge_left[i] > 0
+
+
+@njit(cache=True, error_model="numpy")
+def week_end(surge_left, threat_left):
+    """The end of a week: surges and binding threats count down one week (not below 0)."""
+    for i in range(surge_left.size):
+        surge_left[i] = max(surge_left[i] - 1, 0)
+        threat_left[i] = max(threat_left[i] - 1, 0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -702,10 +778,11 @@ def rotation_due(pt, r, u, resolute, alive, arrived, evidence, logit_bound):
     for b in range(pt.size):
         q = pt[b]
         lo = b * r
+        ub = u[lo % u.size:]
         for j in range(r):
             i = lo + j
             skip = q.us_skip_resolute if resolute[i] else q.us_skip_irresolute
-            arrived[i] = alive[i] and u[i % u.size] >= skip
+            arrived[i] = alive[i] and ub[j] >= skip
             evidence[i] = (schedule_log_likelihood_ratio(arrived[i], q.us_skip_resolute,
                                                          q.us_skip_irresolute, logit_bound)
                            if alive[i] else 0.0)
@@ -719,11 +796,12 @@ def new_administration(pt, r, u_redraw, u_type, resolute, log_odds, belief, aliv
     for b in range(pt.size):
         q = pt[b]
         lo = b * r
+        redraw, new_type = u_redraw[lo % u_redraw.size:], u_type[lo % u_type.size:]
         for j in range(r):
             i = lo + j
             # an ended replication keeps its last type
-            if u_redraw[i % u_redraw.size] < q.us_type_turnover and alive[i]:
-                resolute[i] = u_type[i % u_type.size] < q.credibility
+            if redraw[j] < q.us_type_turnover and alive[i]:
+                resolute[i] = new_type[j] < q.credibility
             if alive[i]:
                 log_odds[i] = turnover_log_odds(log_odds[i], q.dprk_prior, q.us_type_turnover, logit_bound)
                 belief[i] = expit(log_odds[i])
@@ -828,45 +906,61 @@ def beliefs_week(pt, r, log_odds, belief, us_evidence, schedule_evidence, percep
 @njit(cache=True, error_model="numpy")
 def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_station, scheduled_arrival,
                     surge_arrival, us_choice, rok_choice, jp_choice, dprk_choice, missiles, u_clash, u_war,
-                    clash, alive, max_rung, first_clash_week, war_week):
+                    clash, alive, max_rung, first_clash_week, war_week, scratch):
     """Pressure (:func:`pressure_step`), tension (:func:`tension_impulse`, :func:`tension_step`),
     unintended clashes and war (:func:`clash_probability`) and the ladder.
 
     A border incident (rung 4) is a clash by itself; a clash adds ``tension_clash`` and becomes war
     with ``expit(war_intercept + war_slope T)``, which ends the replication (its week goes into
     ``war_week``; the first clash's into ``first_clash_week``).
+
+    In three passes, so that the clash probabilities' exponentials are one vectorised
+    :func:`exp_in_place` (``scratch`` is (3, R) float work space): pressure and tension; the
+    exponentials; clashes, war and the ladder. The clash probability is :func:`clash_probability`'s
+    ``1 / (1 + exp(-x))`` with that exponential.
     """
+    minus_x, bits = scratch[0], scratch[1]
     for b in range(pt.size):
         q = pt[b]
         lo = b * r
         for j in range(r):
             i = lo + j
             if not alive[i]:
-                clash[i] = False
+                minus_x[i] = 0.0
                 continue
             arrival = scheduled_arrival[i] or surge_arrival[i]
             threat = us_choice[i] == US_THREAT
             strike = rok_choice[i] == ROK_STRIKE
             trilateral = jp_choice[i] == JP_TRILATERAL
-            d = dprk_choice[i]
             pressure[i] = pressure_step(q, pressure[i], exercise_intensity, on_station[i], surge_arrival[i],
                                         threat, strike, trilateral)
-            impulse = tension_impulse(q, d, missiles[i], exercise_intensity, arrival, threat, strike,
-                                      rok_choice[i] == ROK_OUTREACH, trilateral)
+            impulse = tension_impulse(q, dprk_choice[i], missiles[i], exercise_intensity, arrival, threat,
+                                      strike, rok_choice[i] == ROK_OUTREACH, trilateral)
             t = tension_step(tension[i], impulse, q.tension_decay)
-            rung = DPRK_RUNG[d]
-            is_clash = rung >= 4 or u_clash[i % u_clash.size] < clash_probability(t, q.clash_intercept,
-                                                                                   q.clash_slope)
+            tension[i] = t
+            minus_x[i] = -(q.clash_intercept + q.clash_slope * t)
+    exp_in_place(minus_x, bits)
+    for b in range(pt.size):
+        q = pt[b]
+        lo = b * r
+        uc, uw = u_clash[lo % u_clash.size:], u_war[lo % u_war.size:]
+        for j in range(r):
+            i = lo + j
+            if not alive[i]:
+                clash[i] = False
+                continue
+            rung = DPRK_RUNG[dprk_choice[i]]
+            is_clash = rung >= 4 or uc[j] < 1.0 / (1.0 + minus_x[i])
             clash[i] = is_clash
             if is_clash:
-                t = t + q.tension_clash
+                t = tension[i] + q.tension_clash
+                tension[i] = t
                 rung = max(rung, 4)
                 if first_clash_week[i] < 0:
                     first_clash_week[i] = week
-                if u_war[i % u_war.size] < clash_probability(t, q.war_intercept, q.war_slope):
+                if uw[j] < clash_probability(t, q.war_intercept, q.war_slope):
                     rung = 5
                     alive[i] = False
                     war_week[i] = week
-            tension[i] = t
             if rung > max_rung[i]:
                 max_rung[i] = rung
