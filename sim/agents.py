@@ -157,7 +157,7 @@ class US(EnsembleAgent):
         self.setup_signal = False
         # per block: each type's choice weights and what each response tells the DPRK in each of the 56
         # states (rules.us_block_tables), for the surge permission they were computed under
-        self._weights = np.zeros((model.blocks, 2, 7, 2, 2, 2, 4))
+        self._weights = np.zeros((model.blocks, 2, 56, 4))
         self._evidence_table = np.zeros((model.blocks, 56, 4))
         self._tables_for: bool | None = None
 

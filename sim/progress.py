@@ -133,8 +133,7 @@ def warm_kernels(announce: bool = True) -> None:
     model = DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 1}))
     with compile_notice() if announce else contextlib.nullcontext():
         model.step()
-        # a batch's weekly statistics rows are a strided view (with 2 weeks or more): their own
-        # compiled version
+        # a batch of two blocks (the same compiled versions, unless a kernel meets other types)
         DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 2}),
                         batch={"credibility": [0.3, 0.7]}).step()
         model.us.new_administration()

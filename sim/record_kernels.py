@@ -90,10 +90,10 @@ def order_statistics(x, ranks, out, bins):
     nbins = max(16, min(4096, n // 4))
     span = hi - lo
     scale = nbins / span
-    if not (math.isfinite(span) and math.isfinite(scale) and scale > 0):  # extreme ranges: sort
-        ordered = np.sort(x)
+    if not (math.isfinite(span) and math.isfinite(scale) and scale > 0):  # extreme ranges: select
+        members = x.copy()
         for k in range(ranks.size):
-            out[k] = ordered[ranks[k]]
+            out[k] = select_kth(members, 0, n, ranks[k])
         return total
     # four interleaved histograms, so that runs of equal bins do not serialise the increments
     counts4 = np.zeros((4, nbins), dtype=np.int64)
@@ -105,17 +105,30 @@ def order_statistics(x, ranks, out, bins):
     for k in range(nbins):
         below[k + 1] = below[k] + counts4[0, k] + counts4[1, k] + counts4[2, k] + counts4[3, k]
     # the bin of each rank, and where its values go in one buffer
+    # (plain loops and a bisection rather than np.full, .copy and np.searchsorted: each numpy
+    # function numba compiles adds a fraction of a second to the first run's compilation)
     target = np.empty(ranks.size, dtype=np.int64)
-    slot = np.full(nbins, -1, dtype=np.int64)
+    slot = np.empty(nbins, dtype=np.int64)
+    for t in range(nbins):
+        slot[t] = -1
     size = 0
     for k in range(ranks.size):
-        t = np.searchsorted(below, ranks[k], side="right") - 1
+        # the last bin t with below[t] <= rank (below is non-decreasing, below[0] = 0 <= rank)
+        t, high = 0, nbins
+        while high - t > 1:
+            middle = (t + high) // 2
+            if below[middle] <= ranks[k]:
+                t = middle
+            else:
+                high = middle
         target[k] = t
         if slot[t] < 0:
             slot[t] = size
             size += below[t + 1] - below[t]
     members = np.empty(size)
-    filled = slot.copy()
+    filled = np.empty(nbins, dtype=np.int64)
+    for t in range(nbins):
+        filled[t] = slot[t]
     for i in range(n):
         s = filled[bins[i]]
         if s >= 0:

@@ -72,8 +72,9 @@ class Recorder:
         self.r = r
         years = model.week_years
         self.years, self.year_index = np.unique(years, return_inverse=True)
-        # (block, week, column); untouched (never paged in) when weekly statistics are off
-        self.weekly = np.zeros((self.blocks, weeks, len(WEEKLY_COLUMNS)))
+        # (week, block, column): a week's rows are one contiguous (block, column) array for the
+        # kernel; untouched (never paged in) when weekly statistics are off
+        self.weekly = np.zeros((weeks, self.blocks, len(WEEKLY_COLUMNS)))
         # (year, column, replication): each week adds into one contiguous (column, R) block.
         self.counts = np.zeros((len(self.years), len(COUNT_COLUMNS), n), dtype=np.int32)
         col = {c: i for i, c in enumerate(WEEKLY_COLUMNS)}
@@ -137,7 +138,7 @@ class Recorder:
         """Weekly ensemble statistics of each block: means and quantiles, action shares, ladder,
         calendar."""
         m = self.model
-        rows = self.weekly[:, week]
+        rows = self.weekly[week]
         w = self._wcol
         rows[:, w["exercise_intensity"]] = m.exercise_intensity
         rows[:, w["consultation"]] = float(m.consultation_now)
@@ -195,7 +196,7 @@ class Recorder:
 
     def _timeseries(self, j: int) -> pd.DataFrame:
         m = self.model
-        ts = pd.DataFrame(self.weekly[j], columns=list(WEEKLY_COLUMNS))
+        ts = pd.DataFrame(self.weekly[:, j], columns=list(WEEKLY_COLUMNS))
         ts.insert(0, "date", week_dates(m.scenario_cfg.start, m.n_weeks))
         ts.insert(0, "week", np.arange(m.n_weeks))
         return ts

@@ -662,51 +662,52 @@ def us_back_down(q, surge_allowed):
 
 
 @njit(cache=True, error_model="numpy")
-def us_tables(q, surge_allowed):
+def us_tables(q, surge_allowed, weights, llr):
     """The US's choice weights and what each choice tells the DPRK, for every state it can meet.
 
     The US's utilities depend on its type, the DPRK action (7), whether the ROK asked for assets last
-    week, an asset on station and a binding threat challenged: 224 states, tabulated once per block
-    and run instead of once per replication and week (:func:`us_state` for each). Returns
-    ``weights[type, action_d, request, on, challenged, k]`` = ``exp(lambda U_k - max)``
-    (:func:`us_response_utilities`, type 1 = resolute) and ``llr[action_d, request, on, challenged,
-    k]`` (:func:`us_log_likelihood_ratio`).
+    week, an asset on station and a binding threat challenged: 2 x 56 states, tabulated once per block
+    and run instead of once per replication and week (:func:`us_state` for each). Fills
+    ``weights[type, state, k]`` = ``exp(lambda U_k - max)`` (:func:`us_response_utilities`, type 1 =
+    resolute) and ``llr[state, k]`` (:func:`us_log_likelihood_ratio`), where ``state = ((action_d * 2
+    + request) * 2 + on) * 2 + challenged``. (Flat tables: six-dimensional ones with slice
+    assignments took numba 6 s to compile.)
     """
-    weights = np.empty((2, 7, 2, 2, 2, 4))
-    llr = np.empty((7, 2, 2, 2, 4))
     back = us_back_down(q, surge_allowed)
     w = np.empty((2, 4))
     out = np.empty(4)
-    for d in range(7):
-        for request in range(2):
-            for on in range(2):
-                for challenged in range(2):
-                    us_state(q, d, request, on, challenged, back, surge_allowed, w, out)
-                    weights[:, d, request, on, challenged] = w
-                    llr[d, request, on, challenged] = out
-    return weights, llr
+    for state in range(llr.shape[0]):
+        d, rest = divmod(state, 8)
+        request, rest = divmod(rest, 4)
+        on, challenged = divmod(rest, 2)
+        us_state(q, d, request, on, challenged, back, surge_allowed, w, out)
+        for k in range(4):
+            weights[0, state, k] = w[0, k]
+            weights[1, state, k] = w[1, k]
+            llr[state, k] = out[k]
 
 
 @njit(cache=True, error_model="numpy")
 def us_block_tables(pt, surge_allowed, weights, evidence_table):
-    """Every block's :func:`us_tables`: ``weights`` (blocks, 2, 7, 2, 2, 2, 4) and what each response
-    tells the DPRK, ``evidence_table`` (blocks, 56, 4). They depend only on the block's parameters and
-    whether surges are allowed, so the US computes them once per run (and again when a posture period
+    """Every block's :func:`us_tables`: ``weights`` (blocks, 2, 56, 4) and what each response tells the
+    DPRK, ``evidence_table`` (blocks, 56, 4). They depend only on the block's parameters and whether
+    surges are allowed, so the US computes them once per run (and again when a posture period
     changes that permission), not every week."""
     for b in range(pt.size):
-        w, llr = us_tables(pt[b], surge_allowed)
-        weights[b] = w
-        evidence_table[b] = llr.reshape(56, 4)
+        us_tables(pt[b], surge_allowed, weights[b], evidence_table[b])
 
 
 @njit(cache=True, error_model="numpy")
 def us_week_weights(r, z, resolute, dprk_choice, rok_choice, on_station, threat_left, weights):
     """The US's quantal-response weights (its own type, in the state it chooses in) into ``z`` (4, R),
     looked up in its block's table of :func:`us_block_tables`."""
-    for i in range(z.shape[1]):
-        w = weights[i // r, int(resolute[i]), dprk_choice[i], int(rok_choice[i] == ROK_REQUEST),
-                    int(on_station[i]), int(threat_left[i] > 0)]
-        z[0, i], z[1, i], z[2, i], z[3, i] = w[0], w[1], w[2], w[3]
+    for b in range(z.shape[1] // r):
+        table = weights[b]
+        for i in range(b * r, (b + 1) * r):
+            state = (((dprk_choice[i] * 2 + int(rok_choice[i] == ROK_REQUEST)) * 2 + int(on_station[i])) * 2
+                     + int(threat_left[i] > 0))
+            w = table[int(resolute[i]), state]
+            z[0, i], z[1, i], z[2, i], z[3, i] = w[0], w[1], w[2], w[3]
 
 
 @njit(cache=True, error_model="numpy")

@@ -222,7 +222,7 @@ def test_the_us_kernels_use_each_type_s_own_utilities_and_read_the_state_the_us_
     z = np.empty((4, n))
     threat_left = s["threat_left"].astype(np.int64)
     table = np.full((blocks, 56, 4), np.nan)
-    weights = np.full((blocks, 2, 7, 2, 2, 2, 4), np.nan)
+    weights = np.full((blocks, 2, 56, 4), np.nan)
     rules.us_block_tables(pt, surge_allowed, weights, table)
     rules.us_week_weights(r, z, s["resolute"], s["dprk"], s["rok"], s["on"], threat_left, weights)
     states = []
