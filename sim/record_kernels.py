@@ -17,14 +17,15 @@ from numba import njit
 @njit(cache=True, error_model="numpy")
 def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, launch_days, missiles, active,
                 scheduled_arrival, surge_arrival, clash, dprk_lrbm, dprk_nuclear, pending, lag_histogram,
-                r, max_lag, extra, month_days):
+                r, max_lag, extra, month_days, tallies):
     """One week of per replication-year counts, launch days per month and response lags
     (sim.recording.Recorder.record).
 
     ``counts`` is this year's (column, R) block; ``extra`` the columns of launch days, launch weeks,
     missiles, deployments, clashes and weeks; ``month_days`` this month's launch days (uint8, one per
-    replication). The action counts are one branch-free pass per action column (vectorised), the
-    rest one pass over the replications.
+    replication); ``tallies`` (blocks, action columns) receives this week's count of each action in
+    each block of ``r`` replications (for :func:`weekly_statistics`). The action counts are one
+    branch-free pass per action column (vectorised), the rest one pass over the replications.
     """
     n = dprk_choice.size
     choices = (dprk_choice, us_choice, rok_choice, jp_choice)
@@ -33,8 +34,15 @@ def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, 
         width = offsets[a + 1] - offsets[a] if a < 3 else 4
         for k in range(width):
             row = counts[offsets[a] + k]
-            for i in range(n):
-                row[i] += (choice[i] == k) & active[i]
+            for b in range(n // r):
+                lo = b * r  # slices indexed from 0 and integer flags: the loop vectorises
+                block_choice, block_active, block_row = choice[lo:lo + r], active[lo:lo + r], row[lo:lo + r]
+                total = 0
+                for j in range(r):
+                    hit = np.int64(block_choice[j] == k) & np.int64(block_active[j])
+                    block_row[j] += hit
+                    total += hit
+                tallies[b, offsets[a] + k] = total
     weeks, deployments, days_col, launch_weeks, fired, clashes = (
         counts[extra[5]], counts[extra[3]], counts[extra[0]], counts[extra[1]], counts[extra[2]],
         counts[extra[4]])
@@ -169,9 +177,8 @@ def select_kth(a, lo, hi, k):
 
 @njit(cache=True, error_model="numpy")
 def weekly_statistics(rows, cols, r, tension, belief, rok_assurance, jp_assurance, ranks, weights, order,
-                      bins, dprk_choice, us_choice, rok_choice, jp_choice, offsets, active, missiles, clash,
-                      alive, on_station, cost, max_rung, n_rungs, scheduled_arrival, scheduled_present,
-                      launch_days):
+                      bins, tallies, active, missiles, clash, alive, on_station, cost, max_rung, n_rungs,
+                      scheduled_arrival, scheduled_present, launch_days):
     """One week's row of the weekly ensemble statistics of every block (sim.recording.Recorder).
 
     ``rows`` is (blocks, columns); block b's statistics are over its replications
@@ -183,7 +190,6 @@ def weekly_statistics(rows, cols, r, tension, belief, rok_assurance, jp_assuranc
     interpolate the order statistics at ``ranks`` with ``weights`` as numpy's 'linear' method does.
     """
     nq = weights.size
-    width = offsets[3] + 4
     for b in range(rows.shape[0]):
         row = rows[b]
         lo_i = b * r
@@ -198,15 +204,8 @@ def weekly_statistics(rows, cols, r, tension, belief, rok_assurance, jp_assuranc
                 diff = hi - lo
                 row[c + 1 + k] = hi - diff * (1 - t) if t >= 0.5 else lo + diff * t
         start = cols[4]
-        tallies = np.zeros((4, width), dtype=np.int64)  # four interleaved accumulators (see above)
-        choices = (dprk_choice, us_choice, rok_choice, jp_choice)
-        for a in range(4):
-            choice = choices[a]
-            base = offsets[a]
-            for i in range(r):
-                tallies[i & 3, base + choice[lo_i + i]] += active[lo_i + i]
-        for k in range(width):
-            row[start + k] = (tallies[0, k] + tallies[1, k] + tallies[2, k] + tallies[3, k]) / r
+        for k in range(tallies.shape[1]):  # the week's action shares (record_week counted them)
+            row[start + k] = tallies[b, k] / r
         launched = 0.0
         clashes = 0.0
         living = 0.0

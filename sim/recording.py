@@ -111,6 +111,8 @@ class Recorder:
         self._rank_order = self._q_ranks.reshape(-1)
         self._order_stats = np.empty(self._rank_order.size)
         self._bins = np.empty(r, dtype=np.int32)
+        # this week's count of each action in each block (record_week -> weekly_statistics)
+        self._tallies = np.zeros((self.blocks, len(ACTION_COLUMNS)), dtype=np.int64)
         self._cols = np.array(self._state_cols + [col[c] for c in (
             ACTION_COLUMNS[0], "dprk_missiles", "clash", "war", "asset_on_station", "us_cost_cumulative",
             "p_rung_at_least_rhetoric", "scheduled_arrival", "scheduled_on_station", "dprk_launch_days")])
@@ -122,7 +124,8 @@ class Recorder:
             self.counts[self.year_index[week]], self._offsets, m.dprk.choice, m.us.choice, m.rok.choice,
             m.japan.choice, m.dprk.launch_days, m.dprk.missiles, alive, m.us.scheduled_arrival,
             m.us.surge_arrival, m.clash, LRBM, NUCLEAR, self._pending, self.lag_histogram,
-            self.r, MAX_LAG_WEEKS, self._extra_index, self.monthly_launch_days[self.month_index[week]])
+            self.r, MAX_LAG_WEEKS, self._extra_index, self.monthly_launch_days[self.month_index[week]],
+            self._tallies)
         if self.detail is not None:
             d = self.detail
             np.multiply(m.dprk.launch_days, alive, out=d["launch_days"][week], casting="unsafe")
@@ -147,9 +150,8 @@ class Recorder:
         record_kernels.weekly_statistics(
             rows, self._cols, self.r, m.tension, m.dprk.belief, m.rok.assurance,
             m.japan.assurance, self._rank_order, self._q_weight, self._order_stats, self._bins,
-            m.dprk.choice, m.us.choice, m.rok.choice, m.japan.choice, self._offsets, alive,
-            m.dprk.missiles, m.clash, m.alive, m.on_station, m.us.cost, m.max_rung, len(RUNGS),
-            m.us.scheduled_arrival, m.us.scheduled_present, m.dprk.launch_days)
+            self._tallies, alive, m.dprk.missiles, m.clash, m.alive, m.on_station, m.us.cost, m.max_rung,
+            len(RUNGS), m.us.scheduled_arrival, m.us.scheduled_present, m.dprk.launch_days)
 
     # ------------------------------------------------------------------ results
     def results(self) -> Results:
