@@ -11,7 +11,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from . import kernel_cache
+
+kernel_cache.prepare()  # before numba loads: the portable target and the shipped compiled kernels
+
+from numba import njit  # noqa: E402
 
 
 @njit(cache=True, error_model="numpy")

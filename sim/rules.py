@@ -26,9 +26,14 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
-from .params import ModelParams
+from . import kernel_cache
+
+kernel_cache.prepare()  # before numba loads: the portable target and the shipped compiled kernels
+
+from numba import njit  # noqa: E402
+
+from .params import ModelParams  # noqa: E402
 
 LOGIT_BOUND = 12.0  # beliefs are kept in [expit(-12), expit(12)] ~ [6e-6, 1 - 6e-6]
 MAX_QUANTILE_TERMS = 10_000  # a salvo draw stops here (10,000 missiles: never reached at sane means)
