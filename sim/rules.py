@@ -635,17 +635,20 @@ def dprk_act(pt, r, z, u_choice, alive, choice, days, missiles, capability, tens
         q = block_params(pt[b])
         lo = b * r
         ud, us = u_days[lo % u_days.size:], u_salvo[lo % u_salvo.size:]
+        # two passes: learning and the non-launch weeks branch-free (vectorised), then the launch weeks
         for j in range(r):
             i = lo + j
             c = choice[i]
             capability[i] = capability_step(capability[i], c, q.capability_learning,
                                             q.capability_learning_nuclear)
+            days[i] = 0
+            missiles[i] = 0
+        for j in range(r):
+            i = lo + j
+            c = choice[i]
             if c == SRBM or c == LRBM:
                 days[i] = launch_days(ud[j], tension[i], q)
                 missiles[i] = salvo_size(us[j], tension[i], q, days[i], max_terms)
-            else:
-                days[i] = 0
-                missiles[i] = 0
 
 
 @njit(cache=True, error_model="numpy")
@@ -915,10 +918,12 @@ def beliefs_week(pt, r, log_odds, belief, us_evidence, schedule_evidence, percep
                     + statement * q.assure_statement)
             shock = ((d == LRBM) or (d == NUCLEAR)) * q.decoupling_shock
             anchor = q.assure_anchor - q.decoupling * capability[i]
-            if alive[i]:
-                rok_assurance[i] = assurance_step(rok_assurance[i], gain, shock, anchor, q.assure_reversion)
-                jp_gain = gain + (jp_choice[i] == JP_TRILATERAL) * q.assure_trilateral
-                jp_assurance[i] = assurance_step(jp_assurance[i], jp_gain, shock, anchor, q.assure_reversion)
+            # (selects rather than a branch around the stores: the loop vectorises)
+            jp_gain = gain + (jp_choice[i] == JP_TRILATERAL) * q.assure_trilateral
+            rok_next = assurance_step(rok_assurance[i], gain, shock, anchor, q.assure_reversion)
+            jp_next = assurance_step(jp_assurance[i], jp_gain, shock, anchor, q.assure_reversion)
+            rok_assurance[i] = rok_next if alive[i] else rok_assurance[i]
+            jp_assurance[i] = jp_next if alive[i] else jp_assurance[i]
             presence_weeks[i] = presence_weeks[i] + 1.0 if on_station[i] else 0.0
 
 
