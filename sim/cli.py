@@ -160,9 +160,29 @@ def _check_output_dir(path: str, key: str) -> None:
                           f"choose a writable {key}") from None
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where known, else the machine's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def sweep_workers(setting) -> int:
+    """The processes dsim's sweeper runs a sweep's jobs in with Hydra's basic launcher: the
+    ``hydra.sweeper.workers`` setting, or one per usable core when it is null (raises ConfigError
+    on anything but a whole number >= 1)."""
+    if setting is None:
+        return usable_cores()
+    if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
+        raise ConfigError(f"hydra.sweeper.workers={setting}: give the number of processes that run "
+                          "the sweep's jobs, a whole number >= 1 (or null for one per core)")
+    return setting
+
+
 def _check_launcher(hydra_cfg: DictConfig) -> int:
-    """Settings of the launcher that would fail only after the sweep folder exists; returns the
-    number of points run at once."""
+    """Settings of the launcher (and of dsim's sweeper) that would fail only after the sweep folder
+    exists; returns the number of jobs run at once."""
     target = str(OmegaConf.select(hydra_cfg, "hydra.launcher._target_") or "")
     if "joblib" in target.lower():
         n_jobs = OmegaConf.select(hydra_cfg, "hydra.launcher.n_jobs")
@@ -172,6 +192,11 @@ def _check_launcher(hydra_cfg: DictConfig) -> int:
         if n_jobs is None or n_jobs < 0:
             return os.cpu_count() or 1
         return n_jobs
+    sweeper = str(OmegaConf.select(hydra_cfg, "hydra.sweeper._target_") or "")
+    if "dsim_sweeper" in sweeper:
+        workers = sweep_workers(OmegaConf.select(hydra_cfg, "hydra.sweeper.workers"))
+        if target.endswith("BasicLauncher"):  # dsim's sweeper forks the basic launcher's jobs
+            return workers
     return 1
 
 
@@ -345,7 +370,9 @@ def dsim_help(extra_dirs: list[str] = ()) -> str:
         "Sweeps (one folder per point in multirun/DATE/TIME/, then sweep.parquet, comparison.csv",
         "and figures in that folder):",
         "  dsim -m policy=rotational,permanent credibility=0.2,0.5,0.8",
-        "  hydra/launcher=joblib hydra.launcher.n_jobs=2     points in parallel processes",
+        "  hydra.sweeper.workers=N                           run the jobs in N processes (default:",
+        "      one per core; 1: one after another)",
+        "  hydra/launcher=joblib hydra.launcher.n_jobs=2     points in joblib's parallel processes",
         "  hydra.sweep.dir=DIR                               resume: finished points are skipped",
         "  hydra.sweeper.batched=false                       one job per point (by default, points",
         "      that differ only in numeric params, credibility or scenario.dprk_prior run as the",
@@ -686,9 +713,24 @@ def _point_log(job_dir: Path, point_dir: Path):
             root.addHandler(handler)
 
 
+class Failed(SystemExit):
+    """A command's end with one line on stderr (``line``) and exit code ``code``."""
+
+    def __init__(self, code: int, line: str) -> None:
+        super().__init__(code)
+        self.line = line
+
+
+# False in the forked workers of a sweep (hydra_plugins/dsim_sweeper): a job's one-line failure
+# goes back to the sweep's process, which says it once however many workers fail together.
+SAY_FAILURES = True
+
+
 def _fail(program: str, message: str, code: int):
-    print(f"{program}: error: {message}", file=sys.stderr)
-    sys.exit(code)
+    line = f"{program}: error: {message}"
+    if SAY_FAILURES:
+        print(line, file=sys.stderr)
+    raise Failed(code, line)
 
 
 def _launch(program: str, config_name: str, cls: type, task, help_text: Callable[[list[str]], str],

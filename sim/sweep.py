@@ -214,6 +214,18 @@ def _subfolders(sweep_dir: Path) -> list[Path]:
     return sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _first_point(sweep_dir: Path) -> Point:
+    """The first point of :func:`load_points` (the first folder that is a complete point), without
+    checking the others."""
+    if sweep_dir.is_dir():
+        for folder in _subfolders(sweep_dir):
+            try:
+                return _load_point(folder)
+            except _Unusable:
+                continue
+    return load_points(sweep_dir)[0]  # raises SweepError, with its warnings
+
+
 def load_points(sweep_dir: str | os.PathLike) -> list[Point]:
     """Every complete point below ``sweep_dir``.
 
@@ -608,16 +620,19 @@ def aggregate(sweep_dir: str | os.PathLike, reference: str | Posture | None = No
     points = load_points(sweep_dir)
     reference = _reference_policy(sweep_dir, reference)
     table = sweep_table(points)
-    comparison = _comparison(points, reference, sweep_dir)
     for folder in _subfolders(sweep_dir):  # staging left by killed points (staging_folder cleans sweep_dir)
         remove_stale_staging(folder)
-    with staging_folder(sweep_dir) as staging:
+    figures = {"escalation_curves.png": (plot_escalation_curves, (points,)),
+               "policy_comparison.png": (plot_policy_comparison, (table, points)),
+               "sweep_heatmap.png": (plot_heatmap, (table, points))}
+    with staging_folder(sweep_dir) as staging, _Forked(figures) as drawing:
+        # the figures are drawn in forked processes while this one compares the postures
+        drawing.start({name: staging / name for name in figures})
+        comparison = _comparison(points, reference, sweep_dir)
         table.to_parquet(staging / "sweep.parquet", index=False)
         if comparison is not None:
             comparison.to_csv(staging / "comparison.csv", index=False, float_format="%.6g")
-        plot_escalation_curves(points, staging / "escalation_curves.png")
-        plot_policy_comparison(table, points, staging / "policy_comparison.png")
-        plot_heatmap(table, points, staging / "sweep_heatmap.png")
+        drawing.wait()
         written = [name for name in SWEEP_FILES if (staging / name).is_file()]
         if comparison is None:
             (sweep_dir / "comparison.csv").unlink(missing_ok=True)  # it would not match the others
@@ -627,6 +642,69 @@ def aggregate(sweep_dir: str | os.PathLike, reference: str | Posture | None = No
                 else f"comparison.csv: every posture minus {reference}")
     log.info("aggregated %d points into %s (%s)", len(points), sweep_dir, compared)
     return {name: sweep_dir / name for name in written}
+
+
+# What the processes forked by :class:`_Forked` inherit: each task's function and arguments.
+_TASKS: dict[str, tuple] = {}
+
+
+def _run_task(name: str, path: Path) -> None:
+    function, args = _TASKS[name]
+    function(*args, path)
+
+
+class _Forked:
+    """Run ``tasks`` (name -> (function, args); each is called as ``function(*args, path)``) in
+    processes forked from this one, up to one per usable core, while this process goes on; one
+    after another here where processes cannot be forked or there is one core.
+
+    The processes are forked on entering (they inherit the arguments without copying them);
+    :meth:`start` hands them their paths,
+    :meth:`wait` waits for every task and raises the first task's exception (by name order of
+    ``tasks``). Leaving the block stops the processes."""
+
+    def __init__(self, tasks: dict[str, tuple]) -> None:
+        self.tasks = tasks
+        self.pool = None
+        self.pending: dict = {}
+
+    def __enter__(self) -> _Forked:
+        import multiprocessing
+        import warnings
+
+        from .cli import usable_cores
+
+        workers = min(len(self.tasks), usable_cores())
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            _TASKS.clear()
+            _TASKS.update(self.tasks)
+            with warnings.catch_warnings():  # Python 3.12 on forking with BLAS threads: see the sweeper
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.pool = multiprocessing.get_context("fork").Pool(workers)
+        return self
+
+    def start(self, paths: dict[str, Path]) -> None:
+        for name, path in paths.items():
+            if self.pool is None:
+                _TASKS[name] = self.tasks[name]
+                _run_task(name, path)
+            else:
+                self.pending[name] = self.pool.apply_async(_run_task, (name, path))
+
+    def wait(self) -> None:
+        for result in self.pending.values():
+            result.get()
+        self.pending.clear()
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            if exc[0] is None:
+                self.pool.close()
+            else:
+                self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+        _TASKS.clear()
 
 
 def _failure(exc: BaseException, sweep_dir: Any) -> tuple[int, str]:
@@ -655,7 +733,7 @@ def run_named_study(sweep_dir: Path, reference: str | None = None) -> dict[str, 
     :func:`sim.robustness.run_study`) into ``sweep_dir``; nothing when they name none."""
     from .params import run_config_from_dict
 
-    first = load_points(sweep_dir)[0]  # the points' settings, the study's among them
+    first = _first_point(Path(sweep_dir))  # the points' settings, the study's among them
     base = run_config_from_dict(first.summary["config"])
     if base.study.name is None:
         return {}

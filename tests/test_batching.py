@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from sim import Posture, RunConfig, load_config
-from sim.batching import batch_for, group_points, max_blocks_in_memory, run_points
+from sim.batching import balanced, batch_for, group_points, makespan, max_blocks_in_memory, run_points
 from sim.memory import estimated_memory_bytes
 from sim.model import run
 from sim.params import Perception
@@ -52,6 +52,22 @@ def test_groups_are_capped_and_split_for_parallel_workers():
     assert group_points(configs, max_blocks=3) == [[0, 1, 2], [3, 4], [5, 6], [7, 8]]
     assert group_points(configs, min_groups=4) == [[0, 1], [2, 3], [4, 5, 6], [7, 8]]
     assert group_points(configs[:1], min_groups=4) == [[0]]
+
+
+def test_groups_are_balanced_over_the_workers():
+    """Three postures of 11 points on two workers: one group is halved (its halves go to the
+    worker that has the third group, 12 + 12 against 6 + 7 + 11 ... in points plus a group's cost);
+    eight groups of 11 (the rotational-vs-permanent study) already balance and stay whole."""
+    base = _base()
+    configs = [base.replace(seed=s, credibility=c / 10) for s in (1, 2, 3) for c in range(11)]
+    groups = group_points(configs, min_groups=2)
+    assert sorted(len(g) for g in groups) == [5, 6, 11, 11]
+    assert sorted(i for g in groups for i in g) == list(range(33))
+    assert makespan([len(g) for g in groups], 2) < makespan([11, 11, 11], 2)
+    eight = [list(range(11 * k, 11 * k + 11)) for k in range(8)]
+    assert balanced(eight, 2) == eight
+    assert group_points(configs, min_groups=1) == [list(range(11 * k, 11 * k + 11)) for k in range(3)]
+    assert makespan([6, 5, 1], 2) == 8 and makespan([11, 1], 2) == 12
 
 
 def test_memory_caps_the_number_of_blocks():

@@ -104,11 +104,16 @@ def _assert_same_files(a: Path, b: Path, records: bool = True) -> None:
     assert ma == mb, a.name
 
 
-def _hydra_record(path: Path, tmp: Path) -> dict:
+def _hydra_record(path: Path, tmp: Path, keep_job: bool = False) -> dict:
+    """Hydra's record of a job (``hydra.yaml``), ``tmp`` written ``<tmp>``, without what may differ
+    between two ways of running it (:data:`JOB_KEYS`); with ``keep_job``, only the command line's
+    own Hydra overrides, the sweeper's worker setting and the batch plan (a file named at random)
+    are left out."""
     import yaml
 
     record = yaml.safe_load(path.read_text().replace(str(tmp), "<tmp>"))["hydra"]
-    for a, b in JOB_KEYS:
+    for a, b in (JOB_KEYS if not keep_job else
+                 (("overrides", "hydra"), ("sweeper", "workers"), ("job", "env_set"))):
         record[a].pop(b)
     return record
 
@@ -241,12 +246,14 @@ def test_joblib_launcher_gives_the_same_results_as_basic(four_point, tmp_path):
 
 def test_a_users_config_folder_batches_by_what_it_composes_to(four_point, tmp_path):
     """`--config-dir` with a posture file that composes to the rotational posture under another
-    name: its two credibilities run as one batched model and give the rotational points' data."""
+    name: its two credibilities run as one batched model (in one process: with two, each point
+    would be a job of its own) and give the rotational points' data."""
     _, basic = four_point
     (tmp_path / "mine" / "policy").mkdir(parents=True)
     (tmp_path / "mine" / "policy" / "same.yaml").write_text("defaults:\n  - rotational\n  - _self_\n")
     res = dsim(tmp_path, "-m", "--config-dir", str(tmp_path / "mine"), "policy=same",
-               "credibility=0.2,0.8", *SMALL, f"hydra.sweep.dir={tmp_path / 'mine_sweep'}")
+               "credibility=0.2,0.8", *SMALL, "hydra.sweeper.workers=1",
+               f"hydra.sweep.dir={tmp_path / 'mine_sweep'}")
     assert res.returncode == 0, res.stderr[-2000:]
     points = point_dirs(tmp_path / "mine_sweep")
     assert [p.name.split(",")[0] for p in points] == ["credibility=0.2", "credibility=0.8"]
@@ -257,10 +264,171 @@ def test_a_users_config_folder_batches_by_what_it_composes_to(four_point, tmp_pa
             assert (p / f).read_bytes() == (twin / f).read_bytes(), f
 
 
+# ----------------------------------------------------------------------------- forked workers
+EIGHT = ["policy=rotational,permanent", "params.perception=consistent,costly_signals", "credibility=0.2,0.8"]
+
+# Runs dsim with every group's job (execute_group) and every single point's (execute) noting the
+# process it runs in, so a test can tell where the jobs ran: `python -c WATCHED PIDFILE ARGS...`.
+WATCHED = """
+import os, sys
+import sim.cli
+
+pids = sys.argv.pop(1)
+
+def noting(run):
+    def noted(*args, **kwargs):
+        with open(pids, "a") as f:
+            f.write(f"{os.getpid()} {os.getppid()}\\n")
+        return run(*args, **kwargs)
+    return noted
+
+sim.cli.execute_group = noting(sim.cli.execute_group)
+sim.cli.execute = noting(sim.cli.execute)
+sys.argv[0] = "dsim"
+sim.cli.main()
+"""
+
+
+def watched_dsim(tmp: Path, pids: Path, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", WATCHED, str(pids), *argv], cwd=tmp, capture_output=True,
+                          text=True, timeout=600)
+
+
+def job_processes(pids: Path) -> tuple[set[int], set[int]]:
+    """The processes the jobs ran in, and their parents."""
+    rows = [tuple(map(int, line.split())) for line in pids.read_text().splitlines()]
+    return {pid for pid, _ in rows}, {parent for _, parent in rows}
+
+
+@pytest.fixture(scope="module")
+def eight_point(tmp_path_factory):
+    """A 2 x 2 x 2 sweep (posture x perception x credibility: four batched groups of two points)
+    run three ways: its jobs in two forked workers, in the sweep's own process (workers=1), and
+    one job per point in two forked workers (batched=false). Returns the folders and, for each,
+    the processes its jobs ran in and their parents."""
+    tmp = tmp_path_factory.mktemp("sweep8")
+    out = {}
+    for name, extra in (("forked", ["hydra.sweeper.workers=2"]), ("one_process", ["hydra.sweeper.workers=1"]),
+                        ("unbatched", ["hydra.sweeper.workers=2", "hydra.sweeper.batched=false"])):
+        pids = tmp / f"{name}.pids"
+        res = watched_dsim(tmp, pids, "-m", *EIGHT, *SMALL, *extra, f"hydra.sweep.dir={tmp / name}")
+        assert res.returncode == 0, res.stderr[-2000:]
+        out[name] = (tmp / name, *job_processes(pids))
+    return tmp, out
+
+
+def _without_times(log: str) -> list[str]:
+    """A log's lines without their timestamps (``[2026-11-30 15:18:20,881]``)."""
+    return [line.split("]", 1)[-1] for line in log.splitlines()]
+
+
+def test_forked_workers_write_what_one_process_writes(eight_point):
+    """The jobs ran in two processes forked from the sweep's (not in it), one process in the
+    sequential run; every point folder is byte for byte the same (Hydra's records too, job
+    numbers included: the worker launches each job with its number in the sweep), but for the
+    command line's own worker setting; the sweep's tables are identical."""
+    tmp, runs = eight_point
+    forked, forked_pids, forked_parents = runs["forked"]
+    single, single_pids, single_parents = runs["one_process"]
+    assert len(forked_pids) == 2 and len(forked_parents) == 1  # two workers of one sweep process
+    assert not forked_pids & forked_parents
+    assert len(single_pids) == 1 and not single_pids & single_parents
+    names = [p.name for p in point_dirs(forked)]
+    assert names == [p.name for p in point_dirs(single)] and len(names) == 8
+    for name in names:
+        a, b = forked / name, single / name
+        files = sorted(str(f.relative_to(a)) for f in a.rglob("*") if f.is_file())
+        assert files == sorted(str(f.relative_to(b)) for f in b.rglob("*") if f.is_file()), name
+        _assert_same_files(a, b)
+        for f in (".hydra/config.yaml", ".hydra/overrides.yaml"):
+            assert (a / f).read_bytes() == (b / f).read_bytes(), f"{name}/{f}"
+        ha, hb = (_hydra_record(d / name / ".hydra/hydra.yaml", d, keep_job=True) for d in (forked, single))
+        assert ha["job"]["num"] == hb["job"]["num"] and ha == hb, name
+        logs = [_without_times((d / name / "cli.log").read_text().replace(str(d), "<sweep>"))
+                for d in (forked, single)]
+        assert logs[0] == logs[1], name
+    for f in ("comparison.csv", "sweep.parquet"):
+        assert (forked / f).read_bytes() == (single / f).read_bytes(), f
+    assert not [p for p in forked.iterdir() if p.name.startswith(".")]  # no plan left behind
+
+
+def test_forked_workers_write_what_one_job_per_point_writes(eight_point):
+    """One job per point, also in two forked workers: the same files as the batched groups."""
+    tmp, runs = eight_point
+    forked, unbatched = runs["forked"][0], runs["unbatched"][0]
+    assert len(runs["unbatched"][1]) == 2
+    for name in [p.name for p in point_dirs(forked)]:
+        a, b = forked / name, unbatched / name
+        _assert_same_files(a, b)
+        for f in (".hydra/config.yaml", ".hydra/overrides.yaml"):
+            assert (a / f).read_bytes() == (b / f).read_bytes(), f"{name}/{f}"
+        ha, hb = (_hydra_record(d / name / ".hydra" / "hydra.yaml", d) for d in (forked, unbatched))
+        assert ha == hb, name
+    for f in ("comparison.csv", "sweep.parquet"):
+        assert (forked / f).read_bytes() == (unbatched / f).read_bytes(), f
+
+
+FAILING = """
+import sys
+import sim.batching
+from sim.params import ConfigError
+
+kind = sys.argv.pop(1)
+run_points = sim.batching.run_points
+
+def failing(configs, *args, **kwargs):
+    if any(c.credibility == 0.8 and c.policy.name.value == "permanent" for c in configs):
+        if kind == "line":
+            raise ConfigError("injected failure of the permanent posture at credibility 0.8")
+        raise RuntimeError("injected crash of the permanent posture at credibility 0.8")
+    return run_points(configs, *args, **kwargs)
+
+sim.batching.run_points = failing
+sys.argv[0] = "dsim"
+from sim.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("kind", ["line", "crash"])
+def test_a_failing_point_fails_the_forked_sweep(tmp_path, kind):
+    """A group whose point fails in a worker fails the sweep: dsim's one-line error (exit 2,
+    the line last, no traceback) or an unexpected exception (Hydra's report of the failed job,
+    exit 1); no sweep files are written and no worker is left running."""
+    argv = ["-m", *EIGHT, *SMALL, "hydra.sweeper.workers=2", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    res = subprocess.run([sys.executable, "-c", FAILING, kind, *argv], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=600)
+    if kind == "line":
+        assert res.returncode == 2, res.stderr[-2000:]
+        lines = res.stderr.strip().splitlines()
+        assert lines[-1] == "dsim: error: injected failure of the permanent posture at credibility 0.8"
+        assert res.stderr.count("injected failure") == 1 and "Traceback" not in res.stderr
+    else:
+        assert res.returncode == 1, res.stderr[-2000:]
+        assert "injected crash of the permanent posture at credibility 0.8" in res.stderr
+        assert "Error executing job with overrides" in res.stderr
+    assert not [name for name in SWEEP_FILES if (tmp_path / "sweep" / name).exists()]
+
+
+def test_forked_figures_equal_figures_drawn_in_turn(four_point, tmp_path, monkeypatch):
+    """The sweep's figures drawn in forked processes (while the comparison is computed) are the
+    same files as those drawn one after another in this process."""
+    import sim.cli
+
+    _, sweep = four_point
+    copies = {}
+    for cores in (2, 1):
+        monkeypatch.setattr(sim.cli, "usable_cores", lambda cores=cores: cores)
+        aggregate(sweep)
+        copies[cores] = {name: (sweep / name).read_bytes() for name in SWEEP_FILES}
+    assert copies[2] == copies[1]
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
         (["-m", "experiment=bogus"], "experiment=bogus is not a known experiment"),
+        (["-m", "credibility=0.2,0.8", "hydra.sweeper.workers=0"], "hydra.sweeper.workers=0"),
         (["-m", "policy=rotational,bogus"], "policy=bogus is not a known policy"),
         (["-m", "experiment=rotational_vs_permanent", "hydra.sweeper.params.credibility="],
          "the sweep has no points"),

@@ -21,14 +21,33 @@ Ray, carry it along; the sweep folder must be shared with them, as for the resul
 at most ``max_blocks`` points and no more than the memory available to each of the launcher's
 parallel jobs allows, and groups are split so that a parallel launcher has one for each worker.
 Sweeps whose ``hydra.sweep.subdir`` depends on the job number run one job per point.
+
+**Both cores** (``hydra.sweeper.workers``, by default one per core this process may use). With
+Hydra's basic launcher (the default), which runs jobs one after another in the process that calls
+it, the launched jobs run in ``workers`` child processes forked from this one after the kernels are
+loaded (:func:`sim.progress.warm_kernels`), so that no worker pays the imports and kernel loading
+of a fresh interpreter. Each worker takes the next job when it is free (the jobs with the most
+points first) and runs it through the basic launcher itself, with the job number it has in the
+sweep's order, so its folders are byte for byte those of the same sweep run in one process, and
+Hydra's job callbacks run around each job as they do there. A job's failure comes back to this
+process and fails the sweep as it would in one process: a task that ends with a one-line error
+(``SystemExit``) ends the sweep at once with its exit code, the other workers stopped; an exception
+fails the sweep after the batch of jobs, as the basic launcher does. ``workers=1`` runs the jobs in
+this process as before; other launchers (joblib, Ray) run the jobs their own way and ignore it.
 """
 
 
 import json
 import logging
 import math
+import multiprocessing
 import os
+import pickle
+import signal
+import sys
+import traceback
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -56,6 +75,9 @@ class DsimSweeperConf:
     batched: bool = True
     # at most this many points in one batched model (None: as many as the memory allows)
     max_blocks: Optional[int] = None
+    # with Hydra's basic launcher: jobs run in this many processes forked from the sweep's (None:
+    # one per core this process may use; 1: one after another in the sweep's own process)
+    workers: Optional[int] = None
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="dsim", node=DsimSweeperConf, provider="dsim")
@@ -66,12 +88,15 @@ class DsimSweeper(Sweeper):
     as one batched model, launch the groups in launcher batches."""
 
     def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
-                 batched: bool = True, max_blocks: Optional[int] = None) -> None:
+                 batched: bool = True, max_blocks: Optional[int] = None,
+                 workers: Optional[int] = None) -> None:
         super().__init__()
         self.max_batch_size = max_batch_size
         self.params = dict(params or {})
         self.batched = batched
         self.max_blocks = max_blocks
+        self.workers = workers
+        self._weights: List[int] = []
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
         self.hydra_context: Optional[HydraContext] = None
@@ -101,19 +126,54 @@ class DsimSweeper(Sweeper):
         for stale in sweep_dir.glob(f"{PLAN_PREFIX}*"):  # plans of a sweep that was killed
             _remove_plans(stale)
         plan_dir = sweep_dir / f"{PLAN_PREFIX}{uuid.uuid4().hex[:12]}"
+        self._weights = [1] * len(jobs)
         launches = self._launches(jobs, plan_dir) if self.batched and len(jobs) > 1 else jobs
         size = self.max_batch_size if self.max_batch_size and self.max_batch_size > 0 else len(launches)
+        forked = min(self._forked_workers(), len(launches), size)
         returns = []
+        pool = None
+        failure: Optional[_WorkerExit] = None
         try:
+            if forked > 1:  # before the bar's thread starts: fork copies no thread
+                pool = _start_pool(forked, self.launcher, launches)
             with SweepProgress(sweep_dir, total=len(jobs), marker=MANIFEST, enabled=show):
                 for start in range(0, len(launches), size):
-                    results = self.launcher.launch(launches[start:start + size], initial_job_idx=start)
+                    batch = launches[start:start + size]
+                    if pool is not None and len(batch) > 1:
+                        results = _launch_in_pool(pool, start, len(batch), self._weights)
+                    else:
+                        results = self.launcher.launch(batch, initial_job_idx=start)
                     for r in results:
                         _ = r.return_value  # re-raises a job's failure
                     returns.append(results)
+            if pool is not None:
+                pool.close()
+                pool.join()
+                pool = None
+        except _WorkerExit as exc:
+            failure = exc
         finally:
+            if pool is not None:  # a failure: stop the workers at once
+                pool.terminate()
+                pool.join()
+            _FORKED.clear()
             _remove_plans(plan_dir)
+        if failure is not None:  # said here, once, after the workers and the bar have stopped
+            if failure.line:
+                print(failure.line, file=sys.stderr, flush=True)
+            raise SystemExit(failure.code)
         return returns
+
+    def _forked_workers(self) -> int:
+        """How many processes run the jobs: ``workers`` (default: the usable cores) with Hydra's
+        basic launcher where processes can be forked; 1 otherwise (the launcher runs them)."""
+        from sim.cli import sweep_workers
+
+        kind = type(self.launcher)
+        basic = kind.__name__ == "BasicLauncher" and kind.__module__.split(".")[0] == "hydra"
+        if not basic or "fork" not in multiprocessing.get_all_start_methods():
+            return 1
+        return sweep_workers(self.workers)
 
     # ------------------------------------------------------------------ batching
     def _configs(self, jobs: List[List[str]]) -> Optional[list]:
@@ -176,6 +236,7 @@ class DsimSweeper(Sweeper):
         plan_dir.mkdir(parents=True, exist_ok=True)
         sweep_dir = os.path.abspath(str(self.config.hydra.sweep.dir))  # as Hydra makes job folders
         launches = []
+        self._weights = [len(members) for members in groups]
         for g, members in enumerate(groups):
             first = members[0]
             if len(members) == 1:
@@ -201,3 +262,88 @@ def _remove_plans(plan_dir: Path) -> None:
             plan_dir.rmdir()
         except OSError:  # something else in it: not ours to remove
             log.warning("left %s in place: it holds files other than batch plans", plan_dir)
+
+
+# ---------------------------------------------------------------------- jobs in forked workers
+# What the forked workers inherit from the sweep's process: the launcher and the launched jobs.
+_FORKED: Dict[str, Any] = {}
+
+
+def _start_pool(workers: int, launcher: Any, launches: List[List[str]]) -> Any:
+    """``workers`` processes forked from this one, each able to run any of ``launches`` through
+    ``launcher`` (Hydra's basic launcher, inherited with its Hydra context and task)."""
+    _FORKED.update(launcher=launcher, launches=launches)
+    context = multiprocessing.get_context("fork")
+    with warnings.catch_warnings():
+        # Python 3.12 warns that forking a process with threads (numpy's BLAS threads, which
+        # register their own fork handlers) may deadlock; the workers call no such threads' locks
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return context.Pool(workers, initializer=_worker_started)
+
+
+def _worker_started() -> None:
+    """In a forked worker: Ctrl-C goes to the sweep's process, which stops the workers
+    (SIGTERM, the default action; the sweep's own handlers would report the stop once per
+    worker), and a job's one-line failure is said by the sweep's process."""
+    import sim.cli
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sim.cli.SAY_FAILURES = False
+
+
+class _WorkerExit(Exception):
+    """A job in a worker ended its process (``SystemExit``): the exit code, and dsim's line."""
+
+    def __init__(self, code: Any, line: Optional[str]) -> None:
+        super().__init__(code)
+        self.code, self.line = code, line
+
+
+def _launch_in_pool(pool: Any, start: int, count: int, weights: List[int]) -> list:
+    """Run jobs ``start .. start + count - 1`` in the workers, the largest first (by ``weights``,
+    points per job), each with its number in the sweep; their JobReturns in the jobs' order.
+
+    A job that ended its process (``SystemExit``: dsim's one-line errors) raises :class:`_WorkerExit`
+    (the sweep ends with its line and exit code); an exception raised outside the job's task
+    (Hydra failing to compose it) is raised here."""
+    order = sorted(range(start, start + count), key=lambda i: (-weights[i], i))
+    results: List[Any] = [None] * count
+    for index, kind, payload in pool.imap_unordered(_run_launch, order):
+        if kind == "exit":
+            raise _WorkerExit(*payload)
+        if kind == "raised":
+            raise payload
+        results[index - start] = payload
+    return results
+
+
+def _run_launch(index: int) -> tuple:
+    """In a worker: launch job ``index`` with the basic launcher (its number in the sweep); return
+    (index, "done", its JobReturn), (index, "exit", (the exit code, dsim's line or None)) or
+    (index, "raised", the exception)."""
+    launcher, launches = _FORKED["launcher"], _FORKED["launches"]
+    try:
+        (result,) = launcher.launch([launches[index]], initial_job_idx=index)
+    except SystemExit as exc:
+        return index, "exit", (exc.code, getattr(exc, "line", None))
+    except BaseException as exc:  # noqa: BLE001 - carried to the sweep's process
+        return index, "raised", _portable(exc)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    if result.status.name == "FAILED" and isinstance(result._return_value, BaseException):
+        result._return_value = _portable(result._return_value)
+    return index, "done", result
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` as the sweep's process can receive it: with the worker's traceback as a note, or, if
+    it cannot be pickled, a RuntimeError that names it."""
+    text = "".join(traceback.format_exception(exc)).rstrip()
+    try:
+        exc.add_note(f"(in a sweep worker)\n{text}")
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - anything that does not survive the trip
+        return RuntimeError(f"{type(exc).__name__}: {exc} (in a sweep worker)\n{text}")
