@@ -10,8 +10,10 @@ Measures, in one session and in turn, the wall time of
   only in batchable settings run as the blocks of one model);
 
 each into a temporary folder, and prints them with the ratio of the batched study to one point,
-whether the two studies' comparison.csv are identical, and the machine's load (os.getloadavg:
-1, 5 and 15-minute averages) before and after each command. Before each command a throw-away
+whether the two studies' comparison.csv are identical, the machine's load (os.getloadavg: 1, 5
+and 15-minute averages) before and after each command, and the processor time each command used
+(user + system, its worker processes included: on a machine shared with other work this tells a
+command that waited for a core from one that worked longer). Before each command a throw-away
 process loads the compiled kernels, so that none of the timed commands compiles them (they are
 compiled again whenever their source changes). The commands are the installed
 `dsim` script of this environment (what `uv run dsim` starts, without uv's own check of the
@@ -20,13 +22,16 @@ environment).
 Options: `--repeat N` runs the whole sequence N times and prints each measurement's spread;
 `--no-unbatched` leaves out the one-job-per-point study (minutes); `--jobs N` runs the studies
 with the joblib launcher on N processes (default: Hydra's basic launcher, as `dsim -m` does);
-`--replications R` overrides the study's 2,000 (and the single point's).
+`--workers N` sets dsim's sweeper's `hydra.sweeper.workers` (the processes the basic launcher's
+jobs run in; default: one per core, as `dsim -m` does); `--replications R` overrides the study's
+2,000 (and the single point's).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -52,16 +57,23 @@ def warm() -> None:
                    check=True, capture_output=True)
 
 
-def timed(cmd: list[str], cwd: str) -> tuple[float, str, str]:
-    """Wall time of ``cmd`` (after :func:`warm`) and the load before and after it."""
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], cwd: str) -> tuple[float, float, str, str]:
+    """Wall time and processor time of ``cmd`` (after :func:`warm`) and the load before and after it."""
     warm()
     before = load()
+    cpu0 = cpu_of_children()
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - t0
+    cpu = cpu_of_children() - cpu0
     if res.returncode != 0:
         sys.exit(f"bench_experiment: {' '.join(cmd)} failed:\n{res.stderr[-3000:]}")
-    return wall, before, load()
+    return wall, cpu, before, load()
 
 
 def main() -> None:
@@ -69,15 +81,19 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-unbatched", action="store_true")
     ap.add_argument("--jobs", type=int, default=0, help="joblib launcher with N processes (0: basic)")
+    ap.add_argument("--workers", type=int, default=None, help="hydra.sweeper.workers (default: one per core)")
     ap.add_argument("--replications", type=int, default=None)
     args = ap.parse_args()
     r = [f"replications={args.replications}"] if args.replications else []
     launcher = (["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.jobs}"] if args.jobs else [])
+    if args.workers:
+        launcher.append(f"hydra.sweeper.workers={args.workers}")
     study = [script("dsim"), "-m", "experiment=rotational_vs_permanent", "progress=false", *launcher, *r]
     single = [script("dsim"), "params=calibrated", "replications=2000", "progress=false", *r]
     times: dict[str, list[float]] = {"point": [], "batched": [], "one_job_per_point": []}
+    workers = args.workers or "one per core"
     print(f"cores: {os.cpu_count()}, launcher: {f'joblib x {args.jobs}' if args.jobs else 'basic'}, "
-          f"replications: {args.replications or 2000}", flush=True)
+          f"sweeper workers: {workers}, replications: {args.replications or 2000}", flush=True)
     for k in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             runs = [("point", [*single, f"hydra.run.dir={tmp}/point"]),
@@ -86,9 +102,10 @@ def main() -> None:
                 runs.append(("one_job_per_point", [*study, "hydra.sweeper.batched=false",
                                                    f"hydra.sweep.dir={tmp}/unbatched"]))
             for name, cmd in runs:
-                wall, before, after = timed(cmd, tmp)
+                wall, cpu, before, after = timed(cmd, tmp)
                 times[name].append(wall)
-                print(f"run {k + 1}: {name}: {wall:.1f} s (load {before} before, {after} after)", flush=True)
+                print(f"run {k + 1}: {name}: {wall:.1f} s, processor {cpu:.1f} s "
+                      f"(load {before} before, {after} after)", flush=True)
             points = sum(1 for p in Path(tmp, "batched").iterdir() if p.is_dir() and "=" in p.name)
             if not args.no_unbatched:
                 same = (Path(tmp, "batched", "comparison.csv").read_bytes()
