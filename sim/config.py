@@ -340,6 +340,7 @@ def compose_jobs(compose: Callable, name: str, jobs: list[list[str]], cls: type)
         return [to_run_config(compose(name, list(jobs[0])), cls)]
     parser = OverridesParser.create()
     bases: dict[tuple[str, ...], DictConfig] = {}
+    raw: dict[tuple[str, ...], dict] = {}  # each base as composed (plain, unresolved)
     groups: set[str] | None = None
     configs = []
     for job in jobs:
@@ -354,15 +355,54 @@ def compose_jobs(compose: Callable, name: str, jobs: list[list[str]], cls: type)
             rest = tuple(o.input_line for o in parsed if o not in values)
             if rest not in bases:
                 bases[rest] = compose(name, list(rest))
+                raw[rest] = OmegaConf.to_container(bases[rest], resolve=False)
+            changes = [(o.key_or_group, o.value()) for o in values]
+            if all(_scalar_leaf(raw[rest], key) and not isinstance(value, (dict, list))
+                   for key, value in changes):
+                configs.append(_with_changes(bases, raw, rest, changes, cls))
+                continue
             cfg = copy.deepcopy(bases[rest])
-            for o in values:
-                OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
+            for key, value in changes:
+                OmegaConf.update(cfg, key, value, merge=True)
             configs.append(to_run_config(cfg, cls))
             continue
         except Exception:  # noqa: BLE001 - compose in full below, for the canonical message
             pass
         configs.append(to_run_config(compose(name, list(job)), cls))
     return configs
+
+
+def _scalar_leaf(tree: dict, key: str) -> bool:
+    """Whether dotted ``key`` names a scalar (not a mapping or list) in the plain ``tree``."""
+    node = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return not isinstance(node, (dict, list))
+
+
+def _with_changes(bases: dict, raw: dict, rest: tuple, changes: list, cls: type):
+    """The config of ``bases[rest]`` with scalar ``changes`` (key, value) merged in as Hydra merges
+    value overrides (``OmegaConf.update(..., merge=True)``), validated; the base is changed in
+    place and put back (each key to its value as composed, interpolations included) instead of
+    copied (a copy of the composed config took 8 ms, most of composing a 88-point sweep's jobs).
+    A base that cannot be put back is dropped (composed again when next needed)."""
+    cfg = bases[rest]
+    try:
+        for key, value in changes:
+            OmegaConf.update(cfg, key, value, merge=True)
+        return to_run_config(cfg, cls)
+    finally:
+        try:
+            for key, _ in changes:
+                node, parts = raw[rest], key.split(".")
+                for part in parts:
+                    node = node[part]
+                OmegaConf.update(cfg, key, node, merge=True)
+        except Exception:  # noqa: BLE001 - not restorable: forget it
+            bases.pop(rest, None)
+            raw.pop(rest, None)
 
 
 # ----------------------------------------------------------------------------- public API

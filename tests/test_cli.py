@@ -43,6 +43,19 @@ def test_composing_each_group_choice_once_gives_the_full_compositions(tmp_path):
     assert {c.policy.rotation_interval_weeks for c in fast} == {3, 6}
 
 
+def test_composing_jobs_leaves_no_value_of_one_job_in_the_next():
+    """Jobs of one group choice that set different keys: each equals its full composition, so no
+    job's value stays in the composition they share (it is changed in place and put back)."""
+    jobs = [["credibility=0.2"], ["params.spiral_weight=0.9", "scenario.dprk_prior=0.4"], ["credibility=0.3"],
+            ["scenario.dprk_prior=null"]]
+    with sim.config._hydra_compose() as compose:
+        fast = sim.config.compose_jobs(compose, "config", jobs, RunConfig)
+        full = [sim.config.to_run_config(compose("config", job)) for job in jobs]
+    assert fast == full
+    assert full[2].params.spiral_weight == RunConfig().params.spiral_weight
+    assert full[2].scenario.dprk_prior is None
+
+
 def test_expand_sweep_orders_and_overrides_like_hydras_basic_sweeper():
     jobs = sim.config.expand_sweep(["policy=rotational,none", "credibility=0.1,0.5", "credibility=0.9"])
     assert jobs == [["policy=rotational", "credibility=0.9"], ["policy=none", "credibility=0.9"]]
