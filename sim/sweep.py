@@ -541,6 +541,14 @@ def plot_escalation_curves(points: list[Point], path: Path, levels: int = 4) -> 
                              sharex=True, sharey=True, layout="constrained", squeeze=False)
     colours = plt.cm.viridis(np.linspace(0.1, 0.9, len(pick)))
     drawn: dict[tuple, pd.Series] = {}
+    tables: dict[Path, pd.DataFrame] = {}  # each point's curves, read once for every rung
+
+    def curves(pt: Point) -> pd.DataFrame:
+        if pt.folder not in tables:
+            tables[pt.folder] = pd.read_parquet(pt.folder / "timeseries.parquet",
+                                                columns=["date", *(c for c, _ in ESCALATION_RUNGS)])
+        return tables[pt.folder]
+
     for j, policy in enumerate(postures):
         for r, (level, (col, name)) in enumerate(rows):
             ax = axes[r, j]
@@ -549,7 +557,7 @@ def plot_escalation_curves(points: list[Point], path: Path, levels: int = 4) -> 
                            and _fmt(p.overrides.get(x)) == _fmt(v)), None)  # one at most (load_points)
                 if pt is None:
                     continue
-                ts = pd.read_parquet(pt.folder / "timeseries.parquet", columns=["date", col])
+                ts = curves(pt)
                 series = pd.Series(ts[col].to_numpy(), index=pd.DatetimeIndex(ts["date"]), name=col)
                 ax.plot(series.index, series.to_numpy(), color=colour, lw=1.8, label=f"{x} {_fmt(v)}")
                 drawn[(col, policy, layout.label(level), _fmt(v))] = series
