@@ -168,6 +168,15 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def can_fork() -> bool:
+    """Whether work may go to processes forked from this one: on Linux. macOS has fork too, but
+    its system libraries (Accelerate, the Objective-C runtime) are not safe in a forked child,
+    which is why Python starts processes there with spawn by default."""
+    import multiprocessing
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
 def sweep_workers(setting) -> int:
     """The processes dsim's sweeper runs a sweep's jobs in with Hydra's basic launcher: the
     ``hydra.sweeper.workers`` setting, or one per usable core when it is null (raises ConfigError

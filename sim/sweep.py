@@ -680,10 +680,10 @@ class _Forked:
         import multiprocessing
         import warnings
 
-        from .cli import usable_cores
+        from .cli import can_fork, usable_cores
 
         workers = min(len(self.tasks), usable_cores())
-        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        if workers > 1 and can_fork():
             _TASKS.clear()
             _TASKS.update(self.tasks)
             with warnings.catch_warnings():  # Python 3.12 on forking with BLAS threads: see the sweeper

@@ -33,7 +33,8 @@ Hydra's job callbacks run around each job as they do there. A job's failure come
 process and fails the sweep as it would in one process: a task that ends with a one-line error
 (``SystemExit``) ends the sweep at once with its exit code, the other workers stopped; an exception
 fails the sweep after the batch of jobs, as the basic launcher does. ``workers=1`` runs the jobs in
-this process as before; other launchers (joblib, Ray) run the jobs their own way and ignore it.
+this process as before, as do systems other than Linux (where a forked child is not safe with
+every system library); other launchers (joblib, Ray) run the jobs their own way and ignore it.
 """
 
 
@@ -166,12 +167,13 @@ class DsimSweeper(Sweeper):
 
     def _forked_workers(self) -> int:
         """How many processes run the jobs: ``workers`` (default: the usable cores) with Hydra's
-        basic launcher where processes can be forked; 1 otherwise (the launcher runs them)."""
-        from sim.cli import sweep_workers
+        basic launcher where processes can be forked (Linux: :func:`sim.cli.can_fork`); 1 otherwise
+        (the launcher runs them)."""
+        from sim.cli import can_fork, sweep_workers
 
         kind = type(self.launcher)
         basic = kind.__name__ == "BasicLauncher" and kind.__module__.split(".")[0] == "hydra"
-        if not basic or "fork" not in multiprocessing.get_all_start_methods():
+        if not basic or not can_fork():
             return 1
         return sweep_workers(self.workers)
 
