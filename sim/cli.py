@@ -597,6 +597,13 @@ class _MemberPages:
         h["overrides"]["hydra"] = [o for o in h["overrides"]["hydra"] if BATCH_PLAN_ENV not in o]
         self._leader_task = {path: _get(self.task, path) for path in _paths(self.task)}
         self._changed: set[str] = set()
+        self._texts: dict[str, str] = {}
+
+    def _yaml(self, node) -> str:
+        """:func:`_to_yaml` of ``node``, each part re-emitted only when it differs from what an
+        earlier point wrote (:func:`_to_yaml_in_parts`): the points of a group share most of
+        their records."""
+        return _to_yaml_in_parts(node, self._texts)
 
     def _set_job(self, point: dict) -> None:
         job = self.hydra["hydra"]["job"]
@@ -639,7 +646,7 @@ class _MemberPages:
             records.mkdir(parents=True, exist_ok=True)
             for name, node in (("config.yaml", self.task), ("hydra.yaml", self.hydra),
                                ("overrides.yaml", self.hydra["hydra"]["overrides"]["task"])):
-                (records / name).write_text(_to_yaml(node), encoding="utf-8")
+                (records / name).write_text(self._yaml(node), encoding="utf-8")
         with _point_log(self.leader_dir, out_dir):
             pass  # Hydra's file handler makes the log file when the job starts
         return with_values(self.leader, values), out_dir
@@ -677,6 +684,36 @@ def _set(tree: dict, path: str, value) -> None:
     for key in parents:
         tree = tree[key]
     tree[last] = value
+
+
+def _to_yaml_in_parts(container, texts: dict[str, str]) -> str:
+    """``_to_yaml(container)``, emitted entry by entry of its top mapping (of the mapping below a
+    top mapping of one key, as Hydra's ``hydra.yaml``): in YAML's block style a mapping is its
+    entries one after another, each written the same whatever its neighbours. The text of each
+    entry is kept in ``texts`` under the entry's content (JSON, with every value's type), so an
+    entry equal to one already written is not emitted again."""
+    if not isinstance(container, dict) or not container:
+        return _to_yaml(container)
+    if len(container) == 1:
+        (top, inner), = container.items()
+        if isinstance(inner, dict) and inner:
+            first = next(iter(inner))
+            header = _to_yaml({top: {first: None}}).split("\n", 1)[0]  # the top key's line
+            return f"{header}\n" + "".join(_entry_yaml({top: {key: value}}, texts, skip_first=True)
+                                           for key, value in inner.items())
+    return "".join(_entry_yaml({key: value}, texts) for key, value in container.items())
+
+
+def _typed(value) -> str:
+    return f"<{type(value).__module__}.{type(value).__qualname__}>{value!r}"
+
+
+def _entry_yaml(entry: dict, texts: dict[str, str], skip_first: bool = False) -> str:
+    key = json.dumps([skip_first, entry], default=_typed)
+    if key not in texts:
+        text = _to_yaml(entry)
+        texts[key] = text.split("\n", 1)[1] if skip_first else text
+    return texts[key]
 
 
 def _to_yaml(container) -> str:

@@ -56,6 +56,27 @@ def test_composing_jobs_leaves_no_value_of_one_job_in_the_next():
     assert full[2].scenario.dprk_prior is None
 
 
+def test_records_written_in_parts_are_the_records_written_whole():
+    """A batched group's other points get Hydra's records emitted entry by entry, reusing the text
+    of entries an earlier point had: the same bytes as emitting each record whole, point after
+    point, with keys and values YAML must quote or nest."""
+    from sim.cli import _to_yaml, _to_yaml_in_parts
+
+    texts: dict[str, str] = {}
+    hydra = {"hydra": {"run": {"dir": "outputs/${now:%Y-%m-%d}"}, "job": {"num": 0, "id": "0"},
+                       "help": {"template": "line one\nline two: with a colon\n" * 3},
+                       "overrides": {"task": ["credibility=0.2"], "hydra": []}, "env": {},
+                       "yes": {"a:b": "no", "x": [1, 2.0, "3", True, None, {"é": "ü"}]}}}
+    for k in range(4):
+        hydra["hydra"]["job"] = {"num": k, "id": str(k), "override_dirname": f"credibility=0.{k}"}
+        hydra["hydra"]["overrides"]["task"] = [f"credibility=0.{k}", "policy=none"]
+        task = {"credibility": k / 10, "params": {"spiral_weight": 0.5, "perception": "consistent"},
+                "scenario": {"dprk_prior": None if k % 2 else 0.3, "start_date": "2017-01-02"},
+                "run_figure": [True, 1, "1", 1.0][k], "seed": 20161220, "long": "word " * 40}
+        for record in (hydra, task, hydra["hydra"]["overrides"]["task"], {}, {"only": {}}):
+            assert _to_yaml_in_parts(record, texts) == _to_yaml(record), record
+
+
 def test_expand_sweep_orders_and_overrides_like_hydras_basic_sweeper():
     jobs = sim.config.expand_sweep(["policy=rotational,none", "credibility=0.1,0.5", "credibility=0.9"])
     assert jobs == [["policy=rotational", "credibility=0.9"], ["policy=none", "credibility=0.9"]]
