@@ -204,7 +204,7 @@ def _check_launcher(hydra_cfg: DictConfig) -> int:
     sweeper = str(OmegaConf.select(hydra_cfg, "hydra.sweeper._target_") or "")
     if "dsim_sweeper" in sweeper:
         workers = sweep_workers(OmegaConf.select(hydra_cfg, "hydra.sweeper.workers"))
-        if target.endswith("BasicLauncher"):  # dsim's sweeper forks the basic launcher's jobs
+        if target.endswith("BasicLauncher") and can_fork():  # dsim's sweeper forks its jobs
             return workers
     return 1
 

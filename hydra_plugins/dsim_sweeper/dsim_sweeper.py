@@ -200,6 +200,7 @@ class DsimSweeper(Sweeper):
             return None
 
     def _parallel_jobs(self) -> int:
+        """Jobs run at once: the launcher's processes, or this sweeper's forked workers."""
         from sim.cli import _check_launcher
 
         assert self.config is not None
