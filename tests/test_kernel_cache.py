@@ -50,7 +50,8 @@ def test_the_shipped_cache_holds_every_kernel_built_from_the_current_source():
         source = kernel_cache.PACKAGE / (name.split(".")[0] + ".py")
         version, stamp, keys = kernel_cache.read_index(path)
         assert version == numba.__version__, f"{path.name} was built by numba {version}: {REBUILD}"
-        assert stamp == kernel_cache.source_stamp(source), f"{path.name} is from an older {source.name}: {REBUILD}"
+        assert stamp == kernel_cache.source_stamp(source), \
+            f"{path.name} is from an older {source.name}: {REBUILD}"
         targets = {key[1][1:] for key in keys}
         assert (kernel_cache.PORTABLE_CPU, kernel_cache.PORTABLE_FEATURES) in targets, path.name
         stem = path.name[:-len(".nbi")]
