@@ -100,7 +100,7 @@ def order_statistics(x, ranks, out, bins):
         for k in range(ranks.size):
             out[k] = hi if hi == lo else np.nan
         return total
-    nbins = max(16, min(4096, n // 4))
+    nbins = max(16, min(4096, n // 16))
     span = hi - lo
     scale = nbins / span
     if not (math.isfinite(span) and math.isfinite(scale) and scale > 0):  # extreme ranges: select
@@ -110,10 +110,11 @@ def order_statistics(x, ranks, out, bins):
         return total
     # four interleaved histograms, so that runs of equal bins do not serialise the increments
     counts4 = np.zeros((4, nbins), dtype=np.int64)
+    top = np.int32(nbins - 1)
+    for i in range(n):  # the bins in a pass of their own, with 32-bit conversions: it vectorises
+        bins[i] = min(np.int32((x[i] - lo) * scale), top)
     for i in range(n):
-        b = min(int((x[i] - lo) * scale), nbins - 1)
-        bins[i] = b
-        counts4[i & 3, b] += 1
+        counts4[i & 3, bins[i]] += 1
     below = np.zeros(nbins + 1, dtype=np.int64)  # below[k] = number of values in bins under k
     for k in range(nbins):
         below[k + 1] = below[k] + counts4[0, k] + counts4[1, k] + counts4[2, k] + counts4[3, k]
