@@ -149,18 +149,6 @@ warm_kernels(announce=False)
 """
 
 
-def _kernel_names() -> tuple[str, ...]:
-    """The names in ``rules.KERNELS``, read from the source (importing sim.rules here would load numba
-    before the build's subprocess has set its target)."""
-    import ast
-
-    tree = ast.parse((PACKAGE / "rules.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "KERNELS" for t in node.targets):
-            return tuple(ast.literal_eval(node.value))
-    raise RuntimeError("sim/rules.py defines no KERNELS")
-
-
 def build(destination: Path = SHIPPED) -> list[str]:
     """Compile every kernel a run calls for the portable target into an empty cache folder (a
     subprocess with ``NUMBA_CACHE_DIR``) and replace ``destination``'s files with its entries for
@@ -171,7 +159,9 @@ def build(destination: Path = SHIPPED) -> list[str]:
         env["NUMBA_CACHE_DIR"] = tmp
         subprocess.run([sys.executable, "-c", BUILD], env=env, check=True, cwd=PACKAGE.parent)
         # the kernels a run calls (their cached code includes the rules they call)
-        stems = tuple(f"rules.{name}-" for name in _kernel_names()) + ("record_kernels.",)
+        from . import rules
+
+        stems = tuple(f"rules.{name}-" for name in rules.KERNELS) + ("record_kernels.",)
         files = sorted(p for p in Path(tmp).rglob("*") if p.is_file() and p.name.startswith(stems))
         if not files:
             raise RuntimeError(f"numba wrote no cache files under {tmp}")
