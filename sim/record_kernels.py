@@ -52,7 +52,7 @@ def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, 
         counts[extra[5]], counts[extra[3]], counts[extra[0]], counts[extra[1]], counts[extra[2]],
         counts[extra[4]])
     for i in range(n):
-        arrival = scheduled_arrival[i] or surge_arrival[i]
+        arrival = scheduled_arrival[i] | surge_arrival[i]
         weeks[i] += active[i]
         deployments[i] += arrival & active[i]
         days = launch_days[i]
@@ -80,26 +80,35 @@ def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, 
 
 @njit(cache=True, error_model="numpy")
 def order_statistics(x, ranks, out, bins):
-    """The ``ranks``-th smallest values of ``x`` (0-based, ascending ranks), exactly, in O(n).
-
-    A histogram pass locates the bin of each rank (``bins`` is int scratch of x's length); one pass
-    then collects the values of those bins, and a selection among them gives each value
-    (:func:`select_kth`). The same values as sorting ``x``; ``tests/test_kernels.py`` checks them
-    against ``np.sort`` and the quantiles against ``np.quantile``. Returns the sum of ``x`` (for the mean).
-    """
-    n = x.size
+    """The ``ranks``-th smallest values of ``x`` into ``out`` (:func:`order_statistics_within`, after a
+    pass for the smallest and largest value); returns the sum of ``x``."""
     lo = x[0]
     hi = x[0]
     total = 0.0
-    for i in range(n):
+    for i in range(x.size):
         v = x[i]
         lo = min(lo, v)
         hi = max(hi, v)
         total += v
+    order_statistics_within(x, lo, hi, ranks, out, bins)
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def order_statistics_within(x, lo, hi, ranks, out, bins):
+    """The ``ranks``-th smallest values of ``x`` (0-based, ascending ranks) into ``out``, exactly, in
+    O(n), given its smallest and largest value ``lo`` and ``hi``.
+
+    A histogram pass locates the bin of each rank (``bins`` is int scratch of x's length); one pass
+    then collects the values of those bins, and a selection among them gives each value
+    (:func:`select_kth`). The same values as sorting ``x``; ``tests/test_kernels.py`` checks them
+    against ``np.sort`` and the quantiles against ``np.quantile``.
+    """
+    n = x.size
     if not hi > lo:  # all equal (or NaN: let it propagate)
         for k in range(ranks.size):
             out[k] = hi if hi == lo else np.nan
-        return total
+        return
     nbins = max(16, min(4096, n // 16))
     span = hi - lo
     scale = nbins / span
@@ -107,7 +116,7 @@ def order_statistics(x, ranks, out, bins):
         members = x.copy()
         for k in range(ranks.size):
             out[k] = select_kth(members, 0, n, ranks[k])
-        return total
+        return
     # four interleaved histograms, so that runs of equal bins do not serialise the increments
     counts4 = np.zeros((4, nbins), dtype=np.int64)
     top = np.int32(nbins - 1)
@@ -152,7 +161,6 @@ def order_statistics(x, ranks, out, bins):
         t = target[k]
         start = slot[t]
         out[k] = select_kth(members, start, start + below[t + 1] - below[t], start + ranks[k] - below[t])
-    return total
 
 
 @njit(cache=True, error_model="numpy")
@@ -201,10 +209,27 @@ def weekly_statistics(rows, cols, r, tension, belief, rok_assurance, jp_assuranc
         lo_i = b * r
         hi_i = lo_i + r
         state = (tension[lo_i:hi_i], belief[lo_i:hi_i], rok_assurance[lo_i:hi_i], jp_assurance[lo_i:hi_i])
+        # the four means, minima and maxima in one pass: four independent running sums (each in index
+        # order, as before) instead of one sum after the other, whose additions wait on each other
+        x0, x1, x2, x3 = state
+        s0 = s1 = s2 = s3 = 0.0
+        lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3 = x0[0], x0[0], x1[0], x1[0], x2[0], x2[0], x3[0], x3[0]
+        for i in range(r):
+            v0, v1, v2, v3 = x0[i], x1[i], x2[i], x3[i]
+            s0 += v0
+            s1 += v1
+            s2 += v2
+            s3 += v3
+            lo0, hi0 = min(lo0, v0), max(hi0, v0)
+            lo1, hi1 = min(lo1, v1), max(hi1, v1)
+            lo2, hi2 = min(lo2, v2), max(hi2, v2)
+            lo3, hi3 = min(lo3, v3), max(hi3, v3)
+        sums, lows, highs = (s0, s1, s2, s3), (lo0, lo1, lo2, lo3), (hi0, hi1, hi2, hi3)
         for v in range(4):
             x = state[v]
             c = cols[v]
-            row[c] = order_statistics(x, ranks, order, bins) / r
+            row[c] = sums[v] / r
+            order_statistics_within(x, lows[v], highs[v], ranks, order, bins)
             for k in range(nq):
                 lo, hi, t = order[2 * k], order[2 * k + 1], weights[k]
                 diff = hi - lo

@@ -31,7 +31,9 @@ from . import kernel_cache
 
 kernel_cache.prepare()  # before numba loads: the portable target and the shipped compiled kernels
 
-from numba import njit  # noqa: E402
+from llvmlite import ir  # noqa: E402
+from numba import njit, types  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
 
 from .params import ModelParams  # noqa: E402
 
@@ -454,6 +456,13 @@ def tension_impulse(q, dprk_action, missiles, exercise_intensity, arrival, threa
     """Tension added this week: each side's provocations and threatening signals add to it,
     reassurance (talks, outreach) subtracts (the competition in risk taking, Schelling 1966; the
     spiral, Jervis 1976)."""
+    return tension_impulse_from(q, tension_own(q, dprk_action), missiles, exercise_intensity, arrival, threat,
+                                strike_drill, outreach, trilateral)
+
+
+@njit(cache=True, error_model="numpy")
+def tension_own(q, dprk_action):
+    """The tension a DPRK action adds by itself (:func:`tension_impulse`)."""
     if dprk_action == TALKS:
         own = q.tension_talks
     elif dprk_action == RHETORIC:
@@ -468,6 +477,13 @@ def tension_impulse(q, dprk_action, missiles, exercise_intensity, arrival, threa
         own = q.tension_border
     else:
         own = 0.0
+    return own
+
+
+@njit(cache=True, error_model="numpy")
+def tension_impulse_from(q, own, missiles, exercise_intensity, arrival, threat, strike_drill, outreach,
+                         trilateral):
+    """:func:`tension_impulse` given the DPRK action's own tension (:func:`tension_own`)."""
     return (own + q.tension_per_missile * missiles + q.tension_exercise * exercise_intensity
             + q.tension_deploy * arrival + q.tension_threat * threat
             + q.tension_strike_drill * strike_drill + q.tension_outreach * outreach
@@ -509,58 +525,77 @@ _EXP_FLOOR = -708.0
 _EXP_CEILING = 709.0
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def exp_in_place(x, bits):
-    """``x = exp(x)`` in place, for finite or infinite ``x`` (the scaled utilities of the quantal
-    response, the clash probabilities), within one unit in the last place of ``np.exp``; exactly 0
-    below -708 (where ``np.exp`` gives a subnormal below 3e-308, or 0) and for ``-inf``, ``inf`` above
-    709 (``np.exp`` from 709.78). ``bits`` is float scratch of ``x``'s size.
+@intrinsic
+def _float_bits(typingctx, x):
+    """The 64 bits of a double as an integer."""
+    signature = types.int64(types.float64)
 
-    Why not ``np.exp``: numpy's float64 exponential is vectorised only with AVX-512; on AVX2 machines it
-    is a scalar loop (5-7 ns a value here) and was a quarter of the week at R = 10,000. This is the
-    textbook method (Cody and Waite 1980; Muller, *Elementary Functions*, 3rd ed. 2016, ch. 11):
-    ``x = k ln 2 + t`` with ``|t| <= ln 2 / 2``, ``exp(t)`` by its Taylor polynomial of degree 13
-    (truncation error below 4e-18 relative) and the factor ``2**k`` built in the exponent bits, in
-    branch-free passes that LLVM vectorises (FMA contraction only; no reassociation).
-    ``tests/test_kernels.py`` checks it against ``np.exp``.
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return signature, codegen
+
+
+@intrinsic
+def _bits_float(typingctx, bits):
+    """The double whose 64 bits are the integer ``bits``."""
+    signature = types.float64(types.int64)
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return signature, codegen
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def fast_exp(v):
+    """``exp(v)`` for finite or infinite ``v`` (the scaled utilities of the quantal response, the clash
+    probabilities), within one unit in the last place of ``np.exp``; exactly 0 below -708 (where
+    ``np.exp`` gives a subnormal below 3e-308, or 0) and for ``-inf``, ``inf`` above 709 (``np.exp``
+    from 709.78 on).
+
+    Why not ``np.exp`` or ``math.exp``: numpy's float64 exponential is vectorised only with AVX-512, and
+    the C library's is a function call; on AVX2 machines both are a scalar loop (5-7 ns a value here),
+    a quarter of the week at R = 10,000. This is the textbook method (Cody and Waite 1980; Muller,
+    *Elementary Functions*, 3rd ed. 2016, ch. 11): ``v = k ln 2 + t`` with ``|t| <= ln 2 / 2``,
+    ``exp(t)`` by its Taylor polynomial of degree 13 (truncation error below 4e-18 relative) and the
+    factor ``2**k`` built in the exponent bits (:func:`_bits_float`): branch-free, so that loops calling
+    it vectorise (FMA contraction only; no reassociation). ``tests/test_kernels.py`` checks it against
+    ``np.exp``.
     """
-    n = x.size
-    for i in range(n):
-        v = x[i]
-        c = min(max(v, _EXP_FLOOR), _EXP_CEILING)
-        shifted = c * _LOG2E + _ROUNDER  # k + 1.5 * 2**52: k = round(c / ln 2) in the low bits
-        k = shifted - _ROUNDER
-        t = (c - k * _LN2_HI) - k * _LN2_LO
-        p = 1.0 / 6227020800.0
-        p = p * t + 1.0 / 479001600.0
-        p = p * t + 1.0 / 39916800.0
-        p = p * t + 1.0 / 3628800.0
-        p = p * t + 1.0 / 362880.0
-        p = p * t + 1.0 / 40320.0
-        p = p * t + 1.0 / 5040.0
-        p = p * t + 1.0 / 720.0
-        p = p * t + 1.0 / 120.0
-        p = p * t + 1.0 / 24.0
-        p = p * t + 1.0 / 6.0
-        p = p * t + 0.5
-        p = p * t + 1.0
-        p = p * t + 1.0
-        x[i] = 0.0 if v < _EXP_FLOOR else (np.inf if v > _EXP_CEILING else p)
-        bits[i] = shifted
-    ints = bits[:n].view(np.int64)
-    for i in range(n):  # 2**k: exponent field k + 1023
-        ints[i] = (ints[i] - _ROUNDER_BITS + 1023) << 52
-    for i in range(n):
-        x[i] *= bits[i]
+    c = min(max(v, _EXP_FLOOR), _EXP_CEILING)
+    shifted = c * _LOG2E + _ROUNDER  # k + 1.5 * 2**52: k = round(c / ln 2) in the low bits
+    k = shifted - _ROUNDER
+    t = (c - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * t + 1.0 / 479001600.0
+    p = p * t + 1.0 / 39916800.0
+    p = p * t + 1.0 / 3628800.0
+    p = p * t + 1.0 / 362880.0
+    p = p * t + 1.0 / 40320.0
+    p = p * t + 1.0 / 5040.0
+    p = p * t + 1.0 / 720.0
+    p = p * t + 1.0 / 120.0
+    p = p * t + 1.0 / 24.0
+    p = p * t + 1.0 / 6.0
+    p = p * t + 0.5
+    p = p * t + 1.0
+    p = p * t + 1.0
+    scale = _bits_float((_float_bits(shifted) - _ROUNDER_BITS + 1023) << 52)  # 2**k: exponent field k + 1023
+    return 0.0 if v < _EXP_FLOOR else (np.inf if v > _EXP_CEILING else p * scale)
+
+
+@njit(cache=True, error_model="numpy")
+def exp_in_place(x):
+    """``x = exp(x)`` in place (:func:`fast_exp`), in a loop that vectorises."""
+    for i in range(x.size):
+        x[i] = fast_exp(x[i])
 
 
 @njit(cache=True, error_model="numpy")
 def quantal_draw(r, z, u, alive, choice, scratch):
     """The quantal-response draw from scaled utilities ``z`` (actions, R; ``lambda U - max``):
     exponentiated in place (:func:`exp_in_place`), then :func:`choose`."""
-    bits = scratch[0]
     for k in range(z.shape[0]):
-        exp_in_place(z[k], bits)
+        exp_in_place(z[k])
     choose(r, z, u, alive, choice, scratch)
 
 
@@ -575,16 +610,18 @@ def choose(r, z, u, alive, choice, scratch):
     uniform per base replication (the same for every block of a batch).
     """
     a, n = z.shape
-    threshold, running, count = scratch[0], scratch[1], scratch[2]
+    threshold = scratch[0]
     z0 = z[0]
     for i in range(n):
         threshold[i] = z0[i]
-        running[i] = 0.0
-        count[i] = 0.0
     for k in range(1, a):
         zk = z[k]
         for i in range(n):
             threshold[i] += zk[i]
+    running, count = scratch[1], scratch[2]
+    for i in range(n):
+        running[i] = 0.0
+        count[i] = 0.0
     for b in range(n // r):
         th = threshold[b * r:(b + 1) * r]
         ub = u[(b * r) % u.size:]  # the block's uniforms: its own, or the shared ones
@@ -611,17 +648,22 @@ def dprk_week_utilities(pt, r, z, belief, on_station, pressure, tension, outreac
         for j in range(r):
             i = lo + j
             seen = pressure_at_move(q, pressure[i], exercise_intensity, on_station[i])
-            u = dprk_utilities(q, belief[i], on_station[i], seen, tension[i], outreach_last[i],
-                               drive[b], diplomacy, moratorium)
+            u0, u1, u2, u3, u4, u5, u6 = dprk_utilities(q, belief[i], on_station[i], seen, tension[i],
+                                                        outreach_last[i], drive[b], diplomacy, moratorium)
             if precision > 0:
-                top = -np.inf
-                for k in range(7):
-                    top = max(top, precision * u[k])
-                for k in range(7):
-                    z[k, i] = precision * u[k] - top
+                u0, u1, u2, u3 = precision * u0, precision * u1, precision * u2, precision * u3
+                u4, u5, u6 = precision * u4, precision * u5, precision * u6
             else:
-                for k in range(7):
-                    z[k, i] = -np.inf if u[k] == -np.inf else 0.0
+                u0 = -np.inf if u0 == -np.inf else 0.0
+                u1 = -np.inf if u1 == -np.inf else 0.0
+                u2 = -np.inf if u2 == -np.inf else 0.0
+                u3 = -np.inf if u3 == -np.inf else 0.0
+                u4 = -np.inf if u4 == -np.inf else 0.0
+                u5 = -np.inf if u5 == -np.inf else 0.0
+                u6 = -np.inf if u6 == -np.inf else 0.0
+            top = max(max(max(max(max(max(max(-np.inf, u0), u1), u2), u3), u4), u5), u6)
+            z[0, i], z[1, i], z[2, i], z[3, i] = u0 - top, u1 - top, u2 - top, u3 - top
+            z[4, i], z[5, i], z[6, i] = u4 - top, u5 - top, u6 - top
 
 
 @njit(cache=True, error_model="numpy")
@@ -772,7 +814,7 @@ def us_act(pt, r, z, u, alive, choice, dprk_choice, rok_choice, on_station, thre
                 cost[i] += (surge * transit_cost + scheduled_cost * scheduled_present[i]
                             + station_cost * (surge_left[i] > 0))
             # a surge ordered this week is on station for the rest of it
-            on_station[i] = scheduled_present[i] or surge_left[i] > 0
+            on_station[i] = scheduled_present[i] | (surge_left[i] > 0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -781,7 +823,7 @@ def week_begin(alive, active, surge_left, scheduled_present, on_station):
     station as the DPRK moves (scheduled presence or a surge still there)."""
     for i in range(alive.size):
         active[i] = alive[i]
-        on_station[i] = scheduled_present[i] or surge_left[i] > 0
+        on_station[i] = scheduled_present[i] | (surge_left[i] > 0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -804,7 +846,7 @@ def rotation_due(pt, r, u, resolute, alive, arrived, evidence, logit_bound):
         for j in range(r):
             i = lo + j
             skip = q.us_skip_resolute if resolute[i] else q.us_skip_irresolute
-            arrived[i] = alive[i] and ub[j] >= skip
+            arrived[i] = alive[i] & (ub[j] >= skip)
             evidence[i] = (schedule_log_likelihood_ratio(arrived[i], q.us_skip_resolute,
                                                          q.us_skip_irresolute, logit_bound)
                            if alive[i] else 0.0)
@@ -889,34 +931,42 @@ def beliefs_week(pt, r, log_odds, belief, us_evidence, schedule_evidence, percep
         permanent = math.log(q.lik_permanent_res) - math.log(q.lik_permanent_irr)
         presence = math.log(q.lik_presence_res) - math.log(q.lik_presence_irr)
         consult = math.log(q.lik_consult_res) - math.log(q.lik_consult_irr)
-        for j in range(r):
-            i = lo + j
-            if not alive[i]:
-                continue
-            if current_calculus:
+        if current_calculus:
+            for j in range(r):
+                i = lo + j
                 x = current_calculus_log_odds(q, on_station[i], exercise_intensity, capability[i])
                 x = min(max(x, -logit_bound), logit_bound)
-            else:
+                log_odds[i] = x if alive[i] else log_odds[i]
+        elif perception_costly:
+            for j in range(r):
+                i = lo + j
                 e = us_evidence[i] + schedule_evidence[i]
-                if perception_costly:
-                    continuing = on_station[i] and not (scheduled_arrival[i] or surge_arrival[i])
-                    e += ((permanent if setup_signal else deploy * scheduled_arrival[i])
-                          + continuing * habituation(presence_weeks[i], q.habituation_weeks) * presence
-                          + consultation * consult)
+                continuing = on_station[i] & (not (scheduled_arrival[i] | surge_arrival[i]))
+                hab = habituation(presence_weeks[i], q.habituation_weeks) if continuing else 0.0
+                e += ((permanent if setup_signal else deploy * scheduled_arrival[i])
+                      + continuing * hab * presence + consultation * consult)
                 x = update_log_odds(log_odds[i], e, logit_bound)
-            log_odds[i] = x
-            belief[i] = expit(x)
+                log_odds[i] = x if alive[i] else log_odds[i]
+        else:
+            for j in range(r):
+                i = lo + j
+                x = update_log_odds(log_odds[i], us_evidence[i] + schedule_evidence[i], logit_bound)
+                log_odds[i] = x if alive[i] else log_odds[i]
         for j in range(r):
             i = lo + j
-            arrival = scheduled_arrival[i] or surge_arrival[i]
-            continuing = on_station[i] and not arrival
+            if alive[i]:
+                belief[i] = expit(log_odds[i])
+        for j in range(r):
+            i = lo + j
+            arrival = scheduled_arrival[i] | surge_arrival[i]
+            continuing = on_station[i] & (not arrival)
             threat = us_choice[i] == US_THREAT
             statement = us_choice[i] == US_STATEMENT
             d = dprk_choice[i]
             gain = (arrival * q.assure_deploy + continuing * q.assure_presence
                     + consultation * q.assure_consult + threat * q.assure_threat
                     + statement * q.assure_statement)
-            shock = ((d == LRBM) or (d == NUCLEAR)) * q.decoupling_shock
+            shock = ((d == LRBM) | (d == NUCLEAR)) * q.decoupling_shock
             anchor = q.assure_anchor - q.decoupling * capability[i]
             # (selects rather than a branch around the stores: the loop vectorises)
             jp_gain = gain + (jp_choice[i] == JP_TRILATERAL) * q.assure_trilateral
@@ -943,27 +993,29 @@ def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_stati
     exponentials; clashes, war and the ladder. The clash probability is :func:`clash_probability`'s
     ``1 / (1 + exp(-x))`` with that exponential.
     """
-    minus_x, bits = scratch[0], scratch[1]
+    minus_x = scratch[0]
+    own = np.empty(8)
     for b in range(pt.size):
         q = block_params(pt[b])
         lo = b * r
+        for a in range(7):
+            own[a] = tension_own(q, a)
         for j in range(r):
             i = lo + j
-            if not alive[i]:
-                minus_x[i] = 0.0
-                continue
-            arrival = scheduled_arrival[i] or surge_arrival[i]
+            arrival = scheduled_arrival[i] | surge_arrival[i]
             threat = us_choice[i] == US_THREAT
             strike = rok_choice[i] == ROK_STRIKE
             trilateral = jp_choice[i] == JP_TRILATERAL
-            pressure[i] = pressure_step(q, pressure[i], exercise_intensity, on_station[i], surge_arrival[i],
-                                        threat, strike, trilateral)
-            impulse = tension_impulse(q, dprk_choice[i], missiles[i], exercise_intensity, arrival, threat,
-                                      strike, rok_choice[i] == ROK_OUTREACH, trilateral)
+            p = pressure_step(q, pressure[i], exercise_intensity, on_station[i], surge_arrival[i],
+                              threat, strike, trilateral)
+            impulse = tension_impulse_from(q, own[dprk_choice[i]], missiles[i], exercise_intensity, arrival,
+                                           threat, strike, rok_choice[i] == ROK_OUTREACH, trilateral)
             t = tension_step(tension[i], impulse, q.tension_decay)
-            tension[i] = t
-            minus_x[i] = -(q.clash_intercept + q.clash_slope * t)
-    exp_in_place(minus_x, bits)
+            live = alive[i]
+            pressure[i] = p if live else pressure[i]
+            tension[i] = t if live else tension[i]
+            minus_x[i] = -(q.clash_intercept + q.clash_slope * t) if live else 0.0
+    exp_in_place(minus_x)
     for b in range(pt.size):
         q = block_params(pt[b])
         lo = b * r
@@ -974,7 +1026,7 @@ def escalation_week(pt, r, week, pressure, tension, exercise_intensity, on_stati
                 clash[i] = False
                 continue
             rung = DPRK_RUNG[dprk_choice[i]]
-            is_clash = rung >= 4 or uc[j] < 1.0 / (1.0 + minus_x[i])
+            is_clash = (rung >= 4) | (uc[j] < 1.0 / (1.0 + minus_x[i]))
             clash[i] = is_clash
             if is_clash:
                 t = tension[i] + q.tension_clash
