@@ -54,14 +54,83 @@ def proportion_interval(successes: int, n: int, level: float = 0.95) -> dict:
 def replication_metrics(replications: pd.DataFrame) -> pd.DataFrame:
     """One row per replication, one column per headline metric (rates per year; 0/1 indicators for
     the probabilities). Summaries and paired policy comparisons are both computed from this."""
-    per = per_replication(replications)
+    return _metrics_of(per_replication(replications))
+
+
+# The columns of a replication table that the metrics read: counts summed over a replication's
+# years, and per-replication fields (its first row's value). :func:`file_replication_metrics`
+# reads only these; a metric that reads another column must add it here
+# (``tests/test_sweep.py`` compares the two on every metric).
+METRIC_COUNTS = ("weeks", "dprk_launch_days", "dprk_missiles", "dprk_nuclear_test", "us_deployments",
+                 "rok_strike_drill")
+METRIC_FIELDS = ("us_cost", "final_dprk_belief", "first_clash_week", "max_rung")
+
+
+def file_replication_metrics(path) -> pd.DataFrame:
+    """``replication_metrics(pd.read_parquet(path))`` of a ``replications.parquet``, the same
+    frame, reading only :data:`METRIC_COUNTS` and :data:`METRIC_FIELDS` with pyarrow (about a
+    quarter of the time: the sweep's comparison reads 88 of them). A table that is not a point's
+    (blocks, replications not in consecutive runs of equal length, missing columns, missing values
+    outside ``first_clash_week``) is read and collapsed in full, as :func:`replication_metrics` does."""
+    import pyarrow.parquet as pq
+
+    columns = ["replication", *METRIC_COUNTS, *METRIC_FIELDS]
+    with pq.ParquetFile(path) as file:
+        names = set(file.schema_arrow.names)
+        if "block" not in names and names.issuperset(columns):
+            per = _lean_per_replication(file.read(columns=columns, use_threads=False,
+                                                  use_pandas_metadata=False))
+            if per is not None:
+                return _metrics_of(per)
+    return replication_metrics(pd.read_parquet(path))
+
+
+def _lean_per_replication(table) -> pd.DataFrame | None:
+    """:func:`sim.recording.per_replication` of a pyarrow table of a point's replications, for the
+    metrics' columns only, with the values and index it gives; None where it would not collapse
+    runs (see :func:`sim.recording._per_replication_in_runs`) or a value is missing."""
+    import pyarrow as pa
+
+    ids = table.column("replication")
+    n = table.num_rows
+    if n == 0 or ids.null_count or not pa.types.is_integer(ids.type):
+        return None
+    ids = ids.to_numpy()
+    starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    size = n // starts.size
+    if size * starts.size != n or not np.array_equal(starts, np.arange(0, n, size)):
+        return None
+    heads = ids[starts]
+    if not (heads[1:] > heads[:-1]).all():
+        return None
+    columns = {}
+    for name in METRIC_COUNTS:
+        col = table.column(name)
+        if col.null_count or not pa.types.is_integer(col.type):
+            return None
+        values = col.to_numpy()
+        columns[name] = values.reshape(starts.size, size).sum(axis=1, dtype=values.dtype)
+    for name in METRIC_FIELDS:
+        col = table.column(name)
+        if name == "first_clash_week":  # only whether it is set is read (``notna``)
+            set_ = col.is_valid().to_numpy(zero_copy_only=False)[starts]
+            columns[name] = np.where(set_, 0.0, np.nan)
+        elif col.null_count:
+            return None
+        else:
+            columns[name] = col.to_numpy()[starts]
+    return pd.DataFrame(columns, index=pd.Index(heads, name="replication"))
+
+
+def _metrics_of(per: pd.DataFrame) -> pd.DataFrame:
+    """:func:`replication_metrics` of the per-replication table ``per``."""
     years = per["weeks"].to_numpy() / WEEKS_PER_YEAR
     years = np.where(years > 0, years, np.nan)
 
     def rate(col: str) -> np.ndarray:
         return np.nan_to_num(per[col].to_numpy() / years)
 
-    out = pd.DataFrame({
+    columns = {
         "dprk_launch_days_per_year": rate("dprk_launch_days"),
         "dprk_missiles_per_year": rate("dprk_missiles"),
         "dprk_nuclear_tests_per_year": rate("dprk_nuclear_test"),
@@ -72,11 +141,12 @@ def replication_metrics(replications: pd.DataFrame) -> pd.DataFrame:
         "final_dprk_belief": per["final_dprk_belief"].to_numpy(dtype=float),
         "p_nuclear_test": (per["dprk_nuclear_test"].to_numpy() > 0).astype(float),
         "p_kinetic_clash": per["first_clash_week"].notna().to_numpy(dtype=float),
-    }, index=per.index)
+    }
+    rungs = per["max_rung"].to_numpy()
     for k, slug in enumerate(RUNG_SLUGS):
         if k > 0:
-            out[rung_metric(slug)] = (per["max_rung"].to_numpy() >= k).astype(float)
-    return out
+            columns[rung_metric(slug)] = (rungs >= k).astype(float)
+    return pd.DataFrame(columns, index=per.index)  # one frame: inserting columns one by one is slow
 
 
 def rung_metric(slug: str) -> str:

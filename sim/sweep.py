@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -61,7 +62,7 @@ import yaml
 from scipy.special import stdtrit
 
 from .agents import RUNGS
-from .metrics import METRIC_UNITS, replication_metrics, rung_metric
+from .metrics import METRIC_UNITS, file_replication_metrics, rung_metric
 from .outputs import RUN_FILES, remove_stale_staging, staging_folder, verify_run
 from .params import NON_RESULT_FIELDS, Posture, RunConfig
 from .recording import RUNG_SLUGS
@@ -165,11 +166,18 @@ def _scalar(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed_override(line: str):
+    """Hydra's parse of one override line (the points of a sweep share most of their lines, and
+    Hydra's parser takes a millisecond or so a line)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides([line])[0]
+
+
 def _overrides(folder: Path) -> dict:
     """The point's command-line overrides (``.hydra/overrides.yaml``), parsed as Hydra does;
     Hydra's own keys and settings that do not change results are left out."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     path = folder / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return {}
@@ -181,7 +189,7 @@ def _overrides(folder: Path) -> dict:
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise _Unusable(".hydra/overrides.yaml is not a list of overrides")
     try:
-        parsed = OverridesParser.create().parse_overrides(items)
+        parsed = [_parsed_override(line) for line in items]
     except Exception as exc:  # noqa: BLE001 - Hydra's parser raises its own exception types
         raise _Unusable(f".hydra/overrides.yaml: {_first_line(exc)}") from None
     out = {}
@@ -306,11 +314,14 @@ def comparison_table(points: list[Point], reference: str = "rotational") -> pd.D
     for pt in points:
         groups.setdefault(tuple(pt.overrides.get(k) for k in keys), {})[pt.policy] = pt
     rows = []
-    cache: dict[Path, pd.DataFrame] = {}
+    cache: dict[Path, tuple[dict[str, np.ndarray], dict[str, float]]] = {}
 
-    def metrics(pt: Point) -> pd.DataFrame:
+    def metrics(pt: Point) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """The point's replication metrics (only the columns they need are read) and their means."""
         if pt.folder not in cache:
-            cache[pt.folder] = replication_metrics(pd.read_parquet(pt.folder / "replications.parquet"))
+            columns = dict(file_replication_metrics(pt.folder / "replications.parquet").items())
+            cache[pt.folder] = ({c: v.to_numpy() for c, v in columns.items()},
+                                {c: float(v.mean()) for c, v in columns.items()})
         return cache[pt.folder]
 
     missing = []
@@ -325,16 +336,17 @@ def comparison_table(points: list[Point], reference: str = "rotational") -> pd.D
             other = by_policy[policy]
             paired = (other.summary["seed"] == ref.summary["seed"]
                       and other.summary["replications"] == ref.summary["replications"])
-            ma, mb = metrics(other), metrics(ref)
-            for metric in ma.columns:
-                diff, lo, hi = paired_difference(ma[metric].to_numpy(), mb[metric].to_numpy(), paired)
+            (ma, mean_a), (mb, mean_b) = metrics(other), metrics(ref)
+            n = len(next(iter(ma.values())))
+            for metric in ma:
+                diff, lo, hi = paired_difference(ma[metric], mb[metric], paired)
                 # a = the posture, b = the reference
                 rows.append({**dict(zip(keys, level, strict=True)), "comparison": f"{policy} - {reference}",
                              "metric": metric, "difference": diff, "ci_low": lo, "ci_high": hi,
-                             "significant": bool(lo > 0 or hi < 0), "paired": paired, "n": len(ma),
-                             "mean_a": float(ma[metric].mean()), "mean_b": float(mb[metric].mean()),
-                             "cost_per_year_a": float(ma["us_deployment_cost_per_year"].mean()),
-                             "cost_per_year_b": float(mb["us_deployment_cost_per_year"].mean())})
+                             "significant": bool(lo > 0 or hi < 0), "paired": paired, "n": n,
+                             "mean_a": mean_a[metric], "mean_b": mean_b[metric],
+                             "cost_per_year_a": mean_a["us_deployment_cost_per_year"],
+                             "cost_per_year_b": mean_b["us_deployment_cost_per_year"]})
     if missing and len(missing) < len(groups):
         log.warning("comparison.csv leaves out %d level(s) without a point of the reference posture "
                     "'%s': %s", len(missing), reference, "; ".join(missing))

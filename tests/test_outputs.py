@@ -95,6 +95,33 @@ def test_per_replication_is_the_groupby(cheap_test_run):
     pd.testing.assert_frame_equal(per_replication(shuffled), _grouped(shuffled), check_exact=True)
 
 
+@pytest.mark.parametrize("fixture", ["cheap_test_run", "no_test_run"])
+def test_metrics_read_from_a_file_are_those_of_the_whole_table(fixture, request, tmp_path):
+    """file_replication_metrics (the sweep's comparison: only the metrics' columns, read with
+    pyarrow) gives replication_metrics' frame of the whole table, bit for bit, on a point's table
+    (through its own path: years summed, clashes in some replications only) and on tables it
+    hands to replication_metrics (a batch's blocks, shuffled rows)."""
+    from sim.metrics import _lean_per_replication, file_replication_metrics
+
+    reps = request.getfixturevalue(fixture).replications
+    assert reps["first_clash_week"].isna().any() and reps["first_clash_week"].notna().any()
+    batch = pd.concat([reps.assign(block=0), reps.assign(block=1)], ignore_index=True)
+    tables = {"point": reps, "batch": batch[["block", *reps.columns]],
+              "shuffled": reps.sample(frac=1.0, random_state=0)}
+    for name, table in tables.items():
+        path = tmp_path / f"{name}.parquet"
+        table.to_parquet(path, index=False)  # as sim.outputs.write_run writes it
+        expected = replication_metrics(pd.read_parquet(path))
+        got = file_replication_metrics(path)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+        for column in expected:
+            assert got[column].to_numpy().tobytes() == expected[column].to_numpy().tobytes(), column
+    import pyarrow.parquet as pq
+
+    assert _lean_per_replication(pq.read_table(tmp_path / "point.parquet")) is not None
+    assert _lean_per_replication(pq.read_table(tmp_path / "shuffled.parquet")) is None
+
+
 def test_every_metric_has_a_unit_and_a_description(cheap_test_run):
     names = list(replication_metrics(cheap_test_run.replications).columns)
     assert names == list(METRIC_UNITS) == list(METRIC_DESCRIPTIONS)
