@@ -115,7 +115,7 @@ def order_statistics_within(x, lo, hi, ranks, out, bins):
     if not (math.isfinite(span) and math.isfinite(scale) and scale > 0):  # extreme ranges: select
         members = x.copy()
         for k in range(ranks.size):
-            out[k] = select_kth(members, 0, n, ranks[k])
+            out[k] = select_kth(members, 0, n, ranks[k], np.empty(n))
         return
     # four interleaved histograms, so that runs of equal bins do not serialise the increments
     counts4 = np.zeros((4, nbins), dtype=np.int64)
@@ -148,7 +148,7 @@ def order_statistics_within(x, lo, hi, ranks, out, bins):
         if slot[t] < 0:
             slot[t] = size
             size += below[t + 1] - below[t]
-    members = np.empty(size)
+    members = np.empty(2 * size)  # the values, then work space for select_kth
     filled = np.empty(nbins, dtype=np.int64)
     for t in range(nbins):
         filled[t] = slot[t]
@@ -157,18 +157,68 @@ def order_statistics_within(x, lo, hi, ranks, out, bins):
         if s >= 0:
             members[s] = x[i]
             filled[bins[i]] = s + 1
+    last = -1  # where the last rank's value is in members
+    selected = -1  # where the last select_kth put its value
     for k in range(ranks.size):
         t = target[k]
         start = slot[t]
-        out[k] = select_kth(members, start, start + below[t + 1] - below[t], start + ranks[k] - below[t])
+        end = start + below[t + 1] - below[t]
+        at = start + ranks[k] - below[t]
+        if at == last:
+            out[k] = out[k - 1]
+        elif k > 0 and at == selected + 1 and at < end and target[k - 1] == t:
+            # the next rank after a selection in the same bin: select_kth left the values after its
+            # place at or above its value, so this one is their smallest (the quantiles' ranks come in
+            # such pairs)
+            smallest = members[at]
+            for i in range(at + 1, end):
+                smallest = min(smallest, members[i])
+            out[k] = smallest
+        else:
+            out[k] = select_kth(members, start, end, at, members[size:])
+            selected = at
+        last = at
 
 
 @njit(cache=True, error_model="numpy")
-def select_kth(a, lo, hi, k):
+def select_kth(a, lo, hi, k, work):
     """The value that would be at index ``k`` if ``a[lo:hi]`` were sorted (``lo <= k < hi``),
-    reordering ``a[lo:hi]`` in place: Hoare's FIND (Hoare 1961, Algorithm 65) in the form of Wirth,
-    *Algorithms + Data Structures = Programs* (1976), Section 2.3.4. It is what ``np.partition``
-    does; numba's ``np.partition`` took 7 s to compile here, this takes a fraction of a second."""
+    reordering ``a[lo:hi]`` in place so that the values after index ``k`` are at or above it.
+
+    Large ranges are first narrowed without branches: split around the median of three values into
+    those below, equal to and above it, writing each value to both ends of ``work`` (at least
+    ``hi - lo`` long) and advancing the end it belongs to, so that no branch depends on the data (the
+    comparisons of Hoare's partition mispredict about every other time on random values); a rank among
+    the values equal to the pivot is the pivot. Small ranges (and what is left) use Hoare's FIND
+    (Hoare 1961, Algorithm 65) in the form of Wirth, *Algorithms + Data Structures = Programs* (1976),
+    Section 2.3.4. It is what ``np.partition`` does; numba's ``np.partition`` took 7 s to compile
+    here, this takes a fraction of a second."""
+    while hi - lo > 64:
+        x, y, z = a[lo], a[(lo + hi) // 2], a[hi - 1]
+        pivot = max(min(x, y), min(max(x, y), z))
+        m = hi - lo
+        below = 0
+        top = m - 1
+        for i in range(lo, hi):
+            v = a[i]
+            work[below] = v
+            work[top] = v
+            below += v < pivot
+            top -= v > pivot
+        # back into a: the values below the pivot, the pivots, the values above it
+        for i in range(below):
+            a[lo + i] = work[i]
+        for i in range(below, top + 1):
+            a[lo + i] = pivot
+        for i in range(top + 1, m):
+            a[lo + i] = work[i]
+        rank = k - lo
+        if rank < below:
+            hi = lo + below
+        elif rank > top:
+            lo = lo + top + 1
+        else:
+            return pivot
     left, right = lo, hi - 1
     while left < right:
         x = a[k]

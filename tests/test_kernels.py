@@ -383,6 +383,25 @@ def test_order_statistics_on_a_large_array():
     np.testing.assert_array_equal(_order_statistics(x, ranks), np.sort(x)[ranks])
 
 
+def test_order_statistics_with_masses_of_ties_at_the_ends():
+    """Seed 11, 300 arrays of 100-3,000 values shaped like the weekly beliefs of a batch block (up to
+    60 % tied at the lower bound, up to half at the upper one, the rest spread) and like rounded
+    normals, each with three pairs of adjacent ranks as the weekly quantiles take them (every third
+    array: runs of four adjacent ranks instead): the k-th smallest values equal ``np.sort``'s (the
+    branch-free partition of ``select_kth`` and the shortcut for the rank after a selected one)."""
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        n = int(rng.integers(100, 3000))
+        spread = rng.random(n) * rng.choice([0.004, 1.0])
+        low, high = rng.random(n) < rng.uniform(0, 0.6), rng.random(n) < rng.uniform(0, 0.5)
+        x = (np.round(rng.normal(size=n), 1) if trial % 4 == 0 else
+             np.where(low, 6.144174602214718e-06, np.where(high, 0.9999938558253978, spread)))
+        h = np.floor((n - 1) * np.array([0.05, 0.5, 0.95]))
+        runs = 2 if trial % 3 else 4
+        ranks = np.minimum(h[:, None] + np.arange(runs), n - 1).astype(np.int64).reshape(-1)
+        np.testing.assert_array_equal(_order_statistics(x, ranks), np.sort(x)[ranks], err_msg=str(trial))
+
+
 def test_weekly_quantiles_are_numpys():
     """Seed 2024, R=500, 30 weeks: the last week's 5/50/95 % quantiles of tension, DPRK belief and
     ROK/Japan assurance equal ``np.quantile`` of the final state (rtol 1e-12), the means the mean."""
