@@ -54,48 +54,68 @@ def proportion_interval(successes: int, n: int, level: float = 0.95) -> dict:
 def replication_metrics(replications: pd.DataFrame) -> pd.DataFrame:
     """One row per replication, one column per headline metric (rates per year; 0/1 indicators for
     the probabilities). Summaries and paired policy comparisons are both computed from this."""
-    return _metrics_of(per_replication(replications))
+    per = None
+    if "block" not in replications.columns and set(METRIC_COLUMNS) <= set(replications.columns):
+        per = _lean_per_replication(replications["replication"].to_numpy(),
+                                    lambda name: _frame_column(replications[name]))
+    return _metrics_of(per_replication(replications) if per is None else per)
 
 
 # The columns of a replication table that the metrics read: counts summed over a replication's
-# years, and per-replication fields (its first row's value). :func:`file_replication_metrics`
-# reads only these; a metric that reads another column must add it here
-# (``tests/test_sweep.py`` compares the two on every metric).
+# years, and per-replication fields (its first row's value). Only these are collapsed per
+# replication (:func:`_lean_per_replication`) and read from a file (:func:`file_replication_metrics`);
+# a metric that reads another column must add it here (``tests/test_outputs.py`` compares the
+# metrics with those of sim.recording.per_replication's whole table).
 METRIC_COUNTS = ("weeks", "dprk_launch_days", "dprk_missiles", "dprk_nuclear_test", "us_deployments",
                  "rok_strike_drill")
 METRIC_FIELDS = ("us_cost", "final_dprk_belief", "first_clash_week", "max_rung")
+METRIC_COLUMNS = ("replication", *METRIC_COUNTS, *METRIC_FIELDS)
 
 
 def file_replication_metrics(path) -> pd.DataFrame:
     """``replication_metrics(pd.read_parquet(path))`` of a ``replications.parquet``, the same
-    frame, reading only :data:`METRIC_COUNTS` and :data:`METRIC_FIELDS` with pyarrow (about a
-    quarter of the time: the sweep's comparison reads 88 of them). A table that is not a point's
-    (blocks, replications not in consecutive runs of equal length, missing columns, missing values
-    outside ``first_clash_week``) is read and collapsed in full, as :func:`replication_metrics` does."""
+    frame, reading only :data:`METRIC_COLUMNS` with pyarrow (a third of the time: the sweep's
+    comparison reads 88 of them). A table that is not a point's (blocks, replications not in
+    consecutive runs of equal length, missing columns, missing values outside
+    ``first_clash_week``) is read and collapsed in full, as :func:`replication_metrics` does."""
     import pyarrow.parquet as pq
 
-    columns = ["replication", *METRIC_COUNTS, *METRIC_FIELDS]
     with pq.ParquetFile(path) as file:
         names = set(file.schema_arrow.names)
-        if "block" not in names and names.issuperset(columns):
-            per = _lean_per_replication(file.read(columns=columns, use_threads=False,
-                                                  use_pandas_metadata=False))
+        if "block" not in names and names.issuperset(METRIC_COLUMNS):
+            table = file.read(columns=list(METRIC_COLUMNS), use_threads=False, use_pandas_metadata=False)
+            ids, _ = _arrow_column(table.column("replication"))
+            per = (None if ids is None
+                   else _lean_per_replication(ids, lambda name: _arrow_column(table.column(name))))
             if per is not None:
                 return _metrics_of(per)
     return replication_metrics(pd.read_parquet(path))
 
 
-def _lean_per_replication(table) -> pd.DataFrame | None:
-    """:func:`sim.recording.per_replication` of a pyarrow table of a point's replications, for the
-    metrics' columns only, with the values and index it gives; None where it would not collapse
-    runs (see :func:`sim.recording._per_replication_in_runs`) or a value is missing."""
-    import pyarrow as pa
+def _arrow_column(column) -> tuple[np.ndarray | None, np.ndarray]:
+    """A pyarrow column's values (None if any is missing) and where values are missing."""
+    missing = column.is_null().to_numpy(zero_copy_only=False)
+    return (None if column.null_count else column.to_numpy()), missing
 
-    ids = table.column("replication")
-    n = table.num_rows
-    if n == 0 or ids.null_count or not pa.types.is_integer(ids.type):
+
+def _frame_column(column: pd.Series) -> tuple[np.ndarray | None, np.ndarray]:
+    """A frame column's values (None for a pandas extension type, e.g. nullable integers) and
+    where values are missing (``isna``)."""
+    missing = column.isna().to_numpy()
+    return (column.to_numpy() if isinstance(column.dtype, np.dtype) else None), missing
+
+
+def _lean_per_replication(ids: np.ndarray, column) -> pd.DataFrame | None:
+    """:func:`sim.recording.per_replication` of a point's replication table (``ids``: its
+    ``replication`` column; ``column(name)``: :func:`_frame_column` or :func:`_arrow_column` of
+    another) for :data:`METRIC_COUNTS` and :data:`METRIC_FIELDS` only, with the values and index
+    it gives: each replication's years are a run of rows (sim.recording._per_replication_in_runs),
+    so its counts are summed per run and its fields are the run's first row. None where that does
+    not hold or a value it needs is missing or not a plain array (the caller collapses the whole
+    table then); only whether ``first_clash_week`` is set is kept (the metrics read ``notna``)."""
+    n = ids.size
+    if n == 0 or ids.dtype.kind not in "iu":
         return None
-    ids = ids.to_numpy()
     starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
     size = n // starts.size
     if size * starts.size != n or not np.array_equal(starts, np.arange(0, n, size)):
@@ -105,20 +125,18 @@ def _lean_per_replication(table) -> pd.DataFrame | None:
         return None
     columns = {}
     for name in METRIC_COUNTS:
-        col = table.column(name)
-        if col.null_count or not pa.types.is_integer(col.type):
+        values, _ = column(name)
+        if values is None or values.dtype.kind not in "iu":
             return None
-        values = col.to_numpy()
         columns[name] = values.reshape(starts.size, size).sum(axis=1, dtype=values.dtype)
     for name in METRIC_FIELDS:
-        col = table.column(name)
-        if name == "first_clash_week":  # only whether it is set is read (``notna``)
-            set_ = col.is_valid().to_numpy(zero_copy_only=False)[starts]
-            columns[name] = np.where(set_, 0.0, np.nan)
-        elif col.null_count:
+        values, missing = column(name)
+        if name == "first_clash_week":
+            columns[name] = np.where(missing[starts], np.nan, 0.0)
+        elif values is None:
             return None
         else:
-            columns[name] = col.to_numpy()[starts]
+            columns[name] = values[starts]
     return pd.DataFrame(columns, index=pd.Index(heads, name="replication"))
 
 
@@ -160,9 +178,9 @@ def headline_metrics(replications: pd.DataFrame) -> dict:
     """The metrics of ``summary.json`` (see README, 'What dsim writes')."""
     per = replication_metrics(replications)
     return {
-        name: (proportion_interval(int(per[name].sum()), len(per)) if name.startswith("p_")
-               else mean_interval(per[name].to_numpy()))
-        for name in per.columns
+        name: (proportion_interval(int(values.sum()), len(per)) if name.startswith("p_")
+               else mean_interval(values.to_numpy()))
+        for name, values in per.items()
     }
 
 

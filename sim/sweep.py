@@ -450,7 +450,9 @@ def plot_policy_comparison(table: pd.DataFrame, points: list[Point], path: Path)
     xs = _x_values(points, x)
     pos, ticks = _positions(xs)
     where = {_fmt(v): p for v, p in zip(xs, pos, strict=True)}
-    rows = table.set_index(["point", "metric"])
+    # each (point, metric)'s value and interval, as the table holds them (looked up 1,000 times)
+    rows = {(p, m): (v, lo, hi) for p, m, v, lo, hi in zip(
+        *(table[c].to_numpy() for c in ("point", "metric", "value", "ci_low", "ci_high")), strict=True)}
     drawn: dict[tuple, pd.DataFrame] = {}
     fig, axes = plt.subplots(2, 2, figsize=(13, 9), layout="constrained")
     for ax, metric in zip(axes.flat, PLOTTED_METRICS, strict=True):
@@ -458,12 +460,12 @@ def plot_policy_comparison(table: pd.DataFrame, points: list[Point], path: Path)
             for i, level in enumerate(layout.levels):
                 pts = sorted((p for p in points if p.policy == policy and layout.level(p) == level),
                              key=lambda p: _sort_key(p.overrides.get(x)))
-                if not pts or (pts[0].folder.name, metric) not in rows.index:
+                if not pts or (pts[0].folder.name, metric) not in rows:
                     continue
                 d = pd.DataFrame({
                     "x": [where[_fmt(p.overrides.get(x))] for p in pts],
-                    **{c: [rows.loc[(p.folder.name, metric), c] for p in pts]
-                       for c in ("value", "ci_low", "ci_high")},
+                    **{c: [rows[(p.folder.name, metric)][k] for p in pts]
+                       for k, c in enumerate(("value", "ci_low", "ci_high"))},
                 }).astype(float)
                 label = policy if not layout.facets else f"{policy}, {layout.label(level)}"
                 ax.plot(d["x"], d["value"], color=POSTURE_COLOURS[policy], ls=LINE_STYLES[i % 4],

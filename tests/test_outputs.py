@@ -96,30 +96,39 @@ def test_per_replication_is_the_groupby(cheap_test_run):
 
 
 @pytest.mark.parametrize("fixture", ["cheap_test_run", "no_test_run"])
-def test_metrics_read_from_a_file_are_those_of_the_whole_table(fixture, request, tmp_path):
-    """file_replication_metrics (the sweep's comparison: only the metrics' columns, read with
-    pyarrow) gives replication_metrics' frame of the whole table, bit for bit, on a point's table
-    (through its own path: years summed, clashes in some replications only) and on tables it
-    hands to replication_metrics (a batch's blocks, shuffled rows)."""
-    from sim.metrics import _lean_per_replication, file_replication_metrics
+def test_metrics_of_the_lean_collapse_are_those_of_the_whole_table(fixture, request, tmp_path):
+    """replication_metrics (summaries) and file_replication_metrics (the sweep's comparison: only
+    the metrics' columns, read with pyarrow) collapse only the columns the metrics read; their
+    frames are those of per_replication's whole table, bit for bit: on a point's table (through
+    the lean collapse: years summed, clashes in some replications only, in memory and from its
+    file) and on tables they hand to per_replication (a batch's blocks, shuffled rows)."""
+    from sim.metrics import _frame_column, _lean_per_replication, _metrics_of, file_replication_metrics
 
     reps = request.getfixturevalue(fixture).replications
     assert reps["first_clash_week"].isna().any() and reps["first_clash_week"].notna().any()
+    assert reps.groupby("replication").size().min() > 1  # several years a replication
     batch = pd.concat([reps.assign(block=0), reps.assign(block=1)], ignore_index=True)
     tables = {"point": reps, "batch": batch[["block", *reps.columns]],
               "shuffled": reps.sample(frac=1.0, random_state=0)}
     for name, table in tables.items():
         path = tmp_path / f"{name}.parquet"
         table.to_parquet(path, index=False)  # as sim.outputs.write_run writes it
-        expected = replication_metrics(pd.read_parquet(path))
-        got = file_replication_metrics(path)
-        pd.testing.assert_frame_equal(got, expected, check_exact=True)
-        for column in expected:
-            assert got[column].to_numpy().tobytes() == expected[column].to_numpy().tobytes(), column
+        expected = _metrics_of(per_replication(table))
+        for got in (replication_metrics(table), replication_metrics(pd.read_parquet(path)),
+                    file_replication_metrics(path)):
+            pd.testing.assert_frame_equal(got, expected, check_exact=True)
+            for column in expected:
+                assert got[column].to_numpy().tobytes() == expected[column].to_numpy().tobytes(), column
+    lean = [_lean_per_replication(t["replication"].to_numpy(), lambda n, t=t: _frame_column(t[n]))
+            for t in (reps, tables["shuffled"])]
+    assert lean[0] is not None and lean[1] is None  # the point's own path was the one tested
     import pyarrow.parquet as pq
 
-    assert _lean_per_replication(pq.read_table(tmp_path / "point.parquet")) is not None
-    assert _lean_per_replication(pq.read_table(tmp_path / "shuffled.parquet")) is None
+    from sim.metrics import _arrow_column
+
+    table = pq.read_table(tmp_path / "point.parquet")
+    ids, _ = _arrow_column(table.column("replication"))
+    assert _lean_per_replication(ids, lambda n: _arrow_column(table.column(n))) is not None
 
 
 def test_every_metric_has_a_unit_and_a_description(cheap_test_run):
