@@ -71,7 +71,8 @@ class EnsembleAgent(mesa.Agent):
         super().__init__(model)
         self._rng = np.random.default_rng(seed_sequence)
         self.n = model.replications
-        self.choice = np.zeros(self.n, dtype=np.int64)
+        # action codes 0-6, a byte each: the kernels and the recorder read them every week
+        self.choice = np.zeros(self.n, dtype=np.int8)
         # The kernels' buffer of scaled utilities (exponentiated in place by rules.quantal_draw),
         # reused every week.
         self._z = np.empty((len(self.actions), self.n))

@@ -79,23 +79,7 @@ def record_week(counts, offsets, dprk_choice, us_choice, rok_choice, jp_choice, 
 
 
 @njit(cache=True, error_model="numpy")
-def order_statistics(x, ranks, out, bins):
-    """The ``ranks``-th smallest values of ``x`` into ``out`` (:func:`order_statistics_within`, after a
-    pass for the smallest and largest value); returns the sum of ``x``."""
-    lo = x[0]
-    hi = x[0]
-    total = 0.0
-    for i in range(x.size):
-        v = x[i]
-        lo = min(lo, v)
-        hi = max(hi, v)
-        total += v
-    order_statistics_within(x, lo, hi, ranks, out, bins)
-    return total
-
-
-@njit(cache=True, error_model="numpy")
-def order_statistics_within(x, lo, hi, ranks, out, bins):
+def order_statistics(x, lo, hi, ranks, out, bins):
     """The ``ranks``-th smallest values of ``x`` (0-based, ascending ranks) into ``out``, exactly, in
     O(n), given its smallest and largest value ``lo`` and ``hi``.
 
@@ -279,7 +263,7 @@ def weekly_statistics(rows, cols, r, tension, belief, rok_assurance, jp_assuranc
             x = state[v]
             c = cols[v]
             row[c] = sums[v] / r
-            order_statistics_within(x, lows[v], highs[v], ranks, order, bins)
+            order_statistics(x, lows[v], highs[v], ranks, order, bins)
             for k in range(nq):
                 lo, hi, t = order[2 * k], order[2 * k + 1], weights[k]
                 diff = hi - lo

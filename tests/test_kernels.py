@@ -315,7 +315,7 @@ def test_new_administration_redraws_types_and_steps_the_belief_toward_the_prior(
 # ------------------------------------------------------------------------- order statistics
 def _order_statistics(x: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     out = np.full(ranks.size, -12345.0)
-    record_kernels.order_statistics(x, ranks, out, np.empty(x.size, dtype=np.int32))
+    record_kernels.order_statistics(x, x.min(), x.max(), ranks, out, np.empty(x.size, dtype=np.int32))
     return out
 
 
@@ -350,7 +350,7 @@ for x in ([0.0, 5e-324], [1e-300, np.nextafter(1e-300, 1.0)], [0.0, 1e-308], [-1
     ranks = np.arange(x.size, dtype=np.int64)
     out = np.full(x.size, -1.0)
     try:
-        record_kernels.order_statistics(x, ranks, out, np.empty(x.size, dtype=np.int32))
+        record_kernels.order_statistics(x, x.min(), x.max(), ranks, out, np.empty(x.size, dtype=np.int32))
         ok = np.array_equal(out, np.sort(x))
     except Exception as exc:
         ok = False
