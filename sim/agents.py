@@ -74,8 +74,8 @@ class EnsembleAgent(mesa.Agent):
         # action codes 0-6, a byte each: the kernels and the recorder read them every week
         self.choice = np.zeros(self.n, dtype=np.int8)
         # The kernels' buffer of scaled utilities (exponentiated in place by rules.quantal_draw),
-        # reused every week.
-        self._z = np.empty((len(self.actions), self.n))
+        # reused every week: the model's, shared by the agents, which move one after another.
+        self._z = model.utilities[:len(self.actions)]
 
     @property
     def rng(self) -> np.random.Generator:  # noqa: D102 - overrides Mesa's model-wide generator

@@ -39,7 +39,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 SHIPPED = PACKAGE / "kernel_cache"
 # The files whose compiled functions are cached (cache=True).
-KERNEL_SOURCES = ("rules.py", "record_kernels.py")
+KERNEL_SOURCES = ("rules.py", "record_kernels.py", "uniforms.py")
 # x86-64-v3 (the x86-64 psABI's third level) and its features, spelled as LLVM spells them.
 PORTABLE_CPU = "x86-64-v3"
 PORTABLE_FEATURES = ("+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,"
@@ -161,7 +161,7 @@ def build(destination: Path = SHIPPED) -> list[str]:
         # the kernels a run calls (their cached code includes the rules they call)
         from . import rules
 
-        stems = tuple(f"rules.{name}-" for name in rules.KERNELS) + ("record_kernels.",)
+        stems = tuple(f"rules.{name}-" for name in rules.KERNELS) + ("record_kernels.", "uniforms.fill-")
         files = sorted(p for p in Path(tmp).rglob("*") if p.is_file() and p.name.startswith(stems))
         if not files:
             raise RuntimeError(f"numba wrote no cache files under {tmp}")

@@ -32,6 +32,7 @@ from .params import (
     RunConfig,
 )
 from .recording import Recorder, Results
+from .uniforms import UniformStream
 
 # Offset of calendar events before the step of their week: week k's step runs at Mesa time k + 1,
 # its calendar events at k + 0.5.
@@ -157,11 +158,15 @@ class DeterrenceModel(mesa.Model):
         self.param_table = rules.param_table(config.params, self.blocks, by_block, credibility, dprk_prior)
         # work space of the compiled kernels, reused every week (no per-step allocation)
         self.scratch = np.empty((3, r * self.blocks))
+        # the agents' scaled utilities (actions, R), one buffer for all four: each agent draws from it
+        # within its own move, and one buffer stays in the processor's cache where four would not
+        self.utilities = np.empty((7, r * self.blocks))
         # Common random numbers: one draw per base replication, shared by every block. Independent
         # blocks (simulation-based inference, where every parameter point needs its own noise):
         # one draw per replication of every block. The kernels read entry ``i mod len(draw)``.
         self.independent = bool(independent)
         self._draws = np.empty((len(DRAW_SLOTS), r * self.blocks if self.independent else r))
+        self._streams: dict[np.random.Generator, UniformStream] = {}
         self.policy = config.policy
         self.scenario_cfg = config.scenario
         self.replications = n = config.replications * self.blocks
@@ -307,8 +312,12 @@ class DeterrenceModel(mesa.Model):
     def draw(self, rng: np.random.Generator, slot: int) -> np.ndarray:
         """One uniform per base replication from ``rng``, into the preallocated row ``slot``
         (:data:`DRAW_SLOTS`): the same numbers for every block of a batch (the kernels read entry
-        ``i mod base_replications``), and no per-week allocation."""
-        return rng.random(out=self._draws[slot])
+        ``i mod base_replications``), and no per-week allocation. The numbers are ``rng.random``'s,
+        computed by :class:`sim.uniforms.UniformStream`."""
+        stream = self._streams.get(rng)
+        if stream is None:
+            stream = self._streams[rng] = UniformStream(rng)
+        return stream.random(self._draws[slot])
 
     def tile(self, values: np.ndarray) -> np.ndarray:
         """Repeat per-base-replication values for every block of a batch (identity without one)."""

@@ -46,13 +46,14 @@ WORKER_ORPHANED_EXIT = 1
 def _kernel_dispatchers() -> list:
     """The numba dispatchers the model calls from Python: the kernels of :mod:`sim.rules`
     (``rules.KERNELS``; the scalar rules are compiled into them, so their own cache entries do not
-    matter to a run) and those of :mod:`sim.record_kernels`."""
+    matter to a run), those of :mod:`sim.record_kernels` and the uniform draws' (:mod:`sim.uniforms`)."""
     from numba.core.dispatcher import Dispatcher
 
-    from . import record_kernels, rules
+    from . import record_kernels, rules, uniforms
 
     kernels = [getattr(rules, name) for name in rules.KERNELS]
-    return kernels + [d for d in vars(record_kernels).values() if isinstance(d, Dispatcher)]
+    return (kernels + [d for d in vars(record_kernels).values() if isinstance(d, Dispatcher)]
+            + [uniforms.fill])
 
 
 def cached_on_disk(dispatcher) -> bool:
@@ -119,16 +120,19 @@ def compile_notice(stream: IO[str] | None = None, delay: float = NOTICE_DELAY_S)
 
 def warm_kernels(announce: bool = True) -> None:
     """Load, or compile, every kernel now: one week of a two-replication rotational run (a rotation
-    falls due in week 0), a week of a two-block batch, a change of US administration and the
-    current-calculus belief.
+    falls due in week 0), a week of a two-block batch, a change of US administration, the
+    current-calculus belief and a fill of uniforms (two replications draw theirs from numpy).
 
     A sweep's main process calls this before it launches the points, so that parallel workers load
     the kernels from numba's cache instead of each compiling them, and the sweep bar's first points
     do not carry the compilation. ``announce`` prints :data:`COMPILE_NOTICE` when they compile.
     """
+    import numpy as np
+
     from . import rules
     from .model import DeterrenceModel
     from .params import RunConfig
+    from .uniforms import UniformStream
 
     model = DeterrenceModel(RunConfig(replications=2, progress=False).replace(scenario={"weeks": 1}))
     with compile_notice() if announce else contextlib.nullcontext():
@@ -141,6 +145,7 @@ def warm_kernels(announce: bool = True) -> None:
         rules.current_calculus_belief(model.param_table, model.base_replications, model.on_station, 0.0,
                                       dprk.capability, dprk.log_odds.copy(), dprk.belief.copy(),
                                       rules.LOGIT_BOUND)
+        UniformStream(np.random.default_rng(0)).random(np.empty(64))
 
 
 # ---------------------------------------------------------------------------- weeks

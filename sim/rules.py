@@ -462,7 +462,9 @@ def tension_impulse(q, dprk_action, missiles, exercise_intensity, arrival, threa
 
 @njit(cache=True, error_model="numpy")
 def tension_own(q, dprk_action):
-    """The tension a DPRK action adds by itself (:func:`tension_impulse`)."""
+    """The tension a DPRK action adds by itself, the first term of :func:`tension_impulse` (the
+    competition in risk taking, Schelling 1966; the spiral, Jervis 1976). The kernels look it up in a
+    table of the seven actions, made once per block, instead of branching on the action."""
     if dprk_action == TALKS:
         own = q.tension_talks
     elif dprk_action == RHETORIC:
@@ -483,7 +485,8 @@ def tension_own(q, dprk_action):
 @njit(cache=True, error_model="numpy")
 def tension_impulse_from(q, own, missiles, exercise_intensity, arrival, threat, strike_drill, outreach,
                          trilateral):
-    """:func:`tension_impulse` given the DPRK action's own tension (:func:`tension_own`)."""
+    """:func:`tension_impulse` given the DPRK action's own tension (:func:`tension_own`): the other
+    side's signals and reassurance added to it in the same order (Schelling 1966; Jervis 1976)."""
     return (own + q.tension_per_missile * missiles + q.tension_exercise * exercise_intensity
             + q.tension_deploy * arrival + q.tension_threat * threat
             + q.tension_strike_drill * strike_drill + q.tension_outreach * outreach

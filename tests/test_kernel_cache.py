@@ -31,9 +31,9 @@ def _shipped_indexes() -> dict[str, Path]:
 
 
 def test_the_shipped_cache_holds_every_kernel_built_from_the_current_source():
-    """Every kernel a run calls (``rules.KERNELS`` and the recorder's) has a shipped index stamped
-    with this numba's version and the SHA-256 of the current source file, holding an entry for the
-    portable target; every code file an index names is shipped. Editing sim/rules.py without
+    """Every kernel a run calls (``rules.KERNELS``, the recorder's and the uniforms') has a shipped index
+    stamped with this numba's version and the SHA-256 of the current source file, holding an entry for
+    the portable target; every code file an index names is shipped. Editing sim/rules.py without
     rebuilding fails here."""
     from numba.core.dispatcher import Dispatcher
 
@@ -43,6 +43,7 @@ def test_the_shipped_cache_holds_every_kernel_built_from_the_current_source():
     wanted = [f"rules.{name}" for name in rules.KERNELS]
     wanted += [f"record_kernels.{name}" for name, value in vars(record_kernels).items()
                if isinstance(value, Dispatcher)]
+    wanted += ["uniforms.fill"]
     missing = sorted(set(wanted) - set(indexes))
     assert not missing, f"sim/kernel_cache has no compiled {missing}: {REBUILD}"
     for name in wanted:
