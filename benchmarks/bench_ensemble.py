@@ -25,9 +25,10 @@ WEEKS = 520
 WORKER = textwrap.dedent("""
     import json, resource, sys, time
     from sim import RunConfig, DeterrenceModel
+    from sim.progress import warm_kernels
     R, reps, separate = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
     cfg = RunConfig(replications=1 if separate else R, progress=False)
-    DeterrenceModel(cfg.replace(replications=10)).run()  # load the compiled kernels
+    warm_kernels(announce=False)  # load the compiled kernels
     times = []
     for rep in range(reps):
         t0 = time.perf_counter()

@@ -18,6 +18,7 @@ import numpy as np
 
 from sim import DeterrenceModel, RunConfig, record_kernels, rules
 from sim.model import DeterrenceModel as _Model
+from sim.progress import warm_kernels
 
 # Kernels called from Python, by module (a kernel that other kernels call, such as
 # `rules.negative_binomial_quantile`, is timed inside its caller).
@@ -47,7 +48,7 @@ def main() -> None:
     _Model.draw = timed("uniform draws", _Model.draw)
 
     cfg = RunConfig(replications=r, progress=False)
-    DeterrenceModel(cfg.replace(replications=10)).run()  # load the compiled kernels
+    warm_kernels(announce=False)  # load the compiled kernels
     spent.clear()
     model = DeterrenceModel(cfg, batch=batch)
     t0 = time.perf_counter()

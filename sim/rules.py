@@ -596,10 +596,69 @@ def exp_in_place(x):
 @njit(cache=True, error_model="numpy")
 def quantal_draw(r, z, u, alive, choice, scratch):
     """The quantal-response draw from scaled utilities ``z`` (actions, R; ``lambda U - max``):
-    exponentiated in place (:func:`exp_in_place`), then :func:`choose`."""
-    for k in range(z.shape[0]):
-        exp_in_place(z[k])
-    choose(r, z, u, alive, choice, scratch)
+    exponentiated in place (:func:`exp_in_place`), then :func:`choose`; for four and seven actions
+    both in one pass (:func:`draw_four`, :func:`draw_seven`)."""
+    if z.shape[0] == 4:
+        draw_four(r, z, u, alive, choice, True)
+    elif z.shape[0] == 7:
+        draw_seven(r, z, u, alive, choice)
+    else:
+        for k in range(z.shape[0]):
+            exp_in_place(z[k])
+        choose(r, z, u, alive, choice, scratch)
+
+
+@njit(cache=True, error_model="numpy")
+def draw_four(r, z, u, alive, choice, exponentiate):
+    """:func:`choose` for four actions (``exponentiate``: of ``exp(z)``, exponentiated in place
+    first, as :func:`quantal_draw` does), in one pass over the replications with every weight in
+    registers: the same sums in the same order, so the same draws, with no passes over work arrays."""
+    z0, z1, z2, z3 = z[0], z[1], z[2], z[3]
+    for b in range(z.shape[1] // r):
+        lo = b * r
+        ub = u[lo % u.size:]  # the block's uniforms: its own, or the shared ones
+        for j in range(r):
+            i = lo + j
+            e0, e1, e2, e3 = z0[i], z1[i], z2[i], z3[i]
+            if exponentiate:
+                e0, e1, e2, e3 = fast_exp(e0), fast_exp(e1), fast_exp(e2), fast_exp(e3)
+                z0[i], z1[i], z2[i], z3[i] = e0, e1, e2, e3
+            threshold = ub[j] * (((e0 + e1) + e2) + e3)
+            running = e0
+            count = 1.0 * (running <= threshold)
+            running += e1
+            count += running <= threshold
+            running += e2
+            count += running <= threshold
+            choice[i] = int(count) if alive[i] else 0
+
+
+@njit(cache=True, error_model="numpy")
+def draw_seven(r, z, u, alive, choice):
+    """:func:`quantal_draw` for seven actions (the DPRK's) in one pass, as :func:`draw_four`."""
+    z0, z1, z2, z3, z4, z5, z6 = z[0], z[1], z[2], z[3], z[4], z[5], z[6]
+    for b in range(z.shape[1] // r):
+        lo = b * r
+        ub = u[lo % u.size:]
+        for j in range(r):
+            i = lo + j
+            e0, e1, e2, e3 = fast_exp(z0[i]), fast_exp(z1[i]), fast_exp(z2[i]), fast_exp(z3[i])
+            e4, e5, e6 = fast_exp(z4[i]), fast_exp(z5[i]), fast_exp(z6[i])
+            z0[i], z1[i], z2[i], z3[i], z4[i], z5[i], z6[i] = e0, e1, e2, e3, e4, e5, e6
+            threshold = ub[j] * ((((((e0 + e1) + e2) + e3) + e4) + e5) + e6)
+            running = e0
+            count = 1.0 * (running <= threshold)
+            running += e1
+            count += running <= threshold
+            running += e2
+            count += running <= threshold
+            running += e3
+            count += running <= threshold
+            running += e4
+            count += running <= threshold
+            running += e5
+            count += running <= threshold
+            choice[i] = int(count) if alive[i] else 0
 
 
 @njit(cache=True, error_model="numpy")
@@ -612,6 +671,9 @@ def choose(r, z, u, alive, choice, scratch):
     Ended (war) replications take action 0. ``scratch`` is a (3, R) work array; ``u`` holds one
     uniform per base replication (the same for every block of a batch).
     """
+    if z.shape[0] == 4:
+        draw_four(r, z, u, alive, choice, False)
+        return
     a, n = z.shape
     threshold = scratch[0]
     z0 = z[0]

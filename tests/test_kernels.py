@@ -107,6 +107,25 @@ def _exp(x: np.ndarray) -> np.ndarray:
     return out
 
 
+@given(weights=hnp.arrays(np.float64, st.tuples(st.integers(2, 7), st.integers(1, 30)),
+                         elements=st.floats(0.0, 1.0) | st.just(0.0)),
+       blocks=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
+def test_choose_is_the_inverse_cdf_of_numpys_running_sums(weights, blocks, seed):
+    """Hypothesis (default 100 examples): 2-7 actions (the one-pass paths for four and seven, the
+    general one otherwise), 1-3 blocks of up to 30 replications sharing their uniforms, some ended:
+    the action is the number of running sums ``np.cumsum`` at or below ``u`` times the total (the
+    same sums in the same order), and 0 for an ended replication."""
+    weights[0] = np.where(weights.sum(axis=0) > 0, weights[0], 1.0)  # at least one possible action
+    r = weights.shape[1]
+    z = np.tile(weights, (1, blocks))
+    rng = np.random.default_rng(seed)
+    u = rng.random(r)
+    alive = rng.random(r * blocks) < 0.9
+    running = np.cumsum(z, axis=0)
+    expected = (running[:-1] <= np.tile(u, blocks) * running[-1]).sum(axis=0)
+    np.testing.assert_array_equal(_choose(z, u, r=r, alive=alive), np.where(alive, expected, 0))
+
+
 def test_exp_in_place_is_numpys_exp_within_one_unit_in_the_last_place():
     """Every value from -708 to 709 in steps of 1/64, 200,000 uniform draws from [-40, 0] (seed 5,
     where the quantal weights live) and the ends: within 1 ulp of ``np.exp`` (relative error at most
