@@ -13,7 +13,7 @@ Runs, one after the other on this machine, and prints their outputs and a summar
    run and four figures (`sim.explore.views.run_view`, the page's first answer after the browser
    connects).
 
-Each part prints the machine's load average before and after it. Takes about 10 minutes here.
+Each part prints the machine's load average before and after it. Takes about 4 minutes here.
 `--skip NAME` (ensemble, first_run, experiment, posterior, explorer) leaves a part out.
 """
 
