@@ -609,6 +609,14 @@ def quantal_draw(r, z, u, alive, choice, scratch):
 
 
 @njit(cache=True, error_model="numpy")
+def _count_step(running, count, weight, threshold):
+    """One more running sum of :func:`choose`: ``running + weight``, and the count of running sums at or
+    below ``threshold`` with it."""
+    running = running + weight
+    return running, count + (running <= threshold)
+
+
+@njit(cache=True, error_model="numpy")
 def draw_four(r, z, u, alive, choice, exponentiate):
     """:func:`choose` for four actions (``exponentiate``: of ``exp(z)``, exponentiated in place
     first, as :func:`quantal_draw` does), in one pass over the replications with every weight in
@@ -624,12 +632,9 @@ def draw_four(r, z, u, alive, choice, exponentiate):
                 e0, e1, e2, e3 = fast_exp(e0), fast_exp(e1), fast_exp(e2), fast_exp(e3)
                 z0[i], z1[i], z2[i], z3[i] = e0, e1, e2, e3
             threshold = ub[j] * (((e0 + e1) + e2) + e3)
-            running = e0
-            count = 1.0 * (running <= threshold)
-            running += e1
-            count += running <= threshold
-            running += e2
-            count += running <= threshold
+            running, count = e0, 1.0 * (e0 <= threshold)
+            running, count = _count_step(running, count, e1, threshold)
+            running, count = _count_step(running, count, e2, threshold)
             choice[i] = int(count) if alive[i] else 0
 
 
@@ -646,18 +651,9 @@ def draw_seven(r, z, u, alive, choice):
             e4, e5, e6 = fast_exp(z4[i]), fast_exp(z5[i]), fast_exp(z6[i])
             z0[i], z1[i], z2[i], z3[i], z4[i], z5[i], z6[i] = e0, e1, e2, e3, e4, e5, e6
             threshold = ub[j] * ((((((e0 + e1) + e2) + e3) + e4) + e5) + e6)
-            running = e0
-            count = 1.0 * (running <= threshold)
-            running += e1
-            count += running <= threshold
-            running += e2
-            count += running <= threshold
-            running += e3
-            count += running <= threshold
-            running += e4
-            count += running <= threshold
-            running += e5
-            count += running <= threshold
+            running, count = e0, 1.0 * (e0 <= threshold)
+            for e in (e1, e2, e3, e4, e5):
+                running, count = _count_step(running, count, e, threshold)
             choice[i] = int(count) if alive[i] else 0
 
 
