@@ -13,7 +13,9 @@ have left it, and any other draw from it (numpy's own methods) stays in step.
 That state is numpy's internal ``pcg64_state`` structure. :class:`UniformStream` checks the layout
 against ``bit_generator.state`` when it is made, and any other generator (or a layout it does not
 recognise) falls back to ``rng.random``. ``tests/test_uniforms.py`` checks the numbers and the
-state against numpy's for many sizes.
+state against numpy's for many sizes. Unlike numpy's methods it does not take the generator's
+lock: a generator filled here must not be drawn from by another thread at the same time (the
+model's generators are its own).
 """
 
 from __future__ import annotations
