@@ -472,13 +472,13 @@ def simulate_batch(problem: Problem, points: np.ndarray) -> list[Moments]:
     model with common random numbers (:class:`sim.model.DeterrenceModel`, ``batch``)."""
     points = np.atleast_2d(points)
     model = DeterrenceModel(problem.base, batch=problem.batch(points), weekly=False, detail=True)
-    results = model.run()
-    reps = results.replications
+    model.simulate()  # the replications table, the lags and the per-week detail are all it reads
+    reps = model.recorder.replications_table()
     if model.blocks == 1:
         reps = reps.assign(block=0)
-    hists = results.meta["response_lag_histogram_by_block"]
+    hists = model.recorder.lag_histogram.tolist()
     r = problem.base.replications
-    return [_moments(block, hists[j], {k: v[:, j * r:(j + 1) * r] for k, v in results.detail.items()},
+    return [_moments(block, hists[j], {k: v[:, j * r:(j + 1) * r] for k, v in model.recorder.detail.items()},
                      problem.calendar)
             for j, block in reps.groupby("block", sort=True)]
 

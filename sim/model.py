@@ -348,8 +348,7 @@ class DeterrenceModel(mesa.Model):
 
             run_with_bar(self)
         else:
-            for _ in range(self.n_weeks):
-                self.step()
+            self.simulate()
         results = self.recorder.results()
         if self.pooled:  # which posterior draw each replication ran at
             reps = results.replications
@@ -359,6 +358,12 @@ class DeterrenceModel(mesa.Model):
                                          "blocks": self.config.posterior.blocks,
                                          "rows": self.posterior_rows.tolist()}
         return results
+
+    def simulate(self) -> None:
+        """Simulate every week of the scenario without assembling the results: the recorder then
+        holds them (``recorder.replications_table()``, ``recorder.detail``, ``recorder.results()``)."""
+        for _ in range(self.n_weeks):
+            self.step()
 
     @property
     def week_years(self) -> np.ndarray:

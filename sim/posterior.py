@@ -100,14 +100,14 @@ def replication_summaries(problem: Problem, points: np.ndarray, replications: in
     base = problem.base.replace(replications=int(replications), seed=int(seed))
     model = DeterrenceModel(base, batch=problem.batch(points), weekly=False, detail=True,
                             independent=independent)
-    results = model.run()
-    reps = results.replications
+    model.simulate()  # the replications table and the per-week detail are all it reads
+    reps = model.recorder.replications_table()
     s, r = model.blocks, int(replications)
     years = [int(y) for y in problem.observed.index]
     n = s * r
     timing = None
     if any(k in TIMING_TARGETS for k in keys):
-        timing = _values(_tallies(simulated_on_calendar(results.detail, problem.calendar)))
+        timing = _values(_tallies(simulated_on_calendar(model.recorder.detail, problem.calendar)))
     row = (reps["block"].to_numpy() * r if "block" in reps else 0) + reps["replication"].to_numpy()
     year_col = np.searchsorted(years, reps["year"].to_numpy())
     out = np.zeros((n, len(keys)))

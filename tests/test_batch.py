@@ -62,6 +62,21 @@ def test_results_by_block_are_the_plain_runs_results():
         model.recorder.results_by_block(configs[:2])
 
 
+@pytest.mark.parametrize("points", [None, {"credibility": [0.2, 0.8]}])
+def test_the_replications_table_alone_is_the_results_table(points):
+    """Seed 5, R=30 (per point), 80 weeks, weekly statistics off as calibration runs: after
+    ``simulate()``, ``recorder.replications_table()`` equals ``run()``'s replications table, for one
+    point and for a batch (with its block column), and the recorder's detail equals the results'."""
+    cfg = RunConfig(replications=30, seed=5, progress=False).replace(scenario={"weeks": 80})
+    model = DeterrenceModel(cfg, batch=points, weekly=False, detail=True)
+    model.simulate()
+    table = model.recorder.replications_table()
+    results = DeterrenceModel(cfg, batch=points, weekly=False, detail=True).run()
+    pd.testing.assert_frame_equal(table, results.replications, check_exact=True)
+    for name, values in results.detail.items():
+        np.testing.assert_array_equal(model.recorder.detail[name], values)
+
+
 def test_era_drive_in_a_batch_matches_the_configured_era():
     """An era's drive given through the batch equals the same drive written in the scenario."""
     eras = [Era("early", "2025-01-01", 1.0, 0.0), Era("late", "2027-01-01", 1.0, 0.0)]
