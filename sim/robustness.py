@@ -142,7 +142,8 @@ def point_differences(base: RunConfig, names: list[str], X: np.ndarray, replicat
     means = {}
     for p in (reference, posture):
         model = DeterrenceModel(config.replace(policy={"name": Posture(p)}), batch=batch, weekly=False)
-        reps = model.run().replications
+        model.simulate()  # only the replications table is read: no weekly or monthly tables per block
+        reps = model.recorder.replications_table()
         m = replication_metrics(reps.assign(replication=reps["block"] * replications + reps["replication"]))
         block = np.repeat(np.arange(len(X)), replications)
         means[p] = {k: np.bincount(block, weights=m[METRICS[k][0]].to_numpy(dtype=float), minlength=len(X))
