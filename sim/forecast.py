@@ -84,8 +84,8 @@ def simulate_counts(draws: pd.DataFrame, scenario: ScenarioConfig, years: list[i
     from .model import DeterrenceModel
 
     model = DeterrenceModel(config, batch=batch, weekly=False, detail=monthly, independent=True)
-    results = model.run()
-    reps = results.replications
+    model.simulate()  # only the replications table and the detail are read
+    reps = model.recorder.replications_table()
     block = reps["block"].to_numpy() if "block" in reps else np.zeros(len(reps), dtype=int)
     draw_id = block * r + reps["replication"].to_numpy()
     out = []
@@ -97,7 +97,7 @@ def simulate_counts(draws: pd.DataFrame, scenario: ScenarioConfig, years: list[i
                                  "value": reps[column].to_numpy()[keep].astype(float),
                                  "posterior_row": rows[block[keep]]}))
     if monthly:
-        out.append(_monthly_counts(results.detail, scenario, years, rows, r))
+        out.append(_monthly_counts(model.recorder.detail, scenario, years, rows, r))
     frame = pd.concat(out, ignore_index=True)
     return frame.sort_values(["metric", "resolution", "year", "month", "draw"], kind="stable",
                              ignore_index=True)
