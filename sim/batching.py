@@ -231,8 +231,7 @@ def run_points(configs: Sequence[RunConfig], progress: bool = False) -> list[Res
 
         run_with_bar(model)
     else:
-        for _ in range(model.n_weeks):
-            model.step()
+        model.simulate()
     if model.blocks == 1:  # one point, or points equal in every setting that changes results
         results = model.recorder.results()
         return [dataclasses.replace(results, config=c) for c in configs]
