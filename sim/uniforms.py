@@ -1,9 +1,9 @@
 """The week's uniform draws: ``rng.random(out=...)`` for numpy's PCG64, the same numbers, faster.
 
 numpy fills an array of uniforms by calling its bit generator through a function pointer once per
-number, and PCG64's step (a 128-bit multiply-add, Brown 1994's linear congruential generator as
-O'Neill 2014 permutes its output) waits on the previous one: about 2.7 ns a number here, 14 % of a
-week at R = 10,000. :func:`fill` computes the same numbers in a compiled loop that runs four parts
+number, and PCG64's step (a 128-bit multiply-add: a linear congruential generator whose output
+O'Neill 2014 permutes) waits on the previous one: about 2.7 ns a number here, 14 % of a week at
+R = 10,000. :func:`fill` computes the same numbers in a compiled loop that runs four parts
 of the array side by side: each part starts from the generator's state advanced by a quarter of the
 array with the LCG's jump ahead (``x_(n+k) = A_k x_n + C_k mod 2**128``; Brown 1994), so the four
 multiply chains overlap. It reads and writes the generator's own state in place (through
