@@ -220,15 +220,15 @@ class Recorder:
 
     def _replications(self, rows: slice) -> pd.DataFrame:
         """The per replication-year table of the replications ``rows`` (numbered from 0 in each
-        block)."""
+        block), built in one go from its columns."""
         m = self.model
         counts = self.counts[:, :, rows]
         n, n_years = counts.shape[2], len(self.years)
         by_rep = counts.transpose(2, 0, 1).reshape(n * n_years, -1)
-        reps = pd.DataFrame(by_rep, columns=list(COUNT_COLUMNS))
-        reps.insert(0, "year", np.tile(self.years, n))
         first = rows.start or 0
-        reps.insert(0, "replication", np.repeat(np.arange(first, first + n) % self.r, n_years))
+        columns = {"replication": np.repeat(np.arange(first, first + n) % self.r, n_years),
+                   "year": np.tile(self.years, n)}
+        columns.update({name: by_rep[:, k] for k, name in enumerate(COUNT_COLUMNS)})
         per_rep = {
             "us_resolute": m.us.resolute,
             "max_rung": m.max_rung,
@@ -240,10 +240,11 @@ class Recorder:
             "final_japan_assurance": m.japan.assurance,
         }
         for name, values in per_rep.items():
-            reps[name] = np.repeat(values[rows], n_years)
+            columns[name] = np.repeat(values[rows], n_years)
         for name in ("first_clash_week", "war_week"):  # -1 (never) becomes a null
-            reps[name] = reps[name].where(reps[name] >= 0).astype("Int64")
-        return reps
+            weeks = columns[name]
+            columns[name] = pd.arrays.IntegerArray(weeks.astype(np.int64), weeks < 0)
+        return pd.DataFrame(columns)
 
 
 def _block_first(frame: pd.DataFrame) -> pd.DataFrame:
