@@ -895,4 +895,8 @@ def _calibrate_task(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m sim.cli` runs this file as __main__, a second copy of the module: run the one that
+    # dsim's sweeper imports, so that it finds the points preflight composed (_COMPOSED)
+    from sim.cli import main as _main
+
+    _main()

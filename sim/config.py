@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 
 from .params import ConfigError, RunConfig
 
@@ -106,8 +106,10 @@ def register_schemas(calibrate: bool = False) -> None:
 
 def to_run_config(cfg: DictConfig, cls: type = RunConfig):
     """The composed Hydra config as a validated, frozen ``cls`` object (raises ConfigError)."""
-    if "hydra" in cfg:
-        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    if "hydra" in cfg:  # a composition with Hydra's node (return_hydra_config, load_sweep_config)
+        cfg = copy.deepcopy(cfg)  # (OmegaConf.masked_copy would lose the schema: a plain dict)
+        with read_write(cfg), open_dict(cfg):
+            del cfg["hydra"]
     try:
         obj = OmegaConf.to_object(cfg)
     except Exception as exc:  # OmegaConf wraps what __post_init__ raised
