@@ -268,7 +268,8 @@ def preflight(argv: list[str], config_name: str = "config", cls: type = RunConfi
             jobs = [cl.overrides]
         if not jobs:
             raise ConfigError("the sweep has no points: give every swept key at least one value")
-        configs = compose_jobs(compose, name, jobs, cls)
+        # one run: the composition above is its config (Hydra's node aside), not composed again
+        configs = compose_jobs(compose, name, jobs, cls) if cl.multirun else [to_run_config(base, cls)]
     if cl.multirun and cls is RunConfig:  # the sweeper batches points from these (no recomposing)
         _COMPOSED.clear()
         _COMPOSED.update(zip((task_overrides(job) for job in jobs), configs, strict=True))
