@@ -7,7 +7,7 @@ Runs, one after the other on this machine, and prints their outputs and a summar
 2. the first run after an install (`bench_first_run.py`): a fresh clone, `uv sync`, its first
    `uv run dsim` and warm ones;
 3. the rotational-vs-permanent study (`bench_experiment.py`): one point, the study batched, the
-   study one job per point;
+   study one job per point, and the study's floor (`--floor`: `study_floor.py`);
 4. the posterior calibration's likelihood call (`bench_posterior.py`);
 5. the explorer's first answer: in a fresh process, the imports of the explorer, then its default
    run and four figures (`sim.explore.views.run_view`, the page's first answer after the browser
@@ -46,7 +46,7 @@ print(f"explorer first answer (default run and four figures): {t2 - t1:.2f} s")
 PARTS = {
     "ensemble": [sys.executable, str(HERE / "bench_ensemble.py"), "--quick"],
     "first_run": [sys.executable, str(HERE / "bench_first_run.py")],
-    "experiment": [sys.executable, str(HERE / "bench_experiment.py")],
+    "experiment": [sys.executable, str(HERE / "bench_experiment.py"), "--floor"],
     "posterior": [sys.executable, str(HERE / "bench_posterior.py")],
     "explorer": [sys.executable, "-c", EXPLORER],
 }
