@@ -203,15 +203,27 @@ def test_a_composition_with_hydras_node_gives_the_run_config():
 
 
 def test_python_m_sim_cli_batches_a_sweep(tmp_path):
-    """`python -m sim.cli -m ...` runs as `dsim -m ...` does: its points run as one batched model (the
-    sweeper once missed the points preflight composed, ran them one job each and said so)."""
-    res = subprocess.run([sys.executable, "-m", "sim.cli", "-m", "credibility=0.1,0.2,0.3", "replications=10",
-                          "scenario.weeks=20", "progress=false", "hydra.sweeper.workers=1",
-                          f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    """`python -m sim.cli -m ...` runs as `dsim -m ...` does: dsim's sweeper finds the points
+    preflight composed and runs them as one batched model. (Run as __main__, the file is a second
+    copy of sim.cli: the sweeper once looked in the other copy, found nothing, composed the points
+    again and, before to_run_config kept the schema of such configs, ran them one job each.)"""
+    sweep = tmp_path / "sweep"
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['sim.cli', '-m', 'credibility=0.1,0.2,0.3', 'replications=10', 'scenario.weeks=20',\n"
+        f"            'progress=false', 'hydra.sweeper.workers=1', 'hydra.sweep.dir={sweep}']\n"
+        "try:\n"
+        "    runpy.run_module('sim.cli', run_name='__main__', alter_sys=True)  # what python -m does\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "import sim.cli\n"
+        "print('points the sweeper found:', len(sim.cli._COMPOSED))\n")
+    res = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
     assert res.returncode == 0, res.stderr
+    assert "points the sweeper found: 3" in res.stdout
     assert "not batched" not in res.stderr
-    logs = [p.read_text() for p in (tmp_path / "sweep").glob("*/cli.log")]
+    logs = [p.read_text() for p in sweep.glob("*/cli.log")]
     assert len(logs) == 3 and any("running 3 points as one batched model" in t for t in logs)
 
 
